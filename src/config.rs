@@ -1,0 +1,398 @@
+//! Configuration: the TOML schema, its defaults (`shards/default.toml` is compiled in), and
+//! validation that names the offending key and says how to fix it.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The embedded default configuration, used when `serve` gets no `--config`.
+pub const DEFAULT_TOML: &str = include_str!("../shards/default.toml");
+
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub cluster: ClusterConfig,
+    pub shards: ShardsConfig,
+    pub storage: StorageConfig,
+    pub http: HttpConfig,
+    pub log: LogConfig,
+    pub tables: Vec<TableConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    pub node_id: u16,
+    pub partitions: u32,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self { node_id: 1, partitions: 256 }
+    }
+}
+
+/// `count = "auto"` or a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum ShardCount {
+    Number(usize),
+    Word(AutoWord),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AutoWord {
+    Auto,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShardsConfig {
+    pub count: ShardCount,
+    pub cores: Vec<usize>,
+    pub preempt_timer_us: u64,
+    pub spin_before_park_us: u64,
+    pub io_memory_kib: usize,
+    pub mesh_queue_depth: usize,
+}
+
+impl Default for ShardsConfig {
+    fn default() -> Self {
+        Self {
+            count: ShardCount::Word(AutoWord::Auto),
+            cores: Vec::new(),
+            preempt_timer_us: 500,
+            spin_before_park_us: 0,
+            io_memory_kib: 512,
+            mesh_queue_depth: 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    Buffered,
+    Sync,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    pub data_dir: PathBuf,
+    pub durability: Durability,
+    pub flush_interval_ms: u64,
+    pub write_queue_depth: usize,
+    pub cache_mib: u64,
+    pub changelog_retention_secs: u64,
+    pub changelog_max_entries: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./data"),
+            durability: Durability::Buffered,
+            flush_interval_ms: 5,
+            write_queue_depth: 4096,
+            cache_mib: 64,
+            changelog_retention_secs: 86_400,
+            changelog_max_entries: 1_000_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    pub listen: String,
+    pub max_header_bytes: usize,
+    pub max_body_bytes: usize,
+    pub idle_timeout_ms: u64,
+    pub request_timeout_ms: u64,
+    pub max_connections_per_shard: usize,
+    pub max_query_rows: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: "0.0.0.0:9926".into(),
+            max_header_bytes: 16 * 1024,
+            max_body_bytes: 1024 * 1024,
+            idle_timeout_ms: 60_000,
+            request_timeout_ms: 10_000,
+            max_connections_per_shard: 10_000,
+            max_query_rows: 100_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { level: "info".into() }
+    }
+}
+
+/// A table declaration: `[[tables]] name, primary_key, indexes`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableConfig {
+    pub name: String,
+    #[serde(default = "default_primary_key")]
+    pub primary_key: String,
+    #[serde(default)]
+    pub indexes: Vec<String>,
+}
+
+fn default_primary_key() -> String {
+    "id".into()
+}
+
+/// A configuration error: the key at fault and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "`{}`: {}", self.key, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn err(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError { key: key.into(), message: message.into() }
+}
+
+/// Longest table or attribute name accepted (they are part of every storage key).
+pub const MAX_NAME_BYTES: usize = 128;
+
+impl Config {
+    /// Parses TOML text and validates it. `origin` names the file in messages.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let message = e.message().to_string();
+            let key = key_from_toml_error(&message);
+            let position = e
+                .span()
+                .map(|s| line_col(text, s.start))
+                .map(|(l, c)| format!(" (line {l}, column {c})"))
+                .unwrap_or_default();
+            ConfigError {
+                key,
+                message: format!("{message}{position} in {origin}; see shards/default.toml for every key and its meaning"),
+            }
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            err("", format!("cannot read config file {}: {e}", path.display()))
+        })?;
+        Config::from_toml(&text, &path.display().to_string())
+    }
+
+    /// The embedded default.
+    pub fn embedded_default() -> Config {
+        Config::from_toml(DEFAULT_TOML, "the embedded default").expect("embedded default config is valid")
+    }
+
+    /// Checks every value range and cross-key rule.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.cluster.node_id == 0 {
+            return Err(err("cluster.node_id", "must be between 1 and 65535"));
+        }
+        if !(1..=65_536).contains(&self.cluster.partitions) {
+            return Err(err("cluster.partitions", "must be between 1 and 65536 (256 is a good default)"));
+        }
+        if let ShardCount::Number(n) = self.shards.count {
+            if n == 0 || n > 1024 {
+                return Err(err("shards.count", "must be \"auto\" or a number between 1 and 1024"));
+            }
+            if !self.shards.cores.is_empty() && self.shards.cores.len() != n {
+                return Err(err(
+                    "shards.cores",
+                    format!("lists {} cores but shards.count is {n}: give one core per shard or leave cores empty", self.shards.cores.len()),
+                ));
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for c in &self.shards.cores {
+            if !seen.insert(*c) {
+                return Err(err("shards.cores", format!("core {c} is listed twice: each shard needs its own core")));
+            }
+        }
+        if !(100..=1000).contains(&self.shards.preempt_timer_us) {
+            return Err(err("shards.preempt_timer_us", "must be between 100 and 1000 microseconds"));
+        }
+        if self.shards.spin_before_park_us > 10_000 {
+            return Err(err("shards.spin_before_park_us", "must be at most 10000 microseconds"));
+        }
+        if !(64..=65_536).contains(&self.shards.io_memory_kib) {
+            return Err(err("shards.io_memory_kib", "must be between 64 and 65536 KiB"));
+        }
+        check_range("shards.mesh_queue_depth", self.shards.mesh_queue_depth, 16, 1 << 20)?;
+        check_range("storage.write_queue_depth", self.storage.write_queue_depth, 16, 1 << 20)?;
+        if !(1..=1000).contains(&self.storage.flush_interval_ms) {
+            return Err(err("storage.flush_interval_ms", "must be between 1 and 1000 milliseconds"));
+        }
+        if self.storage.cache_mib == 0 {
+            return Err(err("storage.cache_mib", "must be at least 1 MiB"));
+        }
+        if self.storage.changelog_max_entries < 1000 {
+            return Err(err("storage.changelog_max_entries", "must be at least 1000"));
+        }
+        if self.storage.data_dir.as_os_str().is_empty() {
+            return Err(err("storage.data_dir", "must not be empty"));
+        }
+        self.http_addr()?;
+        check_range("http.max_header_bytes", self.http.max_header_bytes, 1024, 1 << 20)?;
+        check_range("http.max_body_bytes", self.http.max_body_bytes, 1024, 1 << 30)?;
+        check_range("http.max_connections_per_shard", self.http.max_connections_per_shard, 1, 1 << 20)?;
+        check_range("http.max_query_rows", self.http.max_query_rows, 1, 10_000_000)?;
+        if self.http.idle_timeout_ms < 100 {
+            return Err(err("http.idle_timeout_ms", "must be at least 100 milliseconds"));
+        }
+        if self.http.request_timeout_ms < 100 {
+            return Err(err("http.request_timeout_ms", "must be at least 100 milliseconds"));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return Err(err("log.level", "is not a valid filter: use error, warn, info, debug or trace"));
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, t) in self.tables.iter().enumerate() {
+            let key = format!("tables[{i}]");
+            validate_table(t).map_err(|m| err(&key, m))?;
+            if !names.insert(t.name.as_str()) {
+                return Err(err(&format!("{key}.name"), format!("table {:?} is declared twice", t.name)));
+            }
+        }
+        Ok(())
+    }
+
+    /// The HTTP listen address.
+    pub fn http_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.http
+            .listen
+            .parse()
+            .map_err(|_| err("http.listen", format!("{:?} is not an address like \"0.0.0.0:9926\"", self.http.listen)))
+    }
+}
+
+/// Checks a table definition; used for TOML tables and for tables created at run time.
+pub fn validate_table(t: &TableConfig) -> Result<(), String> {
+    validate_name(&t.name).map_err(|m| format!("name {:?} {m}", t.name))?;
+    validate_name(&t.primary_key).map_err(|m| format!("primary_key {:?} {m}", t.primary_key))?;
+    if t.name == "admin" || t.name == "health" || t.name == "status" {
+        return Err(format!("name {:?} is reserved for a built-in endpoint", t.name));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for attr in &t.indexes {
+        validate_name(attr).map_err(|m| format!("index {attr:?} {m}"))?;
+        if attr == &t.primary_key {
+            return Err(format!("index {attr:?} is the primary key, which is always indexed"));
+        }
+        if !seen.insert(attr) {
+            return Err(format!("index {attr:?} is listed twice"));
+        }
+    }
+    if t.indexes.len() > 64 {
+        return Err("at most 64 indexes per table".into());
+    }
+    Ok(())
+}
+
+fn validate_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() || name.len() > MAX_NAME_BYTES {
+        return Err("must be 1 to 128 bytes");
+    }
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        return Err("may only contain letters, digits, '_' and '-'");
+    }
+    Ok(())
+}
+
+fn check_range(key: &str, v: usize, lo: usize, hi: usize) -> Result<(), ConfigError> {
+    if v < lo || v > hi {
+        return Err(err(key, format!("must be between {lo} and {hi}")));
+    }
+    Ok(())
+}
+
+/// toml reports unknown keys as "unknown field `x`"; pull the name out so the message leads with it.
+fn key_from_toml_error(message: &str) -> String {
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        if let Some(end) = rest.find('`') {
+            return rest[..end].to_string();
+        }
+    }
+    String::new()
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rfind('\n').map(|p| offset - p).unwrap_or(offset + 1);
+    (line, col)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_is_valid() {
+        let c = Config::embedded_default();
+        assert_eq!(c.http.listen, "0.0.0.0:9926");
+        assert_eq!(c.cluster.partitions, 256);
+        assert_eq!(c.shards.count, ShardCount::Word(AutoWord::Auto));
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = Config::from_toml("[http]\nlisten = \"127.0.0.1:1\"\nbogus = 3\n", "t").unwrap_err();
+        assert_eq!(e.key, "bogus");
+        assert!(e.message.contains("line 3"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_is_reported_with_position() {
+        let e = Config::from_toml("[http]\nmax_body_bytes = \"big\"\n", "t").unwrap_err();
+        assert!(e.message.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn shard_count_accepts_number_and_auto() {
+        let c = Config::from_toml("[shards]\ncount = 3\n", "t").unwrap();
+        assert_eq!(c.shards.count, ShardCount::Number(3));
+        assert!(Config::from_toml("[shards]\ncount = \"many\"\n", "t").is_err());
+        assert!(Config::from_toml("[shards]\ncount = 0\n", "t").is_err());
+    }
+
+    #[test]
+    fn duplicate_tables_and_bad_names_are_refused() {
+        let t = "[[tables]]\nname = \"A\"\n[[tables]]\nname = \"A\"\n";
+        assert_eq!(Config::from_toml(t, "t").unwrap_err().key, "tables[1].name");
+        let t = "[[tables]]\nname = \"a b\"\n";
+        assert_eq!(Config::from_toml(t, "t").unwrap_err().key, "tables[0]");
+    }
+}

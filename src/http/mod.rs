@@ -1,0 +1,13 @@
+//! The HTTP/1.1 front end: a listener per shard, connections parsed with httparse (keep-alive,
+//! pipelining, chunked bodies, limits and timeouts), and the routes: REST on tables, queries,
+//! admin, health and status.
+
+pub mod admin;
+pub mod conn;
+pub mod problem;
+pub mod request;
+pub mod response;
+pub mod rest;
+pub mod router;
+pub mod server;
+pub mod status;

@@ -1,0 +1,80 @@
+//! A response before it is written: status, the few headers the server sets, the body; and
+//! its serialization onto the connection's output buffer.
+
+use std::io::Write;
+
+pub struct Response {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+    pub etag: Option<crate::storage::hlc::Version>,
+    pub location: Option<String>,
+    pub retry_after: Option<u32>,
+    /// Extra headers, each a full `Name: value` line without CRLF.
+    pub extra: Vec<String>,
+}
+
+impl Response {
+    pub fn new(status: u16) -> Response {
+        Response { status, content_type: "application/json", body: Vec::new(), etag: None, location: None, retry_after: None, extra: Vec::new() }
+    }
+
+    pub fn json(status: u16, body: Vec<u8>) -> Response {
+        Response { body, ..Response::new(status) }
+    }
+
+    /// Serializes the head and (unless `head_only`) the body.
+    pub fn write(&self, out: &mut Vec<u8>, head_only: bool, close: bool) {
+        let _ = write!(out, "HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
+        if self.status != 204 && self.status != 304 {
+            let _ = write!(out, "Content-Type: {}\r\nContent-Length: {}\r\n", self.content_type, self.body.len());
+        }
+        if let Some(v) = &self.etag {
+            out.extend_from_slice(b"ETag: ");
+            v.write_etag(out);
+            out.extend_from_slice(b"\r\n");
+        }
+        if let Some(l) = &self.location {
+            let _ = write!(out, "Location: {l}\r\n");
+        }
+        if let Some(s) = self.retry_after {
+            let _ = write!(out, "Retry-After: {s}\r\n");
+        }
+        for h in &self.extra {
+            out.extend_from_slice(h.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        if close {
+            out.extend_from_slice(b"Connection: close\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        if !head_only && self.status != 204 && self.status != 304 {
+            out.extend_from_slice(&self.body);
+        }
+    }
+}
+
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        201 => "Created",
+        204 => "No Content",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        411 => "Length Required",
+        412 => "Precondition Failed",
+        413 => "Content Too Large",
+        415 => "Unsupported Media Type",
+        428 => "Precondition Required",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        505 => "HTTP Version Not Supported",
+        _ => "Unknown",
+    }
+}

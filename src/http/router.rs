@@ -1,0 +1,80 @@
+//! Routes a parsed request to its handler: `/health`, `/status`, `/admin/tables…`, and
+//! `/{Table}`, `/{Table}/`, `/{Table}/{id}` for REST.
+
+use super::problem::problem;
+use super::request::{Method, Request};
+use super::response::Response;
+use crate::runtime::shard::Shard;
+use std::borrow::Cow;
+use std::rc::Rc;
+
+/// Longest record id accepted, in bytes.
+pub const MAX_ID_BYTES: usize = 1024;
+
+pub async fn handle(shard: &Rc<Shard>, req: &Request<'_>) -> Response {
+    let path = req.path;
+    match path {
+        "/health" => return super::status::health(shard),
+        "/status" => return super::status::status(shard),
+        _ => {}
+    }
+    if let Some(rest) = path.strip_prefix("/admin/tables") {
+        return super::admin::handle(shard, req, rest).await;
+    }
+    let trimmed = &path[1..];
+    let (table_raw, rest) = match trimmed.split_once('/') {
+        Some((t, r)) => (t, Some(r)),
+        None => (trimmed, None),
+    };
+    if table_raw.is_empty() {
+        return problem(404, "no resource here; use /{Table}/{id}, /{Table}/?query, /status or /health");
+    }
+    let table = match percent_decode(table_raw) {
+        Some(t) => t,
+        None => return problem(400, "table name is not valid percent-encoded UTF-8"),
+    };
+    let Some(def) = shard.table(&table) else {
+        return problem(404, &format!("table {table:?} does not exist (create it with POST /admin/tables or declare it in [[tables]])"));
+    };
+    match rest {
+        None => super::rest::describe(shard, &def, req),
+        Some("") => super::rest::collection(shard, &def, req).await,
+        Some(id_raw) => {
+            let Some(id) = percent_decode(id_raw) else {
+                return problem(400, "record id is not valid percent-encoded UTF-8");
+            };
+            if id.len() > MAX_ID_BYTES {
+                return problem(400, &format!("record id longer than {MAX_ID_BYTES} bytes"));
+            }
+            super::rest::record(shard, &def, &id, req).await
+        }
+    }
+}
+
+/// Decodes `%XX` escapes; `None` for bad escapes or invalid UTF-8.
+pub fn percent_decode(s: &str) -> Option<Cow<'_, str>> {
+    if !s.contains('%') {
+        return Some(Cow::Borrowed(s));
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok().map(Cow::Owned)
+}
+
+/// `405` with the methods a resource allows.
+pub fn not_allowed(method: Method, allow: &str) -> Response {
+    let mut r = problem(405, &format!("{method:?} is not allowed here; allowed: {allow}"));
+    r.extra.push(format!("Allow: {allow}"));
+    r
+}

@@ -1,0 +1,35 @@
+//! A shard's HTTP listener: accepts connections (the kernel spreads them over the shards'
+//! SO_REUSEPORT listeners), enforces the per-shard connection cap, and runs each connection
+//! as a task on this shard.
+
+use crate::runtime::shard::Shard;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+
+pub async fn accept_loop(shard: Rc<Shard>, listener: glommio::net::TcpListener) {
+    let max = shard.config().http.max_connections_per_shard;
+    loop {
+        let stream = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(shard = shard.id, "accept failed: {e}");
+                glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let open = &shard.node.connections[shard.id];
+        if open.load(Ordering::Relaxed) >= max {
+            // Over the cap: close at once rather than queue without bound.
+            tracing::debug!(shard = shard.id, max, "connection refused: http.max_connections_per_shard reached");
+            drop(stream);
+            continue;
+        }
+        open.fetch_add(1, Ordering::Relaxed);
+        let shard2 = shard.clone();
+        glommio::spawn_local(async move {
+            super::conn::serve(&shard2, stream).await;
+            shard2.node.connections[shard2.id].fetch_sub(1, Ordering::Relaxed);
+        })
+        .detach();
+    }
+}

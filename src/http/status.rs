@@ -1,0 +1,47 @@
+//! `/health` (200 once every shard serves) and `/status` (per-shard counters: records,
+//! writes, connections, change-log range; the tables).
+
+use super::response::Response;
+use crate::runtime::shard::Shard;
+use std::sync::atomic::Ordering;
+
+pub fn health(shard: &Shard) -> Response {
+    let serving = shard.node.serving.iter().filter(|s| s.load(Ordering::Acquire)).count();
+    let total = shard.node.serving.len();
+    let ok = serving == total;
+    let body = serde_json::json!({ "status": if ok { "ok" } else { "starting" }, "shards_serving": serving, "shards": total });
+    Response::json(if ok { 200 } else { 503 }, serde_json::to_vec(&body).unwrap_or_default())
+}
+
+pub fn status(shard: &Shard) -> Response {
+    let n = &shard.node;
+    let shards: Vec<_> = (0..n.dbs.len())
+        .map(|s| {
+            let w = &n.writer_stats[s];
+            serde_json::json!({
+                "shard": s,
+                "core": n.cores[s],
+                "serving": n.serving[s].load(Ordering::Relaxed),
+                "connections": n.connections[s].load(Ordering::Relaxed),
+                "records": w.records.load(Ordering::Relaxed),
+                "writes": w.writes.load(Ordering::Relaxed),
+                "write_batches": w.batches.load(Ordering::Relaxed),
+                "write_queue": n.writers[s].len(),
+                "write_failures": w.failures.load(Ordering::Relaxed),
+                "changelog_first": w.changelog_first.load(Ordering::Relaxed),
+                "changelog_next": w.changelog_next.load(Ordering::Relaxed),
+            })
+        })
+        .collect();
+    let tables: Vec<_> = shard.catalog.borrow().tables.values().map(|t| serde_json::to_value(t.as_ref()).unwrap_or_default()).collect();
+    let body = serde_json::json!({
+        "node_id": n.config.cluster.node_id,
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_ms": crate::storage::now_millis().saturating_sub(n.started_ms),
+        "partitions": n.partitions,
+        "durability": n.config.storage.durability,
+        "shards": shards,
+        "tables": tables,
+    });
+    Response::json(200, serde_json::to_vec(&body).unwrap_or_default())
+}

@@ -1,0 +1,9 @@
+//! microlith: a thread-per-core server that holds the data, the REST API and real-time
+//! protocols of a node in one process. One pinned glommio executor per core ("shard"), each
+//! owning a set of partitions of the data; see `docs/` for the mechanisms.
+
+pub mod config;
+pub mod http;
+pub mod query;
+pub mod runtime;
+pub mod storage;

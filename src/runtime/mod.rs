@@ -1,0 +1,12 @@
+//! The runtime: start-up checks, opening storage, one pinned glommio executor per shard, the
+//! mesh between shards, and orderly shutdown on SIGTERM/SIGINT.
+
+pub mod admin;
+pub mod boot;
+pub mod inbox;
+pub mod query;
+pub mod mesh;
+pub mod preflight;
+pub mod shard;
+
+pub use boot::{serve, StartError};

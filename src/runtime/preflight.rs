@@ -1,0 +1,87 @@
+//! Start-up checks that turn the usual ways a thread-per-core server cannot start (io_uring
+//! disabled, memlock too low, a core that does not exist) into one line that says how to fix it.
+
+use crate::config::{Config, ShardCount};
+
+/// The CPUs this process may run on, in order.
+pub fn available_cpus() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return (0..std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).collect();
+        }
+        (0..libc::CPU_SETSIZE as usize).filter(|c| libc::CPU_ISSET(*c, &set)).collect()
+    }
+}
+
+/// The cores the shards will be pinned to, one per shard.
+pub fn shard_cores(config: &Config) -> Result<Vec<usize>, String> {
+    let cpus = available_cpus();
+    if !config.shards.cores.is_empty() {
+        for c in &config.shards.cores {
+            if !cpus.contains(c) {
+                return Err(format!(
+                    "`shards.cores` names core {c}, but this process may only run on cores {cpus:?}; list existing cores or leave `shards.cores` empty"
+                ));
+            }
+        }
+        return Ok(config.shards.cores.clone());
+    }
+    let n = match config.shards.count {
+        ShardCount::Number(n) => n,
+        ShardCount::Word(_) => cpus.len().max(1),
+    };
+    if n > cpus.len() {
+        return Err(format!(
+            "`shards.count` is {n} but only {} cores are available ({cpus:?}); use `count = \"auto\"` or at most {}",
+            cpus.len(),
+            cpus.len()
+        ));
+    }
+    Ok(cpus[..n].to_vec())
+}
+
+/// Checks that io_uring can be set up at all.
+pub fn check_io_uring() -> Result<(), String> {
+    // SAFETY: io_uring_params is plain data; the syscall either fails or returns a ring fd we close.
+    unsafe {
+        let mut params = [0u8; 120];
+        let fd = libc::syscall(libc::SYS_io_uring_setup, 4u32, params.as_mut_ptr());
+        if fd < 0 {
+            let e = std::io::Error::last_os_error();
+            return Err(format!(
+                "io_uring is not available ({e}); microlith needs Linux 5.8+ with io_uring enabled: check `sysctl kernel.io_uring_disabled` (must be 0) and that no seccomp profile (container runtime) blocks io_uring_setup"
+            ));
+        }
+        libc::close(fd as i32);
+    }
+    Ok(())
+}
+
+/// Locked memory each shard needs: its registered io memory plus rings.
+pub fn memlock_needed(config: &Config, shards: usize) -> u64 {
+    (config.shards.io_memory_kib as u64 * 1024 + 256 * 1024) * shards as u64
+}
+
+/// Checks RLIMIT_MEMLOCK against what the shards will register.
+pub fn check_memlock(config: &Config, shards: usize) -> Result<(), String> {
+    let need = memlock_needed(config, shards);
+    // SAFETY: getrlimit fills a plain struct.
+    let limit = unsafe {
+        let mut r: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut r) != 0 {
+            return Ok(());
+        }
+        r.rlim_cur
+    };
+    if limit != libc::RLIM_INFINITY && (limit as u64) < need {
+        return Err(format!(
+            "locked-memory limit is {} KiB but {shards} shards need {} KiB; raise it (`ulimit -l {}`, or LimitMEMLOCK= in the systemd unit), or lower `shards.io_memory_kib` or `shards.count`",
+            limit / 1024,
+            need / 1024,
+            need / 1024
+        ));
+    }
+    Ok(())
+}

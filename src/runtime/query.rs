@@ -1,0 +1,149 @@
+//! Query execution across shards: each shard runs its part on the partitions it owns (index
+//! range scan or table scan, filter, sort, cut), and the shard that received the request fans
+//! out over the mesh, merges the parts, and applies `limit()` and `select()`.
+
+use super::mesh::{MeshMsg, ShardQuery, ShardRows};
+use super::shard::Shard;
+use crate::query::{self, compare_docs, Query};
+use serde_json::Value;
+use std::cmp::Ordering;
+use std::rc::Rc;
+
+/// Why a query failed.
+#[derive(Debug)]
+pub enum QueryFailure {
+    /// The query itself is wrong (400).
+    Bad(String),
+    /// A shard could not take it now (503).
+    Busy,
+    /// Storage failed (500).
+    Internal(String),
+}
+
+/// Rows a shard keeps before re-sorting and cutting (bounds memory for `limit()` queries).
+fn keep_rows(q: &Query, cap: usize) -> usize {
+    match &q.limit {
+        Some(l) => l.end.map(|e| e.min(cap)).unwrap_or(cap),
+        None => cap,
+    }
+}
+
+/// Runs this shard's part of a query. `max_rows` bounds the rows returned.
+pub async fn run_local(shard: &Shard, table: &str, raw: &str, max_rows: usize) -> Result<ShardRows, String> {
+    let def = shard.table(table).ok_or_else(|| format!("table {table} does not exist"))?;
+    let q = query::parse(raw).map_err(|e| e.to_string())?;
+    let docs = scan(shard, &def, &q, max_rows).await?;
+    let truncated = docs.len() > max_rows;
+    let rows = docs.into_iter().take(max_rows).map(|d| serde_json::to_vec(&d).unwrap_or_default()).collect();
+    Ok(ShardRows { rows, truncated })
+}
+
+/// Matching documents of this shard, sorted; at most `max_rows + 1` (the extra one tells the
+/// caller there were more).
+async fn scan(shard: &Shard, def: &crate::storage::catalog::TableDef, q: &Query, max_rows: usize) -> Result<Vec<Value>, String> {
+    let db = &shard.node.dbs[shard.id];
+    let keep = keep_rows(q, max_rows + 1).max(1);
+    let pk = def.primary_key.as_str();
+    let cmp = |a: &Value, b: &Value| -> Ordering { compare_docs(a, b, &q.sort, pk) };
+    let mut out: Vec<Value> = Vec::new();
+    let consider = |doc: Value, out: &mut Vec<Value>| {
+        if q.filter.as_ref().is_none_or(|f| f.matches(&doc)) {
+            out.push(doc);
+            if out.len() >= keep * 2 + 64 {
+                out.sort_by(cmp);
+                out.truncate(keep);
+            }
+        }
+    };
+    let is_indexed = |attr: &str| def.indexes.iter().any(|i| i == attr);
+    let plan = q.filter.as_ref().and_then(|f| query::plan_index(f, &is_indexed));
+    let mut seen = 0usize;
+    if let Some(plan) = plan {
+        let prefix = crate::storage::keys::index_prefix(&def.name, &plan.attr);
+        let mut ids = Vec::new();
+        for (lo, hi) in &plan.ranges {
+            db.index_ids(&prefix, lo, hi, &mut ids).map_err(|e| e.to_string())?;
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        for id in ids {
+            let (p, _) = shard.locate(&def.name, &id);
+            let key = crate::storage::keys::record_key(&def.name, p, &id);
+            if let Some(rec) = db.get(&key).map_err(|e| e.to_string())? {
+                if let Ok(doc) = serde_json::from_slice::<Value>(rec.body()) {
+                    consider(doc, &mut out);
+                }
+            }
+            seen += 1;
+            if seen % 256 == 0 {
+                glommio::yield_if_needed().await;
+            }
+        }
+    } else {
+        for item in db.scan_table(&def.name) {
+            let (_, _, value) = item.map_err(|e| e.to_string())?;
+            if let Some(env) = crate::storage::envelope::Envelope::decode(&value) {
+                if let Ok(doc) = serde_json::from_slice::<Value>(env.body) {
+                    consider(doc, &mut out);
+                }
+            }
+            seen += 1;
+            if seen % 256 == 0 {
+                glommio::yield_if_needed().await;
+            }
+        }
+    }
+    out.sort_by(cmp);
+    out.truncate(keep);
+    Ok(out)
+}
+
+/// Runs a query on every shard and merges: the rows to return, after limit and select.
+pub async fn run(shard: &Rc<Shard>, table: &str, raw: &str) -> Result<Vec<Value>, QueryFailure> {
+    let q = query::parse(raw).map_err(|e| QueryFailure::Bad(e.to_string()))?;
+    let def = shard.table(table).ok_or_else(|| QueryFailure::Bad(format!("table {table} does not exist")))?;
+    let cap = shard.config().http.max_query_rows;
+    let per_shard = keep_rows(&q, cap + 1);
+    let mut waits = Vec::new();
+    for (s, inbox) in shard.node.inboxes.iter().enumerate() {
+        if s == shard.id {
+            continue;
+        }
+        let (tx, rx) = flume::bounded(1);
+        let req = ShardQuery { table: table.to_string(), query: raw.to_string(), max_rows: per_shard as u64 };
+        inbox.try_send(MeshMsg::Query { req, reply: tx }).map_err(|_| QueryFailure::Busy)?;
+        waits.push(rx);
+    }
+    let mut rows = scan(shard, &def, &q, per_shard).await.map_err(QueryFailure::Internal)?;
+    let mut truncated = rows.len() > per_shard;
+    for rx in waits {
+        let part: ShardRows = rx
+            .recv_async()
+            .await
+            .map_err(|_| QueryFailure::Internal("a shard stopped during the query".into()))?
+            .map_err(QueryFailure::Internal)?;
+        truncated |= part.truncated;
+        for r in part.rows {
+            if let Ok(v) = serde_json::from_slice(&r) {
+                rows.push(v);
+            }
+        }
+    }
+    let pk = def.primary_key.as_str();
+    rows.sort_by(|a, b| compare_docs(a, b, &q.sort, pk));
+    let (start, end) = match &q.limit {
+        Some(l) => (l.start, l.end),
+        None => (0, None),
+    };
+    if end.is_none() && (truncated || rows.len() > cap) {
+        return Err(QueryFailure::Bad(format!(
+            "the query matches more than {cap} rows (`http.max_query_rows`); add limit(start,end) to page through them"
+        )));
+    }
+    let end = end.unwrap_or(rows.len()).min(rows.len());
+    let mut rows: Vec<Value> = if start < end { rows.drain(start..end).collect() } else { Vec::new() };
+    if let Some(sel) = &q.select {
+        rows = rows.iter().map(|r| query::project(r, sel)).collect();
+    }
+    Ok(rows)
+}

@@ -1,0 +1,65 @@
+//! A shard's context: everything one executor owns or may reach — its id, read handles of
+//! every shard's database, the senders to every shard's writer and inbox, its copy of the
+//! catalog, and its counters. Shared within the shard through `Rc`, never across threads.
+
+use super::mesh::MeshMsg;
+use crate::config::Config;
+use crate::storage::catalog::{Catalog, TableDef};
+use crate::storage::keys;
+use crate::storage::layout::owner_of;
+use crate::storage::shard_db::ShardDb;
+use crate::storage::writer::{WriterMsg, WriterStats};
+use std::cell::{Cell, RefCell};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::Arc;
+
+/// What every shard shares read-only (built once at start-up).
+pub struct NodeShared {
+    pub config: Config,
+    pub data_dir: PathBuf,
+    pub partitions: u32,
+    pub cores: Vec<usize>,
+    pub dbs: Vec<ShardDb>,
+    pub writers: Vec<flume::Sender<WriterMsg>>,
+    pub writer_stats: Vec<Arc<WriterStats>>,
+    pub inboxes: Vec<flume::Sender<MeshMsg>>,
+    /// Set by each shard once its listeners accept connections.
+    pub serving: Vec<AtomicBool>,
+    /// Open HTTP connections per shard.
+    pub connections: Vec<AtomicUsize>,
+    pub started_ms: u64,
+}
+
+/// One shard's context.
+pub struct Shard {
+    pub id: usize,
+    pub node: Arc<NodeShared>,
+    pub catalog: RefCell<Catalog>,
+    /// Requests being handled now (shutdown waits for them).
+    pub in_flight: Cell<usize>,
+    /// Set when the node is shutting down: connections close after their current request.
+    pub draining: Cell<bool>,
+    /// Counter for generated ids.
+    pub id_counter: Cell<u64>,
+}
+
+impl Shard {
+    pub fn count(&self) -> usize {
+        self.node.dbs.len()
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.node.config
+    }
+
+    pub fn table(&self, name: &str) -> Option<Arc<TableDef>> {
+        self.catalog.borrow().get(name).cloned()
+    }
+
+    /// (partition, owner shard) of a record.
+    pub fn locate(&self, table: &str, id: &str) -> (u16, usize) {
+        let p = keys::partition_of(table, id, self.node.partitions);
+        (p, owner_of(p, self.count()))
+    }
+}

@@ -1,0 +1,451 @@
+//! A shard's storage writer: the one thread that writes the shard's partitions. Shards send
+//! it `WriteCmd`s over a bounded channel; it applies them in arrival order (so preconditions
+//! such as `If-Match` are exact), assigns versions from the shard's hybrid logical clock,
+//! maintains secondary indexes and the change log, and commits each group of waiting writes
+//! as one batch — one fsync per group in `sync` mode (group commit). It runs on its own OS
+//! thread so fsync, write backpressure and compaction never stall a shard's executor.
+
+use super::catalog::TableDef;
+use super::changelog::{Change, ChangeOp};
+use super::envelope::Envelope;
+use super::hlc::{Hlc, Version};
+use super::index_key;
+use super::keys;
+use super::shard_db::ShardDb;
+use crate::config::Durability;
+use fjall::PersistMode;
+use rkyv::{Archive, Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What a write does.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub enum WriteOp {
+    /// Replace (or create) the record with this normalized JSON document.
+    Put { body: Vec<u8> },
+    /// Create only: fails with `Exists` if a live record has the id.
+    Create { body: Vec<u8> },
+    /// Shallow merge of these top-level fields (a JSON object) into the live record.
+    Patch { fields: Vec<u8> },
+    Delete,
+}
+
+/// A condition the current record must meet for the write to apply.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precondition {
+    None,
+    /// `If-Match`: the live record's version must be exactly this.
+    IfMatch { clock: u64, node: u16 },
+    /// `If-None-Match: *`: no live record may exist.
+    IfAbsent,
+}
+
+/// The message a shard sends to the owning writer.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct WriteRequest {
+    pub table: String,
+    pub id: String,
+    pub partition: u16,
+    pub op: WriteOp,
+    pub precondition: Precondition,
+}
+
+/// The writer's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOutcome {
+    Written { version: Version, created: bool },
+    NotFound,
+    Exists,
+    PreconditionFailed,
+    /// The request was wrong (e.g. a PATCH body that is not an object).
+    Invalid(String),
+    /// Storage failed; the write did not happen.
+    Failed(String),
+}
+
+pub type Reply = flume::Sender<WriteOutcome>;
+
+/// Everything a writer can be asked.
+pub enum WriterMsg {
+    Write { req: WriteRequest, table: Arc<TableDef>, reply: Reply },
+    /// Remove every record and index entry of a table.
+    DropTable { table: String, done: flume::Sender<Result<(), String>> },
+    /// Rebuild the index entries of a table from its records (after indexes changed).
+    Reindex { table: Arc<TableDef>, old_indexes: Vec<String>, done: flume::Sender<Result<(), String>> },
+    /// Flush everything to disk and stop.
+    Stop { done: flume::Sender<()> },
+}
+
+/// Counters a writer keeps, readable from any thread (status endpoint).
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    pub records: AtomicI64,
+    pub writes: AtomicU64,
+    pub batches: AtomicU64,
+    pub changelog_first: AtomicU64,
+    pub changelog_next: AtomicU64,
+    pub failures: AtomicU64,
+}
+
+/// Settings of a writer.
+#[derive(Debug, Clone)]
+pub struct WriterSettings {
+    pub node_id: u16,
+    pub clock_offset_ms: i64,
+    pub durability: Durability,
+    pub changelog_retention: Duration,
+    pub changelog_max_entries: u64,
+}
+
+/// Most writes committed as one batch.
+const MAX_GROUP: usize = 512;
+
+/// A running writer.
+pub struct Writer {
+    db: ShardDb,
+    settings: WriterSettings,
+    hlc: Hlc,
+    next_seq: u64,
+    first_seq: u64,
+    stats: Arc<WriterStats>,
+    /// Set when a commit since the last background fsync has not been synced yet.
+    dirty: Arc<AtomicBool>,
+}
+
+impl Writer {
+    /// Prepares a writer: reads the last change to seed the clock and sequence, counts records.
+    pub fn new(db: ShardDb, settings: WriterSettings, dirty: Arc<AtomicBool>) -> fjall::Result<Writer> {
+        let mut hlc = Hlc::new(settings.node_id, settings.clock_offset_ms);
+        let (next_seq, first_seq) = match db.last_change()? {
+            Some((seq, v)) => {
+                hlc.observe(v);
+                (seq + 1, db.first_seq()?.unwrap_or(seq))
+            }
+            None => (1, 1),
+        };
+        let stats = Arc::new(WriterStats::default());
+        let mut live = 0i64;
+        for guard in db.records.iter() {
+            let (_, v) = guard.into_inner()?;
+            if let Some(env) = Envelope::decode(&v) {
+                hlc.observe(env.version);
+                if !env.tombstone {
+                    live += 1;
+                }
+            }
+        }
+        stats.records.store(live, Ordering::Relaxed);
+        stats.changelog_first.store(first_seq, Ordering::Relaxed);
+        stats.changelog_next.store(next_seq, Ordering::Relaxed);
+        Ok(Writer { db, settings, hlc, next_seq, first_seq, stats, dirty })
+    }
+
+    pub fn stats(&self) -> Arc<WriterStats> {
+        self.stats.clone()
+    }
+
+    /// Runs until `Stop` arrives or every sender is gone.
+    pub fn run(mut self, rx: flume::Receiver<WriterMsg>) {
+        let mut group = Vec::with_capacity(MAX_GROUP);
+        let mut last_trim = Instant::now();
+        loop {
+            let first = match rx.recv_timeout(Duration::from_millis(200)) {
+                Ok(m) => Some(m),
+                Err(flume::RecvTimeoutError::Timeout) => None,
+                Err(flume::RecvTimeoutError::Disconnected) => break,
+            };
+            if let Some(first) = first {
+                group.push(first);
+                while group.len() < MAX_GROUP {
+                    match rx.try_recv() {
+                        Ok(m) => group.push(m),
+                        Err(_) => break,
+                    }
+                }
+                if self.handle_group(&mut group) {
+                    return;
+                }
+            }
+            if last_trim.elapsed() > Duration::from_secs(1) {
+                last_trim = Instant::now();
+                if let Err(e) = self.trim_changelog() {
+                    tracing::warn!("change log trim failed: {e}");
+                }
+            }
+        }
+        self.flush();
+    }
+
+    fn flush(&self) {
+        if let Err(e) = self.db.db.persist(PersistMode::SyncAll) {
+            tracing::error!("final flush failed: {e}");
+        }
+    }
+
+    /// Applies a group; returns true when asked to stop.
+    fn handle_group(&mut self, group: &mut Vec<WriterMsg>) -> bool {
+        let mut batch = self.db.db.batch();
+        let mut overlay: HashMap<Vec<u8>, Option<Vec<u8>>> = HashMap::new();
+        let mut replies: Vec<(Reply, WriteOutcome)> = Vec::with_capacity(group.len());
+        let mut stop = None;
+        let mut record_delta = 0i64;
+        for msg in group.drain(..) {
+            match msg {
+                WriterMsg::Write { req, table, reply } => {
+                    let outcome = self.apply(&req, &table, &mut batch, &mut overlay, &mut record_delta);
+                    replies.push((reply, outcome));
+                }
+                WriterMsg::DropTable { table, done } => {
+                    let _ = done.send(self.drop_table(&table).map_err(|e| e.to_string()));
+                }
+                WriterMsg::Reindex { table, old_indexes, done } => {
+                    let _ = done.send(self.reindex(&table, &old_indexes).map_err(|e| e.to_string()));
+                }
+                WriterMsg::Stop { done } => stop = Some(done),
+            }
+        }
+        let written = replies.iter().filter(|(_, o)| matches!(o, WriteOutcome::Written { .. })).count();
+        if written > 0 {
+            let mode = match self.settings.durability {
+                Durability::Sync => PersistMode::SyncData,
+                // In the OS's hands: a killed process loses nothing; a power loss loses what
+                // the background fsync has not covered yet.
+                Durability::Buffered => PersistMode::Buffer,
+            };
+            let result = batch.commit().and_then(|_| self.db.db.persist(mode));
+            match result {
+                Ok(()) => {
+                    self.dirty.store(true, Ordering::Release);
+                    self.stats.records.fetch_add(record_delta, Ordering::Relaxed);
+                    self.stats.writes.fetch_add(written as u64, Ordering::Relaxed);
+                    self.stats.batches.fetch_add(1, Ordering::Relaxed);
+                    self.stats.changelog_next.store(self.next_seq, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    tracing::error!("commit of {written} writes failed: {e}");
+                    self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                    for (_, o) in replies.iter_mut() {
+                        if matches!(o, WriteOutcome::Written { .. }) {
+                            *o = WriteOutcome::Failed(format!("storage commit failed: {e}"));
+                        }
+                    }
+                }
+            }
+        }
+        for (reply, outcome) in replies {
+            let _ = reply.send(outcome);
+        }
+        if let Some(done) = stop {
+            self.flush();
+            let _ = done.send(());
+            return true;
+        }
+        false
+    }
+
+    /// Applies one write into the batch; the overlay holds this group's earlier writes.
+    fn apply(
+        &mut self,
+        req: &WriteRequest,
+        table: &TableDef,
+        batch: &mut fjall::OwnedWriteBatch,
+        overlay: &mut HashMap<Vec<u8>, Option<Vec<u8>>>,
+        record_delta: &mut i64,
+    ) -> WriteOutcome {
+        let key = keys::record_key(&req.table, req.partition, &req.id);
+        let current: Option<Vec<u8>> = match overlay.get(&key) {
+            Some(v) => v.clone(),
+            None => match self.db.records.get(&key) {
+                Ok(v) => v.map(|s| s.to_vec()),
+                Err(e) => return WriteOutcome::Failed(format!("read failed: {e}")),
+            },
+        };
+        let live = current.as_deref().and_then(Envelope::decode).filter(|e| !e.tombstone);
+        match req.precondition {
+            Precondition::None => {}
+            Precondition::IfMatch { clock, node } => {
+                if live.map(|e| e.version) != Some(Version { clock, node }) {
+                    return WriteOutcome::PreconditionFailed;
+                }
+            }
+            Precondition::IfAbsent => {
+                if live.is_some() {
+                    return WriteOutcome::PreconditionFailed;
+                }
+            }
+        }
+        let new_body: Option<Vec<u8>> = match &req.op {
+            WriteOp::Put { body } => Some(body.clone()),
+            WriteOp::Create { body } => {
+                if live.is_some() {
+                    return WriteOutcome::Exists;
+                }
+                Some(body.clone())
+            }
+            WriteOp::Patch { fields } => {
+                let Some(old) = live else { return WriteOutcome::NotFound };
+                match merge_patch(old.body, fields) {
+                    Ok(b) => Some(b),
+                    Err(m) => return WriteOutcome::Invalid(m),
+                }
+            }
+            WriteOp::Delete => {
+                if live.is_none() {
+                    return WriteOutcome::NotFound;
+                }
+                None
+            }
+        };
+        let version = self.hlc.now();
+        let created = live.is_none();
+        // Index maintenance: remove terms the old document had and the new one lacks, add the rest.
+        if !table.indexes.is_empty() {
+            let old_doc: Option<Value> = live.and_then(|e| serde_json::from_slice(e.body).ok());
+            let new_doc: Option<Value> = new_body.as_deref().and_then(|b| serde_json::from_slice(b).ok());
+            for attr in &table.indexes {
+                let old_terms = index_entries(&req.table, attr, old_doc.as_ref(), &req.id);
+                let new_terms = index_entries(&req.table, attr, new_doc.as_ref(), &req.id);
+                for k in old_terms.difference(&new_terms) {
+                    batch.remove(&self.db.index, k.clone());
+                }
+                for k in new_terms.difference(&old_terms) {
+                    batch.insert(&self.db.index, k.clone(), b"".to_vec());
+                }
+            }
+        }
+        let stored = Envelope::encode(version, new_body.is_none(), new_body.as_deref().unwrap_or(b""));
+        batch.insert(&self.db.records, key.clone(), stored.clone());
+        overlay.insert(key, Some(stored));
+        let change = Change {
+            table: req.table.clone(),
+            id: req.id.clone(),
+            clock: version.clock,
+            node: version.node,
+            op: if new_body.is_some() { ChangeOp::Put } else { ChangeOp::Delete },
+            body: new_body.unwrap_or_default(),
+        };
+        batch.insert(&self.db.changelog, keys::seq_key(self.next_seq).to_vec(), change.encode());
+        self.next_seq += 1;
+        *record_delta += match (created, change.op) {
+            (true, ChangeOp::Put) => 1,
+            (false, ChangeOp::Delete) => -1,
+            _ => 0,
+        };
+        WriteOutcome::Written { version, created }
+    }
+
+    /// Drops change-log entries past the retention (age or count), a bounded number per call.
+    fn trim_changelog(&mut self) -> fjall::Result<()> {
+        let max = self.settings.changelog_max_entries;
+        let horizon_ms = crate::storage::now_millis().saturating_sub(self.settings.changelog_retention.as_millis() as u64);
+        let mut batch = self.db.db.batch();
+        let mut removed = 0u64;
+        let mut seq = self.first_seq;
+        while seq < self.next_seq && removed < 10_000 {
+            let too_many = self.next_seq - seq > max;
+            if !too_many {
+                let old_enough = match self.db.changelog.get(keys::seq_key(seq))? {
+                    Some(v) => Change::decode(&v).map(|c| (c.clock >> 16) < horizon_ms).unwrap_or(true),
+                    None => true,
+                };
+                if !old_enough {
+                    break;
+                }
+            }
+            batch.remove(&self.db.changelog, keys::seq_key(seq).to_vec());
+            seq += 1;
+            removed += 1;
+        }
+        if removed > 0 {
+            batch.commit()?;
+            self.first_seq = seq;
+            self.stats.changelog_first.store(seq, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    fn drop_table(&mut self, table: &str) -> fjall::Result<()> {
+        let mut prefix = Vec::new();
+        keys::table_prefix(table, &mut prefix);
+        let mut removed = 0i64;
+        for ks in [&self.db.records, &self.db.index] {
+            let mut batch = self.db.db.batch();
+            for guard in ks.prefix(&prefix) {
+                let (k, v) = guard.into_inner()?;
+                if std::ptr::eq(ks, &self.db.records) && Envelope::decode(&v).is_some_and(|e| !e.tombstone) {
+                    removed += 1;
+                }
+                batch.remove(ks, k);
+                if batch.len() >= 10_000 {
+                    std::mem::replace(&mut batch, self.db.db.batch()).commit()?;
+                }
+            }
+            batch.commit()?;
+        }
+        self.db.db.persist(PersistMode::SyncAll)?;
+        self.stats.records.fetch_sub(removed, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn reindex(&mut self, table: &TableDef, old_indexes: &[String]) -> fjall::Result<()> {
+        let mut batch = self.db.db.batch();
+        for attr in old_indexes {
+            for guard in self.db.index.prefix(keys::index_prefix(&table.name, attr)) {
+                batch.remove(&self.db.index, guard.key()?);
+            }
+        }
+        let mut prefix = Vec::new();
+        keys::table_prefix(&table.name, &mut prefix);
+        for guard in self.db.records.prefix(&prefix) {
+            let (k, v) = guard.into_inner()?;
+            let (Some((_, _, id)), Some(env)) = (keys::split_record_key(&k), Envelope::decode(&v)) else { continue };
+            if env.tombstone {
+                continue;
+            }
+            let doc: Option<Value> = serde_json::from_slice(env.body).ok();
+            for attr in &table.indexes {
+                for term in index_entries(&table.name, attr, doc.as_ref(), id) {
+                    batch.insert(&self.db.index, term, b"".to_vec());
+                }
+            }
+            if batch.len() >= 10_000 {
+                std::mem::replace(&mut batch, self.db.db.batch()).commit()?;
+            }
+        }
+        batch.commit()?;
+        self.db.db.persist(PersistMode::SyncAll)
+    }
+}
+
+/// The index keys a document contributes for one attribute.
+pub fn index_entries(table: &str, attr: &str, doc: Option<&Value>, id: &str) -> BTreeSet<Vec<u8>> {
+    let mut out = BTreeSet::new();
+    let Some(value) = doc.and_then(|d| d.get(attr)) else { return out };
+    let prefix = keys::index_prefix(table, attr);
+    for term in index_key::index_terms(value) {
+        let mut k = prefix.clone();
+        if index_key::encode_value(term, &mut k) {
+            k.extend_from_slice(id.as_bytes());
+            out.insert(k);
+        }
+    }
+    out
+}
+
+/// Shallow merge: top-level fields of `fields` replace those of `old`.
+fn merge_patch(old: &[u8], fields: &[u8]) -> Result<Vec<u8>, String> {
+    let mut doc: serde_json::Map<String, Value> =
+        serde_json::from_slice(old).map_err(|e| format!("stored record is not a JSON object: {e}"))?;
+    let patch: serde_json::Map<String, Value> =
+        serde_json::from_slice(fields).map_err(|e| format!("PATCH body must be a JSON object: {e}"))?;
+    for (k, v) in patch {
+        doc.insert(k, v);
+    }
+    serde_json::to_vec(&doc).map_err(|e| e.to_string())
+}
+
+/// Counter shared by a shard's senders: how many writes are queued (for 503 decisions).
+pub type QueueGauge = Arc<AtomicU64>;

@@ -1,0 +1,212 @@
+//! Test harness: starts the real `microlith` binary on an ephemeral loopback port with a temp
+//! data dir, waits for its ready line, and talks to it with an independent HTTP client (ureq)
+//! or raw sockets.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Server {
+    child: Option<Child>,
+    pub addr: String,
+    pub data_dir: PathBuf,
+    pub config_path: PathBuf,
+    log_path: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+/// A config on loopback port 0 with the given data dir and extra TOML appended.
+pub fn config_text(data_dir: &Path, extra: &str) -> String {
+    format!(
+        "[storage]\ndata_dir = {:?}\n\n[http]\nlisten = \"127.0.0.1:0\"\n\n{extra}\n",
+        data_dir.display().to_string()
+    )
+}
+
+pub const PRODUCT_TABLE: &str = "[[tables]]\nname = \"Product\"\nprimary_key = \"id\"\nindexes = [\"category\", \"price\"]\n";
+
+impl Server {
+    /// Starts a server with a fresh temp data dir.
+    pub fn start(extra: &str) -> Server {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let data = tmp.path().join("data");
+        let mut s = Server::start_at(tmp.path(), &data, extra).unwrap_or_else(|e| panic!("server did not start: {e}"));
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// Starts a server whose files live under `dir`, data in `data_dir`.
+    pub fn start_at(dir: &Path, data_dir: &Path, extra: &str) -> Result<Server, String> {
+        let config_path = dir.join("microlith.toml");
+        std::fs::write(&config_path, config_text(data_dir, extra)).unwrap();
+        Server::start_with_config(dir, &config_path, data_dir)
+    }
+
+    pub fn start_with_config(dir: &Path, config_path: &Path, data_dir: &Path) -> Result<Server, String> {
+        let log_path = dir.join(format!("server-{}.log", std::process::id()));
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_microlith"))
+            .arg("serve")
+            .arg("--config")
+            .arg(config_path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn microlith");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("microlith ready http=") {
+                    let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
+                }
+            }
+        });
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(addr) => Ok(Server {
+                child: Some(child),
+                addr,
+                data_dir: data_dir.to_path_buf(),
+                config_path: config_path.to_path_buf(),
+                log_path,
+                _tmp: None,
+            }),
+            Err(_) => {
+                let _ = child.kill();
+                let status = child.wait().ok();
+                Err(format!("no ready line (exit {status:?}); log:\n{}", std::fs::read_to_string(&log_path).unwrap_or_default()))
+            }
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// kill -9.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait for the exit.
+    pub fn stop(&mut self) -> ExitStatus {
+        let mut c = self.child.take().expect("running");
+        unsafe_kill(c.id(), 15);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(s) = c.try_wait().unwrap() {
+                return s;
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                panic!("server did not stop within 30 s after SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+fn unsafe_kill(pid: u32, sig: i32) {
+    let _ = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status();
+}
+
+/// A response, whatever its status.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub body: String,
+    pub etag: Option<String>,
+    pub location: Option<String>,
+    pub content_type: Option<String>,
+    pub retry_after: Option<String>,
+}
+
+impl Resp {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+pub fn agent() -> ureq::Agent {
+    ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build()
+}
+
+/// Sends a request with an optional JSON body and extra headers.
+pub fn send(agent: &ureq::Agent, method: &str, url: &str, body: Option<&str>, headers: &[(&str, &str)]) -> Resp {
+    let mut r = agent.request(method, url);
+    for (k, v) in headers {
+        r = r.set(k, v);
+    }
+    let result = match body {
+        Some(b) => {
+            if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+                r = r.set("Content-Type", "application/json");
+            }
+            r.send_string(b)
+        }
+        None => r.call(),
+    };
+    let resp = match result {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{method} {url}: {e}"),
+    };
+    let status = resp.status();
+    let etag = resp.header("etag").map(String::from);
+    let location = resp.header("location").map(String::from);
+    let content_type = resp.header("content-type").map(String::from);
+    let retry_after = resp.header("retry-after").map(String::from);
+    let body = resp.into_string().unwrap_or_default();
+    Resp { status, body, etag, location, content_type, retry_after }
+}
+
+pub fn get(a: &ureq::Agent, url: &str) -> Resp {
+    send(a, "GET", url, None, &[])
+}
+
+pub fn put(a: &ureq::Agent, url: &str, body: &str) -> Resp {
+    send(a, "PUT", url, Some(body), &[])
+}
+
+/// Writes raw bytes on a new connection and reads until the server closes or `wait` passes.
+pub fn raw(addr: &str, bytes: &[u8], wait: Duration) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(wait)).unwrap();
+    s.write_all(bytes).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    let deadline = Instant::now() + wait;
+    while Instant::now() < deadline {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(_) => break,
+        }
+    }
+    String::from_utf8_lossy(&out).to_string()
+}
+
+/// Per-shard record counts from `/status`.
+pub fn shard_records(a: &ureq::Agent, s: &Server) -> Vec<i64> {
+    get(a, &s.url("/status")).json()["shards"].as_array().unwrap().iter().map(|x| x["records"].as_i64().unwrap()).collect()
+}

@@ -29,7 +29,10 @@ pub struct ClusterConfig {
 
 impl Default for ClusterConfig {
     fn default() -> Self {
-        Self { node_id: 1, partitions: 256 }
+        Self {
+            node_id: 1,
+            partitions: 256,
+        }
     }
 }
 
@@ -138,7 +141,9 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { level: "info".into() }
+        Self {
+            level: "info".into(),
+        }
     }
 }
 
@@ -177,7 +182,10 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 fn err(key: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError { key: key.into(), message: message.into() }
+    ConfigError {
+        key: key.into(),
+        message: message.into(),
+    }
 }
 
 /// Longest table or attribute name accepted (they are part of every storage key).
@@ -206,14 +214,18 @@ impl Config {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            err("", format!("cannot read config file {}: {e}", path.display()))
+            err(
+                "",
+                format!("cannot read config file {}: {e}", path.display()),
+            )
         })?;
         Config::from_toml(&text, &path.display().to_string())
     }
 
     /// The embedded default.
     pub fn embedded_default() -> Config {
-        Config::from_toml(DEFAULT_TOML, "the embedded default").expect("embedded default config is valid")
+        Config::from_toml(DEFAULT_TOML, "the embedded default")
+            .expect("embedded default config is valid")
     }
 
     /// Checks every value range and cross-key rule.
@@ -222,11 +234,17 @@ impl Config {
             return Err(err("cluster.node_id", "must be between 1 and 65535"));
         }
         if !(1..=65_536).contains(&self.cluster.partitions) {
-            return Err(err("cluster.partitions", "must be between 1 and 65536 (256 is a good default)"));
+            return Err(err(
+                "cluster.partitions",
+                "must be between 1 and 65536 (256 is a good default)",
+            ));
         }
         if let ShardCount::Number(n) = self.shards.count {
             if n == 0 || n > 1024 {
-                return Err(err("shards.count", "must be \"auto\" or a number between 1 and 1024"));
+                return Err(err(
+                    "shards.count",
+                    "must be \"auto\" or a number between 1 and 1024",
+                ));
             }
             if !self.shards.cores.is_empty() && self.shards.cores.len() != n {
                 return Err(err(
@@ -238,52 +256,112 @@ impl Config {
         let mut seen = std::collections::HashSet::new();
         for c in &self.shards.cores {
             if !seen.insert(*c) {
-                return Err(err("shards.cores", format!("core {c} is listed twice: each shard needs its own core")));
+                return Err(err(
+                    "shards.cores",
+                    format!("core {c} is listed twice: each shard needs its own core"),
+                ));
             }
         }
         if !(100..=1000).contains(&self.shards.preempt_timer_us) {
-            return Err(err("shards.preempt_timer_us", "must be between 100 and 1000 microseconds"));
+            return Err(err(
+                "shards.preempt_timer_us",
+                "must be between 100 and 1000 microseconds",
+            ));
         }
         if self.shards.spin_before_park_us > 10_000 {
-            return Err(err("shards.spin_before_park_us", "must be at most 10000 microseconds"));
+            return Err(err(
+                "shards.spin_before_park_us",
+                "must be at most 10000 microseconds",
+            ));
         }
         if !(64..=65_536).contains(&self.shards.io_memory_kib) {
-            return Err(err("shards.io_memory_kib", "must be between 64 and 65536 KiB"));
+            return Err(err(
+                "shards.io_memory_kib",
+                "must be between 64 and 65536 KiB",
+            ));
         }
-        check_range("shards.mesh_queue_depth", self.shards.mesh_queue_depth, 16, 1 << 20)?;
-        check_range("storage.write_queue_depth", self.storage.write_queue_depth, 16, 1 << 20)?;
+        check_range(
+            "shards.mesh_queue_depth",
+            self.shards.mesh_queue_depth,
+            16,
+            1 << 20,
+        )?;
+        check_range(
+            "storage.write_queue_depth",
+            self.storage.write_queue_depth,
+            16,
+            1 << 20,
+        )?;
         if !(1..=1000).contains(&self.storage.flush_interval_ms) {
-            return Err(err("storage.flush_interval_ms", "must be between 1 and 1000 milliseconds"));
+            return Err(err(
+                "storage.flush_interval_ms",
+                "must be between 1 and 1000 milliseconds",
+            ));
         }
         if self.storage.cache_mib == 0 {
             return Err(err("storage.cache_mib", "must be at least 1 MiB"));
         }
         if self.storage.changelog_max_entries < 1000 {
-            return Err(err("storage.changelog_max_entries", "must be at least 1000"));
+            return Err(err(
+                "storage.changelog_max_entries",
+                "must be at least 1000",
+            ));
         }
         if self.storage.data_dir.as_os_str().is_empty() {
             return Err(err("storage.data_dir", "must not be empty"));
         }
         self.http_addr()?;
-        check_range("http.max_header_bytes", self.http.max_header_bytes, 1024, 1 << 20)?;
-        check_range("http.max_body_bytes", self.http.max_body_bytes, 1024, 1 << 30)?;
-        check_range("http.max_connections_per_shard", self.http.max_connections_per_shard, 1, 1 << 20)?;
-        check_range("http.max_query_rows", self.http.max_query_rows, 1, 10_000_000)?;
+        check_range(
+            "http.max_header_bytes",
+            self.http.max_header_bytes,
+            1024,
+            1 << 20,
+        )?;
+        check_range(
+            "http.max_body_bytes",
+            self.http.max_body_bytes,
+            1024,
+            1 << 30,
+        )?;
+        check_range(
+            "http.max_connections_per_shard",
+            self.http.max_connections_per_shard,
+            1,
+            1 << 20,
+        )?;
+        check_range(
+            "http.max_query_rows",
+            self.http.max_query_rows,
+            1,
+            10_000_000,
+        )?;
         if self.http.idle_timeout_ms < 100 {
-            return Err(err("http.idle_timeout_ms", "must be at least 100 milliseconds"));
+            return Err(err(
+                "http.idle_timeout_ms",
+                "must be at least 100 milliseconds",
+            ));
         }
         if self.http.request_timeout_ms < 100 {
-            return Err(err("http.request_timeout_ms", "must be at least 100 milliseconds"));
+            return Err(err(
+                "http.request_timeout_ms",
+                "must be at least 100 milliseconds",
+            ));
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
-            return Err(err("log.level", "is not a valid filter: use error, warn, info, debug or trace"));
+            return Err(err(
+                "log.level",
+                "is not a valid filter: use error, warn, info, debug or trace",
+            ));
         }
         let mut names = std::collections::HashSet::new();
         for (i, t) in self.tables.iter().enumerate() {
             let key = format!("tables[{i}]");
             validate_table(t).map_err(|m| err(&key, m))?;
             if !names.insert(t.name.as_str()) {
-                return Err(err(&format!("{key}.name"), format!("table {:?} is declared twice", t.name)));
+                return Err(err(
+                    &format!("{key}.name"),
+                    format!("table {:?} is declared twice", t.name),
+                ));
             }
         }
         Ok(())
@@ -291,10 +369,15 @@ impl Config {
 
     /// The HTTP listen address.
     pub fn http_addr(&self) -> Result<SocketAddr, ConfigError> {
-        self.http
-            .listen
-            .parse()
-            .map_err(|_| err("http.listen", format!("{:?} is not an address like \"0.0.0.0:9926\"", self.http.listen)))
+        self.http.listen.parse().map_err(|_| {
+            err(
+                "http.listen",
+                format!(
+                    "{:?} is not an address like \"0.0.0.0:9926\"",
+                    self.http.listen
+                ),
+            )
+        })
     }
 }
 
@@ -303,13 +386,18 @@ pub fn validate_table(t: &TableConfig) -> Result<(), String> {
     validate_name(&t.name).map_err(|m| format!("name {:?} {m}", t.name))?;
     validate_name(&t.primary_key).map_err(|m| format!("primary_key {:?} {m}", t.primary_key))?;
     if t.name == "admin" || t.name == "health" || t.name == "status" {
-        return Err(format!("name {:?} is reserved for a built-in endpoint", t.name));
+        return Err(format!(
+            "name {:?} is reserved for a built-in endpoint",
+            t.name
+        ));
     }
     let mut seen = std::collections::HashSet::new();
     for attr in &t.indexes {
         validate_name(attr).map_err(|m| format!("index {attr:?} {m}"))?;
         if attr == &t.primary_key {
-            return Err(format!("index {attr:?} is the primary key, which is always indexed"));
+            return Err(format!(
+                "index {attr:?} is the primary key, which is always indexed"
+            ));
         }
         if !seen.insert(attr) {
             return Err(format!("index {attr:?} is listed twice"));
@@ -325,7 +413,10 @@ fn validate_name(name: &str) -> Result<(), &'static str> {
     if name.is_empty() || name.len() > MAX_NAME_BYTES {
         return Err("must be 1 to 128 bytes");
     }
-    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
         return Err("may only contain letters, digits, '_' and '-'");
     }
     Ok(())
@@ -369,7 +460,8 @@ mod tests {
 
     #[test]
     fn unknown_key_is_named() {
-        let e = Config::from_toml("[http]\nlisten = \"127.0.0.1:1\"\nbogus = 3\n", "t").unwrap_err();
+        let e =
+            Config::from_toml("[http]\nlisten = \"127.0.0.1:1\"\nbogus = 3\n", "t").unwrap_err();
         assert_eq!(e.key, "bogus");
         assert!(e.message.contains("line 3"), "{e}");
     }

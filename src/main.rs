@@ -88,8 +88,16 @@ fn init_logging(level: &str) {
         .and_then(|f| tracing_subscriber::EnvFilter::try_new(f).ok())
         .unwrap_or_else(|| {
             // The storage engine's own progress messages are noise at info level.
-            let quiet = if level.contains("fjall") { String::new() } else { ",fjall=warn,lsm_tree=warn".to_string() };
+            let quiet = if level.contains("fjall") {
+                String::new()
+            } else {
+                ",fjall=warn,lsm_tree=warn".to_string()
+            };
             tracing_subscriber::EnvFilter::new(format!("{level}{quiet}"))
         });
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
 }

@@ -9,8 +9,15 @@ fn serve_with(config: &str) -> (i32, String) {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("c.toml");
     std::fs::write(&path, config).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_microlith")).args(["serve", "--config"]).arg(&path).output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).to_string())
+    let out = Command::new(env!("CARGO_BIN_EXE_microlith"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
 }
 
 #[test]
@@ -24,10 +31,16 @@ fn unknown_key_is_named() {
 fn wrong_type_is_named() {
     let (code, err) = serve_with("[http]\nmax_body_bytes = \"lots\"\n");
     assert_eq!(code, 2);
-    assert!(err.contains("max_body_bytes") || err.contains("line 2"), "{err}");
+    assert!(
+        err.contains("max_body_bytes") || err.contains("line 2"),
+        "{err}"
+    );
     let (code, err) = serve_with("[storage]\ndurability = \"sometimes\"\n");
     assert_eq!(code, 2);
-    assert!(err.contains("durability") || err.contains("line 2"), "{err}");
+    assert!(
+        err.contains("durability") || err.contains("line 2"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -35,11 +48,19 @@ fn check_config_validates_without_starting() {
     let tmp = tempfile::tempdir().unwrap();
     let good = tmp.path().join("good.toml");
     std::fs::write(&good, "[shards]\ncount = 1\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_microlith")).arg("check-config").arg(&good).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_microlith"))
+        .arg("check-config")
+        .arg(&good)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let bad = tmp.path().join("bad.toml");
     std::fs::write(&bad, "[shards]\ncount = 0\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_microlith")).arg("check-config").arg(&bad).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_microlith"))
+        .arg("check-config")
+        .arg(&bad)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("shards.count"));
 }
@@ -53,7 +74,10 @@ fn partition_count_mismatch_is_refused() {
     let cfg = config_text(&data, "[cluster]\npartitions = 128\n");
     let (code, err) = serve_with(&cfg);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("cluster.partitions") && err.contains("64"), "{err}");
+    assert!(
+        err.contains("cluster.partitions") && err.contains("64"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -78,9 +102,16 @@ fn unusable_data_dir_is_refused() {
 fn missing_core_is_refused() {
     let (code, err) = serve_with("[shards]\ncount = 1\ncores = [4095]\n");
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("shards.cores") && err.contains("4095"), "{err}");
+    assert!(
+        err.contains("shards.cores") && err.contains("4095"),
+        "{err}"
+    );
 }
 
 fn unsafe_is_root() -> bool {
-    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
 }

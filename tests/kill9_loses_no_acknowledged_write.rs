@@ -26,11 +26,16 @@ fn trial(durability: &str) {
             let base = s.url("/Product/");
             let acked = acked.clone();
             std::thread::spawn(move || {
-                let a = ureq::AgentBuilder::new().timeout(Duration::from_secs(5)).build();
+                let a = ureq::AgentBuilder::new()
+                    .timeout(Duration::from_secs(5))
+                    .build();
                 let mut n = 0u64;
                 while Instant::now() < stop_at {
                     let id = format!("w{w}-{n}");
-                    let r = a.put(&format!("{base}{id}")).set("Content-Type", "application/json").send_string(&format!(r#"{{"seq":{n},"category":"c{w}"}}"#));
+                    let r = a
+                        .put(&format!("{base}{id}"))
+                        .set("Content-Type", "application/json")
+                        .send_string(&format!(r#"{{"seq":{n},"category":"c{w}"}}"#));
                     match r {
                         Ok(resp) if resp.status() == 201 => acked.lock().unwrap().push((id, n)),
                         Ok(_) | Err(ureq::Error::Status(..)) => {}
@@ -43,7 +48,7 @@ fn trial(durability: &str) {
         .collect();
     // Let the load run, then kill the server in the middle of it.
     let before = Instant::now();
-    while acked.lock().unwrap().len() < 300 && before.elapsed() < Duration::from_secs(8) {
+    while acked.lock().unwrap().len() < 2000 && before.elapsed() < Duration::from_secs(4) {
         std::thread::sleep(Duration::from_millis(20));
     }
     s.kill9();
@@ -51,7 +56,15 @@ fn trial(durability: &str) {
         w.join().unwrap();
     }
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() >= 50, "too few writes acknowledged before the kill: {}", acked.len());
+    eprintln!(
+        "{durability}: {} writes acknowledged before kill -9",
+        acked.len()
+    );
+    assert!(
+        acked.len() >= 50,
+        "too few writes acknowledged before the kill: {}",
+        acked.len()
+    );
 
     let s = Server::start_with_config(tmp.path(), &cfg_path, &data).unwrap();
     let a = agent();
@@ -62,13 +75,33 @@ fn trial(durability: &str) {
             missing.push(id.clone());
         }
     }
-    assert!(missing.is_empty(), "{durability}: {} of {} acknowledged writes lost: {:?}", missing.len(), acked.len(), &missing[..missing.len().min(10)]);
+    assert!(
+        missing.is_empty(),
+        "{durability}: {} of {} acknowledged writes lost: {:?}",
+        missing.len(),
+        acked.len(),
+        &missing[..missing.len().min(10)]
+    );
     // The index agrees with the records.
     let in_index: usize = (0..8)
-        .map(|w| get(&a, &s.url(&format!("/Product/?category=c{w}&select(id)&limit(0,100000)"))).json().as_array().unwrap().len())
+        .map(|w| {
+            get(
+                &a,
+                &s.url(&format!(
+                    "/Product/?category=c{w}&select(id)&limit(0,100000)"
+                )),
+            )
+            .json()
+            .as_array()
+            .unwrap()
+            .len()
+        })
         .sum();
     let total: i64 = shard_records(&a, &s).iter().sum();
-    assert_eq!(in_index as i64, total, "index entries match live records after recovery");
+    assert_eq!(
+        in_index as i64, total,
+        "index entries match live records after recovery"
+    );
 }
 
 #[test]

@@ -10,40 +10,85 @@ fn crud_on_every_verb_spreads_keys_over_shards() {
     let a = agent();
 
     // PUT creates (201 + Location + ETag), PUT again replaces (204).
-    let r = put(&a, &s.url("/Product/1"), r#"{"name":"lamp","price":20,"category":"home"}"#);
+    let r = put(
+        &a,
+        &s.url("/Product/1"),
+        r#"{"name":"lamp","price":20,"category":"home"}"#,
+    );
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.location.as_deref(), Some("/Product/1"));
     let first_etag = r.etag.clone().expect("etag");
-    let r = put(&a, &s.url("/Product/1"), r#"{"id":"1","name":"lamp","price":25,"category":"home"}"#);
+    let r = put(
+        &a,
+        &s.url("/Product/1"),
+        r#"{"id":"1","name":"lamp","price":25,"category":"home"}"#,
+    );
     assert_eq!(r.status, 204);
-    assert_ne!(r.etag.as_deref(), Some(first_etag.as_str()), "a write makes a new version");
+    assert_ne!(
+        r.etag.as_deref(),
+        Some(first_etag.as_str()),
+        "a write makes a new version"
+    );
 
     // GET returns the stored document with the primary key.
     let r = get(&a, &s.url("/Product/1"));
     assert_eq!(r.status, 200);
-    assert_eq!(r.json(), serde_json::json!({"id":"1","name":"lamp","price":25,"category":"home"}));
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"id":"1","name":"lamp","price":25,"category":"home"})
+    );
     assert!(r.content_type.unwrap().starts_with("application/json"));
 
     // HEAD: same headers, no body.
     let h = send(&a, "HEAD", &s.url("/Product/1"), None, &[]);
-    assert_eq!((h.status, h.body.as_str(), h.etag.as_deref()), (200, "", r.etag.as_deref()));
+    assert_eq!(
+        (h.status, h.body.as_str(), h.etag.as_deref()),
+        (200, "", r.etag.as_deref())
+    );
 
     // PATCH merges top-level fields.
-    let p = send(&a, "PATCH", &s.url("/Product/1"), Some(r#"{"price":30,"stock":4}"#), &[]);
+    let p = send(
+        &a,
+        "PATCH",
+        &s.url("/Product/1"),
+        Some(r#"{"price":30,"stock":4}"#),
+        &[],
+    );
     assert_eq!(p.status, 204, "{}", p.body);
-    assert_eq!(get(&a, &s.url("/Product/1")).json(), serde_json::json!({"id":"1","name":"lamp","price":30,"category":"home","stock":4}));
-    assert_eq!(send(&a, "PATCH", &s.url("/Product/nope"), Some("{}"), &[]).status, 404);
+    assert_eq!(
+        get(&a, &s.url("/Product/1")).json(),
+        serde_json::json!({"id":"1","name":"lamp","price":30,"category":"home","stock":4})
+    );
+    assert_eq!(
+        send(&a, "PATCH", &s.url("/Product/nope"), Some("{}"), &[]).status,
+        404
+    );
 
     // POST generates an id, returned in Location.
-    let r = send(&a, "POST", &s.url("/Product/"), Some(r#"{"name":"chair","category":"home","price":50}"#), &[]);
+    let r = send(
+        &a,
+        "POST",
+        &s.url("/Product/"),
+        Some(r#"{"name":"chair","category":"home","price":50}"#),
+        &[],
+    );
     assert_eq!(r.status, 201, "{}", r.body);
     let loc = r.location.clone().unwrap();
     let got = get(&a, &s.url(&loc));
     assert_eq!(got.status, 200);
     assert_eq!(got.json()["name"], "chair");
-    assert_eq!(format!("/Product/{}", got.json()["id"].as_str().unwrap()), loc);
+    assert_eq!(
+        format!("/Product/{}", got.json()["id"].as_str().unwrap()),
+        loc
+    );
     // POST with an existing id is a conflict.
-    let dup = send(&a, "POST", &s.url("/Product/"), Some(r#"{"id":"1","name":"x"}"#), &[]);
+    let dup = send(
+        &a,
+        "POST",
+        &s.url("/Product/"),
+        Some(r#"{"id":"1","name":"x"}"#),
+        &[],
+    );
     assert_eq!(dup.status, 409);
 
     // DELETE, then 404.
@@ -53,13 +98,20 @@ fn crud_on_every_verb_spreads_keys_over_shards() {
 
     // Many keys: both shards own some.
     for i in 0..200 {
-        let r = put(&a, &s.url(&format!("/Product/k{i}")), &format!(r#"{{"n":{i},"category":"c{}"}}"#, i % 5));
+        let r = put(
+            &a,
+            &s.url(&format!("/Product/k{i}")),
+            &format!(r#"{{"n":{i},"category":"c{}"}}"#, i % 5),
+        );
         assert_eq!(r.status, 201);
     }
     let counts = shard_records(&a, &s);
     assert_eq!(counts.len(), 2);
     assert_eq!(counts.iter().sum::<i64>(), 201);
-    assert!(counts.iter().all(|c| *c > 30), "keys should spread over shards: {counts:?}");
+    assert!(
+        counts.iter().all(|c| *c > 30),
+        "keys should spread over shards: {counts:?}"
+    );
 
     // The same answers on many fresh connections (they land on either shard).
     for conn in 0..20 {
@@ -78,7 +130,10 @@ fn crud_on_every_verb_spreads_keys_over_shards() {
     let d = send(&a, "DELETE", &s.url("/Product/?category=c1"), None, &[]);
     assert_eq!(d.status, 200, "{}", d.body);
     assert_eq!(d.json()["deleted"], 40);
-    assert_eq!(get(&a, &s.url("/Product/?category=c1")).json(), serde_json::json!([]));
+    assert_eq!(
+        get(&a, &s.url("/Product/?category=c1")).json(),
+        serde_json::json!([])
+    );
     assert_eq!(shard_records(&a, &s).iter().sum::<i64>(), 161);
 
     // Table description and health.
@@ -93,18 +148,76 @@ fn conditional_requests_are_exact() {
     let v1 = put(&a, &s.url("/Product/c"), r#"{"n":0}"#).etag.unwrap();
 
     // If-None-Match with the current version: 304.
-    let r = send(&a, "GET", &s.url("/Product/c"), None, &[("If-None-Match", &v1)]);
+    let r = send(
+        &a,
+        "GET",
+        &s.url("/Product/c"),
+        None,
+        &[("If-None-Match", &v1)],
+    );
     assert_eq!(r.status, 304);
     // If-Match with a stale version: 412; with the current one: applies.
-    let v2 = send(&a, "PUT", &s.url("/Product/c"), Some(r#"{"n":1}"#), &[("If-Match", &v1)]);
+    let v2 = send(
+        &a,
+        "PUT",
+        &s.url("/Product/c"),
+        Some(r#"{"n":1}"#),
+        &[("If-Match", &v1)],
+    );
     assert_eq!(v2.status, 204);
-    let stale = send(&a, "PUT", &s.url("/Product/c"), Some(r#"{"n":2}"#), &[("If-Match", &v1)]);
+    let stale = send(
+        &a,
+        "PUT",
+        &s.url("/Product/c"),
+        Some(r#"{"n":2}"#),
+        &[("If-Match", &v1)],
+    );
     assert_eq!(stale.status, 412);
-    assert_eq!(send(&a, "DELETE", &s.url("/Product/c"), None, &[("If-Match", &v1)]).status, 412);
-    assert_eq!(send(&a, "PATCH", &s.url("/Product/c"), Some(r#"{"n":9}"#), &[("If-Match", &v1)]).status, 412);
+    assert_eq!(
+        send(
+            &a,
+            "DELETE",
+            &s.url("/Product/c"),
+            None,
+            &[("If-Match", &v1)]
+        )
+        .status,
+        412
+    );
+    assert_eq!(
+        send(
+            &a,
+            "PATCH",
+            &s.url("/Product/c"),
+            Some(r#"{"n":9}"#),
+            &[("If-Match", &v1)]
+        )
+        .status,
+        412
+    );
     // If-None-Match: * creates only.
-    assert_eq!(send(&a, "PUT", &s.url("/Product/c"), Some("{}"), &[("If-None-Match", "*")]).status, 412);
-    assert_eq!(send(&a, "PUT", &s.url("/Product/new"), Some("{}"), &[("If-None-Match", "*")]).status, 201);
+    assert_eq!(
+        send(
+            &a,
+            "PUT",
+            &s.url("/Product/c"),
+            Some("{}"),
+            &[("If-None-Match", "*")]
+        )
+        .status,
+        412
+    );
+    assert_eq!(
+        send(
+            &a,
+            "PUT",
+            &s.url("/Product/new"),
+            Some("{}"),
+            &[("If-None-Match", "*")]
+        )
+        .status,
+        201
+    );
 
     // Compare-and-set increments from many threads: no update is lost.
     let threads: Vec<_> = (0..4)
@@ -116,7 +229,13 @@ fn conditional_requests_are_exact() {
                 while done < 25 {
                     let cur = get(&a, &url);
                     let n = cur.json()["n"].as_i64().unwrap();
-                    let r = send(&a, "PUT", &url, Some(&format!(r#"{{"n":{}}}"#, n + 1)), &[("If-Match", cur.etag.as_deref().unwrap())]);
+                    let r = send(
+                        &a,
+                        "PUT",
+                        &url,
+                        Some(&format!(r#"{{"n":{}}}"#, n + 1)),
+                        &[("If-Match", cur.etag.as_deref().unwrap())],
+                    );
                     match r.status {
                         204 => done += 1,
                         412 => {}

@@ -27,19 +27,46 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request<'_>, rest: &str) -> Respons
     let name = rest.trim_start_matches('/');
     match (req.method, name.is_empty()) {
         (Method::Get | Method::Head, true) => {
-            let list: Vec<_> = shard.catalog.borrow().tables.values().map(|t| serde_json::to_value(t.as_ref()).unwrap_or_default()).collect();
+            let list: Vec<_> = shard
+                .catalog
+                .borrow()
+                .tables
+                .values()
+                .map(|t| serde_json::to_value(t.as_ref()).unwrap_or_default())
+                .collect();
             Response::json(200, serde_json::to_vec(&list).unwrap_or_default())
         }
         (Method::Post, true) => {
             let t: CreateTable = match serde_json::from_slice(req.body) {
                 Ok(t) => t,
-                Err(e) => return problem(400, &format!("invalid table definition at line {} column {}: {e}", e.line(), e.column())),
+                Err(e) => {
+                    return problem(
+                        400,
+                        &format!(
+                            "invalid table definition at line {} column {}: {e}",
+                            e.line(),
+                            e.column()
+                        ),
+                    )
+                }
             };
             let name = t.name.clone();
-            match run(shard, AdminOp::Create { name: t.name, primary_key: t.primary_key, indexes: t.indexes }).await {
+            match run(
+                shard,
+                AdminOp::Create {
+                    name: t.name,
+                    primary_key: t.primary_key,
+                    indexes: t.indexes,
+                },
+            )
+            .await
+            {
                 Ok(()) => {
                     let def = shard.table(&name);
-                    let mut r = Response::json(201, serde_json::to_vec(&def.as_deref()).unwrap_or_default());
+                    let mut r = Response::json(
+                        201,
+                        serde_json::to_vec(&def.as_deref()).unwrap_or_default(),
+                    );
                     r.location = Some(format!("/admin/tables/{name}"));
                     r
                 }
@@ -50,7 +77,14 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request<'_>, rest: &str) -> Respons
             Some(def) => Response::json(200, serde_json::to_vec(def.as_ref()).unwrap_or_default()),
             None => problem(404, &format!("table {name:?} does not exist")),
         },
-        (Method::Delete, false) => match run(shard, AdminOp::Drop { name: name.to_string() }).await {
+        (Method::Delete, false) => match run(
+            shard,
+            AdminOp::Drop {
+                name: name.to_string(),
+            },
+        )
+        .await
+        {
             Ok(()) => Response::new(204),
             Err(r) => r,
         },

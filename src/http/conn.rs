@@ -16,7 +16,10 @@ const FLUSH_AT: usize = 64 * 1024;
 pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
     let _ = stream.set_nodelay(true);
     let cfg = &shard.config().http;
-    let limits = Limits { max_header_bytes: cfg.max_header_bytes, max_body_bytes: cfg.max_body_bytes };
+    let limits = Limits {
+        max_header_bytes: cfg.max_header_bytes,
+        max_body_bytes: cfg.max_body_bytes,
+    };
     // Room for a full head and body (a chunked body carries framing: allow some).
     let max_buffer = cfg.max_header_bytes + cfg.max_body_bytes + cfg.max_body_bytes / 8 + 1024;
     let idle = Duration::from_millis(cfg.idle_timeout_ms);
@@ -30,7 +33,11 @@ pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
     loop {
         let mut close_after = false;
         let consumed = match parse(&buf[..len], &limits, &mut scratch) {
-            Parsed::Complete { req, consumed, close } => {
+            Parsed::Complete {
+                req,
+                consumed,
+                close,
+            } => {
                 shard.in_flight.set(shard.in_flight.get() + 1);
                 let head_only = req.method == super::request::Method::Head;
                 let resp = super::router::handle(shard, &req).await;
@@ -88,7 +95,9 @@ pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
         }
         let timeout = match started {
             None => idle,
-            Some(t) => request_timeout.saturating_sub(t.elapsed()).max(Duration::from_millis(1)),
+            Some(t) => request_timeout
+                .saturating_sub(t.elapsed())
+                .max(Duration::from_millis(1)),
         };
         let _ = stream.set_read_timeout(Some(timeout));
         match stream.read(&mut buf[len..]).await {
@@ -101,7 +110,10 @@ pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
             }
             Err(e) => {
                 if started.is_some() && e.kind() == std::io::ErrorKind::TimedOut {
-                    let r: Response = super::problem::problem(408, "request not received in time (`http.request_timeout_ms`)");
+                    let r: Response = super::problem::problem(
+                        408,
+                        "request not received in time (`http.request_timeout_ms`)",
+                    );
                     r.write(&mut out, false, true);
                     let _ = stream.write_all(&out).await;
                 }

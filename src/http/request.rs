@@ -30,7 +30,11 @@ pub struct Request<'a> {
 /// The outcome of trying to parse the buffered bytes.
 pub enum Parsed<'a> {
     /// A whole request; `consumed` bytes of the buffer belong to it.
-    Complete { req: Request<'a>, consumed: usize, close: bool },
+    Complete {
+        req: Request<'a>,
+        consumed: usize,
+        close: bool,
+    },
     /// More bytes are needed. `expect_continue` asks for a `100 Continue` first.
     Incomplete { expect_continue: bool },
     /// The request is wrong: answer with this status and close.
@@ -53,17 +57,33 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits, scratch: &'a mut Vec<u8>) -> Pa
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => {
             if buf.len() > limits.max_header_bytes {
-                return Parsed::Error { status: 431, detail: format!("request head exceeds {} bytes", limits.max_header_bytes) };
+                return Parsed::Error {
+                    status: 431,
+                    detail: format!("request head exceeds {} bytes", limits.max_header_bytes),
+                };
             }
-            return Parsed::Incomplete { expect_continue: false };
+            return Parsed::Incomplete {
+                expect_continue: false,
+            };
         }
         Err(httparse::Error::TooManyHeaders) => {
-            return Parsed::Error { status: 431, detail: format!("more than {MAX_HEADERS} header fields") }
+            return Parsed::Error {
+                status: 431,
+                detail: format!("more than {MAX_HEADERS} header fields"),
+            }
         }
-        Err(e) => return Parsed::Error { status: 400, detail: format!("malformed request: {e}") },
+        Err(e) => {
+            return Parsed::Error {
+                status: 400,
+                detail: format!("malformed request: {e}"),
+            }
+        }
     };
     if head_len > limits.max_header_bytes {
-        return Parsed::Error { status: 431, detail: format!("request head exceeds {} bytes", limits.max_header_bytes) };
+        return Parsed::Error {
+            status: 431,
+            detail: format!("request head exceeds {} bytes", limits.max_header_bytes),
+        };
     }
     let method = match req.method.unwrap_or("") {
         "GET" => Method::Get,
@@ -77,14 +97,26 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits, scratch: &'a mut Vec<u8>) -> Pa
     };
     let target = req.path.unwrap_or("/");
     if !target.starts_with('/') {
-        return Parsed::Error { status: 400, detail: format!("request target {target:?} must start with '/'") };
+        return Parsed::Error {
+            status: 400,
+            detail: format!("request target {target:?} must start with '/'"),
+        };
     }
     let http10 = req.version == Some(0);
     let mut close = http10;
     let mut content_length: Option<usize> = None;
     let mut chunked = false;
     let mut expect_continue = false;
-    let mut r = Request { method, path: target, query: None, content_type: None, if_match: None, if_none_match: None, accept: None, body: &[] };
+    let mut r = Request {
+        method,
+        path: target,
+        query: None,
+        content_type: None,
+        if_match: None,
+        if_none_match: None,
+        accept: None,
+        body: &[],
+    };
     if let Some((p, q)) = target.split_once('?') {
         r.path = p;
         r.query = Some(q);
@@ -98,13 +130,21 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits, scratch: &'a mut Vec<u8>) -> Pa
         if name.eq_ignore_ascii_case("content-length") {
             match value.parse::<usize>() {
                 Ok(n) if content_length.is_none_or(|c| c == n) => content_length = Some(n),
-                _ => return Parsed::Error { status: 400, detail: format!("invalid Content-Length {value:?}") },
+                _ => {
+                    return Parsed::Error {
+                        status: 400,
+                        detail: format!("invalid Content-Length {value:?}"),
+                    }
+                }
             }
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             if value.eq_ignore_ascii_case("chunked") {
                 chunked = true;
             } else {
-                return Parsed::Error { status: 501, detail: format!("Transfer-Encoding {value:?} is not supported (only chunked)") };
+                return Parsed::Error {
+                    status: 501,
+                    detail: format!("Transfer-Encoding {value:?} is not supported (only chunked)"),
+                };
             }
         } else if name.eq_ignore_ascii_case("connection") {
             if value.eq_ignore_ascii_case("close") {
@@ -125,29 +165,54 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits, scratch: &'a mut Vec<u8>) -> Pa
         }
     }
     if chunked && content_length.is_some() {
-        return Parsed::Error { status: 400, detail: "both Content-Length and Transfer-Encoding: chunked".into() };
+        return Parsed::Error {
+            status: 400,
+            detail: "both Content-Length and Transfer-Encoding: chunked".into(),
+        };
     }
     let rest = &buf[head_len..];
     if chunked {
         return match decode_chunked(rest, limits.max_body_bytes, scratch) {
             Chunked::Done(used) => {
                 r.body = scratch.as_slice();
-                Parsed::Complete { req: r, consumed: head_len + used, close }
+                Parsed::Complete {
+                    req: r,
+                    consumed: head_len + used,
+                    close,
+                }
             }
             Chunked::More => Parsed::Incomplete { expect_continue },
-            Chunked::TooLarge => Parsed::Error { status: 413, detail: format!("body exceeds {} bytes", limits.max_body_bytes) },
-            Chunked::Bad(d) => Parsed::Error { status: 400, detail: d },
+            Chunked::TooLarge => Parsed::Error {
+                status: 413,
+                detail: format!("body exceeds {} bytes", limits.max_body_bytes),
+            },
+            Chunked::Bad(d) => Parsed::Error {
+                status: 400,
+                detail: d,
+            },
         };
     }
     let len = content_length.unwrap_or(0);
     if len > limits.max_body_bytes {
-        return Parsed::Error { status: 413, detail: format!("body of {len} bytes exceeds {} bytes", limits.max_body_bytes) };
+        return Parsed::Error {
+            status: 413,
+            detail: format!(
+                "body of {len} bytes exceeds {} bytes",
+                limits.max_body_bytes
+            ),
+        };
     }
     if rest.len() < len {
-        return Parsed::Incomplete { expect_continue: expect_continue && rest.is_empty() };
+        return Parsed::Incomplete {
+            expect_continue: expect_continue && rest.is_empty(),
+        };
     }
     r.body = &rest[..len];
-    Parsed::Complete { req: r, consumed: head_len + len, close }
+    Parsed::Complete {
+        req: r,
+        consumed: head_len + len,
+        close,
+    }
 }
 
 enum Chunked {
@@ -175,7 +240,9 @@ fn decode_chunked(buf: &[u8], max: usize, out: &mut Vec<u8>) -> Chunked {
         if size == 0 {
             // Trailer section: header lines until an empty line.
             loop {
-                let Some(eol) = buf[pos..].windows(2).position(|w| w == b"\r\n") else { return Chunked::More };
+                let Some(eol) = buf[pos..].windows(2).position(|w| w == b"\r\n") else {
+                    return Chunked::More;
+                };
                 pos += eol + 2;
                 if eol == 0 {
                     return Chunked::Done(pos);
@@ -198,15 +265,25 @@ fn decode_chunked(buf: &[u8], max: usize, out: &mut Vec<u8>) -> Chunked {
 mod tests {
     use super::*;
 
-    const LIMITS: Limits = Limits { max_header_bytes: 1024, max_body_bytes: 64 };
+    const LIMITS: Limits = Limits {
+        max_header_bytes: 1024,
+        max_body_bytes: 64,
+    };
 
     #[test]
     fn content_length_body_and_pipelining() {
         let mut s = Vec::new();
         let buf = b"PUT /T/1?x=1 HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}GET / HTTP/1.1\r\n\r\n";
         match parse(buf, &LIMITS, &mut s) {
-            Parsed::Complete { req, consumed, close } => {
-                assert_eq!((req.method, req.path, req.query, req.body), (Method::Put, "/T/1", Some("x=1"), &b"{}"[..]));
+            Parsed::Complete {
+                req,
+                consumed,
+                close,
+            } => {
+                assert_eq!(
+                    (req.method, req.path, req.query, req.body),
+                    (Method::Put, "/T/1", Some("x=1"), &b"{}"[..])
+                );
                 assert_eq!(consumed, buf.len() - 18);
                 assert!(!close);
             }
@@ -217,7 +294,7 @@ mod tests {
     #[test]
     fn chunked_body_is_decoded() {
         let mut s = Vec::new();
-        let buf = b"POST /T/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{\"\r\n3\r\na\":1\r\n1\r\n}\r\n0\r\n\r\n";
+        let buf = b"POST /T/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{\"\r\n4\r\na\":1\r\n1\r\n}\r\n0\r\n\r\n";
         match parse(buf, &LIMITS, &mut s) {
             Parsed::Complete { req, consumed, .. } => {
                 assert_eq!(req.body, b"{\"a\":1}");
@@ -225,19 +302,37 @@ mod tests {
             }
             _ => panic!("expected a request"),
         }
-        assert!(matches!(parse(&buf[..buf.len() - 3], &LIMITS, &mut s), Parsed::Incomplete { .. }));
+        assert!(matches!(
+            parse(&buf[..buf.len() - 3], &LIMITS, &mut s),
+            Parsed::Incomplete { .. }
+        ));
     }
 
     #[test]
     fn limits_and_malformed_input() {
         let mut s = Vec::new();
-        assert!(matches!(parse(b"GARBAGE\r\n\r\n", &LIMITS, &mut s), Parsed::Error { status: 400, .. }));
+        assert!(matches!(
+            parse(b"GARBAGE\r\n\r\n", &LIMITS, &mut s),
+            Parsed::Error { status: 400, .. }
+        ));
         let big = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(2000));
-        assert!(matches!(parse(big.as_bytes(), &LIMITS, &mut s), Parsed::Error { status: 431, .. }));
+        assert!(matches!(
+            parse(big.as_bytes(), &LIMITS, &mut s),
+            Parsed::Error { status: 431, .. }
+        ));
         let body = b"PUT /T/1 HTTP/1.1\r\nContent-Length: 100\r\n\r\n";
-        assert!(matches!(parse(body, &LIMITS, &mut s), Parsed::Error { status: 413, .. }));
+        assert!(matches!(
+            parse(body, &LIMITS, &mut s),
+            Parsed::Error { status: 413, .. }
+        ));
         let both = b"PUT /T/1 HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n";
-        assert!(matches!(parse(both, &LIMITS, &mut s), Parsed::Error { status: 400, .. }));
-        assert!(matches!(parse(b"GET / HTTP/1.0\r\n\r\n", &LIMITS, &mut s), Parsed::Complete { close: true, .. }));
+        assert!(matches!(
+            parse(both, &LIMITS, &mut s),
+            Parsed::Error { status: 400, .. }
+        ));
+        assert!(matches!(
+            parse(b"GET / HTTP/1.0\r\n\r\n", &LIMITS, &mut s),
+            Parsed::Complete { close: true, .. }
+        ));
     }
 }

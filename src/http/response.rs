@@ -16,18 +16,34 @@ pub struct Response {
 
 impl Response {
     pub fn new(status: u16) -> Response {
-        Response { status, content_type: "application/json", body: Vec::new(), etag: None, location: None, retry_after: None, extra: Vec::new() }
+        Response {
+            status,
+            content_type: "application/json",
+            body: Vec::new(),
+            etag: None,
+            location: None,
+            retry_after: None,
+            extra: Vec::new(),
+        }
     }
 
     pub fn json(status: u16, body: Vec<u8>) -> Response {
-        Response { body, ..Response::new(status) }
+        Response {
+            body,
+            ..Response::new(status)
+        }
     }
 
     /// Serializes the head and (unless `head_only`) the body.
     pub fn write(&self, out: &mut Vec<u8>, head_only: bool, close: bool) {
         let _ = write!(out, "HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
         if self.status != 204 && self.status != 304 {
-            let _ = write!(out, "Content-Type: {}\r\nContent-Length: {}\r\n", self.content_type, self.body.len());
+            let _ = write!(
+                out,
+                "Content-Type: {}\r\nContent-Length: {}\r\n",
+                self.content_type,
+                self.body.len()
+            );
         }
         if let Some(v) = &self.etag {
             out.extend_from_slice(b"ETag: ");

@@ -16,7 +16,12 @@ use serde_json::Value;
 use std::rc::Rc;
 
 /// `/{Table}/{id}`.
-pub async fn record(shard: &Rc<Shard>, def: &std::sync::Arc<TableDef>, id: &str, req: &Request<'_>) -> Response {
+pub async fn record(
+    shard: &Rc<Shard>,
+    def: &std::sync::Arc<TableDef>,
+    id: &str,
+    req: &Request<'_>,
+) -> Response {
     match req.method {
         Method::Get | Method::Head => get(shard, def, id, req),
         Method::Put => {
@@ -75,12 +80,26 @@ fn etag_matches(list: &str, v: Version) -> bool {
     })
 }
 
-async fn write(shard: &Rc<Shard>, def: &std::sync::Arc<TableDef>, id: &str, op: WriteOp, req: &Request<'_>) -> Response {
+async fn write(
+    shard: &Rc<Shard>,
+    def: &std::sync::Arc<TableDef>,
+    id: &str,
+    op: WriteOp,
+    req: &Request<'_>,
+) -> Response {
     let precondition = match (req.if_match, req.if_none_match) {
         (Some(m), _) => match Version::parse_etag(m) {
-            Some(v) => Precondition::IfMatch { clock: v.clock, node: v.node },
+            Some(v) => Precondition::IfMatch {
+                clock: v.clock,
+                node: v.node,
+            },
             None if m.trim() == "*" => Precondition::None,
-            None => return problem(412, &format!("If-Match {m:?} names no version this server issued")),
+            None => {
+                return problem(
+                    412,
+                    &format!("If-Match {m:?} names no version this server issued"),
+                )
+            }
         },
         (None, Some(n)) if n.trim() == "*" => Precondition::IfAbsent,
         _ => Precondition::None,
@@ -99,10 +118,18 @@ async fn write(shard: &Rc<Shard>, def: &std::sync::Arc<TableDef>, id: &str, op: 
             }
             r
         }
-        Ok(WriteOutcome::NotFound) => problem(404, &format!("no record {id:?} in table {:?}", def.name)),
-        Ok(WriteOutcome::Exists) => problem(409, &format!("record {id:?} already exists in table {:?}", def.name)),
+        Ok(WriteOutcome::NotFound) => {
+            problem(404, &format!("no record {id:?} in table {:?}", def.name))
+        }
+        Ok(WriteOutcome::Exists) => problem(
+            409,
+            &format!("record {id:?} already exists in table {:?}", def.name),
+        ),
         Ok(WriteOutcome::PreconditionFailed) => {
-            let mut r = problem(412, "the record's current version does not match the precondition");
+            let mut r = problem(
+                412,
+                "the record's current version does not match the precondition",
+            );
             r.etag = get_version(shard, def, id);
             r
         }
@@ -114,7 +141,11 @@ async fn write(shard: &Rc<Shard>, def: &std::sync::Arc<TableDef>, id: &str, op: 
 
 fn get_version(shard: &Shard, def: &TableDef, id: &str) -> Option<Version> {
     let (p, owner) = shard.locate(&def.name, id);
-    shard.node.dbs[owner].get(&keys::record_key(&def.name, p, id)).ok().flatten().map(|r| r.version)
+    shard.node.dbs[owner]
+        .get(&keys::record_key(&def.name, p, id))
+        .ok()
+        .flatten()
+        .map(|r| r.version)
 }
 
 /// Sends a write to the owner's writer and waits for its answer. A full queue is a 503.
@@ -127,8 +158,18 @@ pub async fn submit(
 ) -> Result<WriteOutcome, Response> {
     let (partition, owner) = shard.locate(&def.name, id);
     let (tx, rx) = flume::bounded(1);
-    let req = WriteRequest { table: def.name.clone(), id: id.to_string(), partition, op, precondition };
-    match shard.node.writers[owner].try_send(WriterMsg::Write { req, table: def.clone(), reply: tx }) {
+    let req = WriteRequest {
+        table: def.name.clone(),
+        id: id.to_string(),
+        partition,
+        op,
+        precondition,
+    };
+    match shard.node.writers[owner].try_send(WriterMsg::Write {
+        req,
+        table: def.clone(),
+        reply: tx,
+    }) {
         Ok(()) => {}
         Err(flume::TrySendError::Full(_)) => {
             let mut r = problem(503, "the owning shard's write queue is full; retry shortly");
@@ -137,16 +178,24 @@ pub async fn submit(
         }
         Err(flume::TrySendError::Disconnected(_)) => return Err(problem(503, "shutting down")),
     }
-    rx.recv_async().await.map_err(|_| problem(503, "the writer stopped before answering"))
+    rx.recv_async()
+        .await
+        .map_err(|_| problem(503, "the writer stopped before answering"))
 }
 
 /// `/{Table}/`: query (GET/HEAD), create with a generated id (POST), delete by query (DELETE).
-pub async fn collection(shard: &Rc<Shard>, def: &std::sync::Arc<TableDef>, req: &Request<'_>) -> Response {
+pub async fn collection(
+    shard: &Rc<Shard>,
+    def: &std::sync::Arc<TableDef>,
+    req: &Request<'_>,
+) -> Response {
     match req.method {
-        Method::Get | Method::Head => match query::run(shard, &def.name, req.query.unwrap_or("")).await {
-            Ok(rows) => Response::json(200, serde_json::to_vec(&rows).unwrap_or_default()),
-            Err(f) => query_failure(f),
-        },
+        Method::Get | Method::Head => {
+            match query::run(shard, &def.name, req.query.unwrap_or("")).await {
+                Ok(rows) => Response::json(200, serde_json::to_vec(&rows).unwrap_or_default()),
+                Err(f) => query_failure(f),
+            }
+        }
         Method::Post => {
             let mut body = match json_object(req) {
                 Ok(b) => b,
@@ -160,13 +209,30 @@ pub async fn collection(shard: &Rc<Shard>, def: &std::sync::Arc<TableDef>, req: 
                 }
                 Some(Value::String(s)) => s.clone(),
                 Some(Value::Number(n)) => n.to_string(),
-                Some(_) => return problem(400, &format!("primary key {:?} must be a string or a number", def.primary_key)),
+                Some(_) => {
+                    return problem(
+                        400,
+                        &format!(
+                            "primary key {:?} must be a string or a number",
+                            def.primary_key
+                        ),
+                    )
+                }
             };
             if id.is_empty() || id.len() > super::router::MAX_ID_BYTES {
                 return problem(400, "primary key must be 1 to 1024 bytes");
             }
             let bytes = serde_json::to_vec(&body).unwrap_or_default();
-            let mut r = write(shard, def, &id, WriteOp::Create { body: bytes.clone() }, req).await;
+            let mut r = write(
+                shard,
+                def,
+                &id,
+                WriteOp::Create {
+                    body: bytes.clone(),
+                },
+                req,
+            )
+            .await;
             if r.status == 201 {
                 r.body = bytes;
             }
@@ -228,9 +294,17 @@ fn query_failure(f: QueryFailure) -> Response {
 /// The request body as a JSON object, or the problem response to send.
 fn json_object(req: &Request<'_>) -> Result<serde_json::Map<String, Value>, Response> {
     if let Some(ct) = req.content_type {
-        let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let mime = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         if mime != "application/json" && !mime.ends_with("+json") {
-            return Err(problem(415, &format!("Content-Type {ct:?} is not supported; send application/json")));
+            return Err(problem(
+                415,
+                &format!("Content-Type {ct:?} is not supported; send application/json"),
+            ));
         }
     }
     if req.body.is_empty() {
@@ -239,21 +313,39 @@ fn json_object(req: &Request<'_>) -> Result<serde_json::Map<String, Value>, Resp
     match serde_json::from_slice::<Value>(req.body) {
         Ok(Value::Object(m)) => Ok(m),
         Ok(_) => Err(problem(400, "the body must be a JSON object")),
-        Err(e) => Err(problem(400, &format!("invalid JSON at line {} column {}: {e}", e.line(), e.column()))),
+        Err(e) => Err(problem(
+            400,
+            &format!(
+                "invalid JSON at line {} column {}: {e}",
+                e.line(),
+                e.column()
+            ),
+        )),
     }
 }
 
-fn check_primary_key(body: &serde_json::Map<String, Value>, pk: &str, id: &str) -> Result<(), Response> {
+fn check_primary_key(
+    body: &serde_json::Map<String, Value>,
+    pk: &str,
+    id: &str,
+) -> Result<(), Response> {
     match body.get(pk) {
         None => Ok(()),
         Some(Value::String(s)) if s == id => Ok(()),
         Some(Value::Number(n)) if n.to_string() == id => Ok(()),
-        Some(other) => Err(problem(400, &format!("the body's {pk:?} is {other} but the URL names record {id:?}"))),
+        Some(other) => Err(problem(
+            400,
+            &format!("the body's {pk:?} is {other} but the URL names record {id:?}"),
+        )),
     }
 }
 
 /// Normalized document bytes with the primary key set to the URL's id.
-fn with_primary_key(mut body: serde_json::Map<String, Value>, pk: &str, id: &str) -> Result<Vec<u8>, Response> {
+fn with_primary_key(
+    mut body: serde_json::Map<String, Value>,
+    pk: &str,
+    id: &str,
+) -> Result<Vec<u8>, Response> {
     check_primary_key(&body, pk, id)?;
     if !body.contains_key(pk) {
         body.insert(pk.to_string(), Value::String(id.to_string()));
@@ -267,7 +359,10 @@ fn new_id(shard: &Shard) -> String {
         // splitmix64 over a per-shard state seeded at start.
         let mut s = shard.id_counter.get();
         if s == 0 {
-            s = crate::storage::now_millis() ^ ((shard.id as u64) << 48) ^ (std::process::id() as u64) << 20 ^ (shard as *const Shard as u64);
+            s = crate::storage::now_millis()
+                ^ ((shard.id as u64) << 48)
+                ^ (std::process::id() as u64) << 20
+                ^ (shard as *const Shard as u64);
         }
         s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
         shard.id_counter.set(s);
@@ -279,5 +374,12 @@ fn new_id(shard: &Shard) -> String {
     let (a, b) = (next(), next());
     let b = (b & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
     let a = (a & 0xffff_ffff_ffff_0fff) | 0x4000;
-    format!("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", a >> 32, (a >> 16) & 0xffff, a & 0xffff, b >> 48, b & 0xffff_ffff_ffff)
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xffff,
+        b >> 48,
+        b & 0xffff_ffff_ffff
+    )
 }

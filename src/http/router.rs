@@ -27,7 +27,10 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request<'_>) -> Response {
         None => (trimmed, None),
     };
     if table_raw.is_empty() {
-        return problem(404, "no resource here; use /{Table}/{id}, /{Table}/?query, /status or /health");
+        return problem(
+            404,
+            "no resource here; use /{Table}/{id}, /{Table}/?query, /status or /health",
+        );
     }
     let table = match percent_decode(table_raw) {
         Some(t) => t,
@@ -74,7 +77,10 @@ pub fn percent_decode(s: &str) -> Option<Cow<'_, str>> {
 
 /// `405` with the methods a resource allows.
 pub fn not_allowed(method: Method, allow: &str) -> Response {
-    let mut r = problem(405, &format!("{method:?} is not allowed here; allowed: {allow}"));
+    let mut r = problem(
+        405,
+        &format!("{method:?} is not allowed here; allowed: {allow}"),
+    );
     r.extra.push(format!("Allow: {allow}"));
     r
 }

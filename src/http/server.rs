@@ -20,7 +20,11 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: glommio::net::TcpListener) 
         let open = &shard.node.connections[shard.id];
         if open.load(Ordering::Relaxed) >= max {
             // Over the cap: close at once rather than queue without bound.
-            tracing::debug!(shard = shard.id, max, "connection refused: http.max_connections_per_shard reached");
+            tracing::debug!(
+                shard = shard.id,
+                max,
+                "connection refused: http.max_connections_per_shard reached"
+            );
             drop(stream);
             continue;
         }

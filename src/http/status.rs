@@ -6,11 +6,19 @@ use crate::runtime::shard::Shard;
 use std::sync::atomic::Ordering;
 
 pub fn health(shard: &Shard) -> Response {
-    let serving = shard.node.serving.iter().filter(|s| s.load(Ordering::Acquire)).count();
+    let serving = shard
+        .node
+        .serving
+        .iter()
+        .filter(|s| s.load(Ordering::Acquire))
+        .count();
     let total = shard.node.serving.len();
     let ok = serving == total;
     let body = serde_json::json!({ "status": if ok { "ok" } else { "starting" }, "shards_serving": serving, "shards": total });
-    Response::json(if ok { 200 } else { 503 }, serde_json::to_vec(&body).unwrap_or_default())
+    Response::json(
+        if ok { 200 } else { 503 },
+        serde_json::to_vec(&body).unwrap_or_default(),
+    )
 }
 
 pub fn status(shard: &Shard) -> Response {
@@ -33,7 +41,13 @@ pub fn status(shard: &Shard) -> Response {
             })
         })
         .collect();
-    let tables: Vec<_> = shard.catalog.borrow().tables.values().map(|t| serde_json::to_value(t.as_ref()).unwrap_or_default()).collect();
+    let tables: Vec<_> = shard
+        .catalog
+        .borrow()
+        .tables
+        .values()
+        .map(|t| serde_json::to_value(t.as_ref()).unwrap_or_default())
+        .collect();
     let body = serde_json::json!({
         "node_id": n.config.cluster.node_id,
         "version": env!("CARGO_PKG_VERSION"),

@@ -11,14 +11,28 @@ use std::sync::Arc;
 pub async fn apply(shard: &Shard, op: AdminOp) -> AdminResult {
     let mut catalog = shard.catalog.borrow().clone();
     let dropped = match op {
-        AdminOp::Create { name, primary_key, indexes } => {
-            let def = TableConfig { name, primary_key, indexes };
+        AdminOp::Create {
+            name,
+            primary_key,
+            indexes,
+        } => {
+            let def = TableConfig {
+                name,
+                primary_key,
+                indexes,
+            };
             validate_table(&def).map_err(|m| (400, m))?;
             if let Some(existing) = catalog.get(&def.name) {
                 return if existing.as_ref() == &def {
                     Ok(())
                 } else {
-                    Err((409, format!("table {:?} already exists with another definition", def.name)))
+                    Err((
+                        409,
+                        format!(
+                            "table {:?} already exists with another definition",
+                            def.name
+                        ),
+                    ))
                 };
             }
             if catalog.tables.len() >= 1024 {
@@ -47,7 +61,10 @@ pub async fn apply(shard: &Shard, op: AdminOp) -> AdminResult {
         }
         let (ack, wait) = flume::bounded(1);
         inbox
-            .send_async(MeshMsg::Catalog { catalog: catalog.clone(), ack })
+            .send_async(MeshMsg::Catalog {
+                catalog: catalog.clone(),
+                ack,
+            })
             .await
             .map_err(|_| (503, "shutting down".to_string()))?;
         acks.push(wait);
@@ -59,10 +76,16 @@ pub async fn apply(shard: &Shard, op: AdminOp) -> AdminResult {
     if let Some(name) = dropped {
         for w in &shard.node.writers {
             let (done, wait) = flume::bounded(1);
-            w.send_async(WriterMsg::DropTable { table: name.clone(), done })
+            w.send_async(WriterMsg::DropTable {
+                table: name.clone(),
+                done,
+            })
+            .await
+            .map_err(|_| (503, "shutting down".to_string()))?;
+            wait.recv_async()
                 .await
-                .map_err(|_| (503, "shutting down".to_string()))?;
-            wait.recv_async().await.map_err(|_| (503, "shutting down".to_string()))?.map_err(|e| (500, e))?;
+                .map_err(|_| (503, "shutting down".to_string()))?
+                .map_err(|e| (500, e))?;
         }
         tracing::info!(table = %name, "table dropped");
     }

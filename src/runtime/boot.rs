@@ -43,27 +43,50 @@ pub fn serve(config: Config) -> Result<(), StartError> {
         .map_err(|e| StartError(e.to_string()))?;
 
     let dbs: Vec<ShardDb> = (0..shards)
-        .map(|s| ShardDb::open(&layout.shard_dir(&data_dir, s), (cache / shards as u64).max(1 << 20)))
+        .map(|s| {
+            ShardDb::open(
+                &layout.shard_dir(&data_dir, s),
+                (cache / shards as u64).max(1 << 20),
+            )
+        })
         .collect::<Result<_, _>>()
-        .map_err(|e| StartError(format!("cannot open storage in {}: {e}", data_dir.display())))?;
+        .map_err(|e| {
+            StartError(format!(
+                "cannot open storage in {}: {e}",
+                data_dir.display()
+            ))
+        })?;
 
     let (catalog, reindex) = merge_catalog(&config, &data_dir)?;
 
     // Writers: one thread per shard, unpinned (they must not compete with a shard's core).
     let settings = WriterSettings {
         node_id: config.cluster.node_id,
-        clock_offset_ms: std::env::var("MICROLITH_TEST_CLOCK_OFFSET_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(0),
+        clock_offset_ms: std::env::var("MICROLITH_TEST_CLOCK_OFFSET_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
         durability: config.storage.durability,
         changelog_retention: Duration::from_secs(config.storage.changelog_retention_secs),
         changelog_max_entries: config.storage.changelog_max_entries,
     };
+    let mut feed_tx = Vec::new();
+    let mut feed_rx = Vec::new();
+    for _ in 0..shards {
+        let (tx, rx) = flume::bounded(1024);
+        feed_tx.push(tx);
+        feed_rx.push(rx);
+    }
     let mut writers = Vec::new();
     let mut writer_stats = Vec::new();
     let mut writer_threads = Vec::new();
-    let dirty: Vec<Arc<AtomicBool>> = (0..shards).map(|_| Arc::new(AtomicBool::new(false))).collect();
+    let dirty: Vec<Arc<AtomicBool>> = (0..shards)
+        .map(|_| Arc::new(AtomicBool::new(false)))
+        .collect();
     for (s, db) in dbs.iter().enumerate() {
         let w = Writer::new(db.clone(), settings.clone(), dirty[s].clone())
-            .map_err(|e| StartError(format!("cannot read storage of shard {s}: {e}")))?;
+            .map_err(|e| StartError(format!("cannot read storage of shard {s}: {e}")))?
+            .with_feeds(s, feed_tx.clone());
         writer_stats.push(w.stats());
         let (tx, rx) = flume::bounded(config.storage.write_queue_depth);
         writers.push(tx);
@@ -77,8 +100,14 @@ pub fn serve(config: Config) -> Result<(), StartError> {
     for (table, old) in &reindex {
         for w in &writers {
             let (done, wait) = flume::bounded(1);
-            let _ = w.send(WriterMsg::Reindex { table: table.clone(), old_indexes: old.clone(), done });
-            wait.recv().map_err(|_| StartError("writer stopped".into()))?.map_err(|e| StartError(format!("reindex of {} failed: {e}", table.name)))?;
+            let _ = w.send(WriterMsg::Reindex {
+                table: table.clone(),
+                old_indexes: old.clone(),
+                done,
+            });
+            wait.recv()
+                .map_err(|_| StartError("writer stopped".into()))?
+                .map_err(|e| StartError(format!("reindex of {} failed: {e}", table.name)))?;
         }
         tracing::info!(table = %table.name, indexes = ?table.indexes, "indexes rebuilt");
     }
@@ -116,15 +145,26 @@ pub fn serve(config: Config) -> Result<(), StartError> {
         config,
     });
 
-    let signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT])
-        .map_err(|e| StartError(format!("cannot install signal handlers: {e}")))?;
+    let signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])
+    .map_err(|e| StartError(format!("cannot install signal handlers: {e}")))?;
 
     // Shard 0 binds first so that port 0 resolves to one port every shard then shares.
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<SocketAddr, String>>();
     let mut handles = Vec::new();
     let mut bound = http_addr;
-    for (s, rx) in inbox_rx.into_iter().enumerate() {
-        let h = spawn_shard(s, node.clone(), catalog.clone(), rx, bound, ready_tx.clone())?;
+    for (s, (rx, feed)) in inbox_rx.into_iter().zip(feed_rx).enumerate() {
+        let h = spawn_shard(
+            s,
+            node.clone(),
+            catalog.clone(),
+            rx,
+            feed,
+            bound,
+            ready_tx.clone(),
+        )?;
         handles.push(h);
         match ready_rx.recv() {
             Ok(Ok(addr)) => bound = addr,
@@ -132,7 +172,10 @@ pub fn serve(config: Config) -> Result<(), StartError> {
             Err(_) => return Err(StartError(format!("shard {s} stopped during start-up"))),
         }
     }
-    println!("microlith ready http={bound} shards={shards} node={}", node.config.cluster.node_id);
+    println!(
+        "microlith ready http={bound} shards={shards} node={}",
+        node.config.cluster.node_id
+    );
     tracing::info!(%bound, shards, cores = ?cores, data_dir = %data_dir.display(), "serving");
 
     let mut signals = signals;
@@ -164,8 +207,15 @@ pub fn serve(config: Config) -> Result<(), StartError> {
 fn merge_catalog(
     config: &Config,
     data_dir: &std::path::Path,
-) -> Result<(Catalog, Vec<(Arc<crate::storage::catalog::TableDef>, Vec<String>)>), StartError> {
-    let mut catalog = Catalog::load(data_dir).map_err(|e| StartError(format!("cannot read catalog: {e}")))?;
+) -> Result<
+    (
+        Catalog,
+        Vec<(Arc<crate::storage::catalog::TableDef>, Vec<String>)>,
+    ),
+    StartError,
+> {
+    let mut catalog =
+        Catalog::load(data_dir).map_err(|e| StartError(format!("cannot read catalog: {e}")))?;
     let mut reindex = Vec::new();
     for t in &config.tables {
         match catalog.tables.get(&t.name) {
@@ -186,11 +236,18 @@ fn merge_catalog(
             }
         }
     }
-    catalog.save(data_dir).map_err(|e| StartError(format!("cannot write catalog: {e}")))?;
+    catalog
+        .save(data_dir)
+        .map_err(|e| StartError(format!("cannot write catalog: {e}")))?;
     Ok((catalog, reindex))
 }
 
-fn background_fsync(dbs: Vec<ShardDb>, dirty: Vec<Arc<AtomicBool>>, stop: Arc<AtomicBool>, every: Duration) {
+fn background_fsync(
+    dbs: Vec<ShardDb>,
+    dirty: Vec<Arc<AtomicBool>>,
+    stop: Arc<AtomicBool>,
+    every: Duration,
+) {
     while !stop.load(Ordering::Acquire) {
         std::thread::sleep(every);
         for (db, d) in dbs.iter().zip(&dirty) {
@@ -208,9 +265,11 @@ fn spawn_shard(
     node: Arc<NodeShared>,
     catalog: Catalog,
     inbox: flume::Receiver<MeshMsg>,
+    feed: flume::Receiver<Arc<crate::storage::changelog::ChangeBatch>>,
     addr: SocketAddr,
     ready: std::sync::mpsc::Sender<Result<SocketAddr, String>>,
 ) -> Result<glommio::ExecutorJoinHandle<()>, StartError> {
+    let shards = node.dbs.len();
     let cfg = &node.config.shards;
     let builder = LocalExecutorBuilder::new(Placement::Fixed(node.cores[s]))
         .name(&format!("shard-{s}"))
@@ -227,11 +286,29 @@ fn spawn_shard(
                 in_flight: Cell::new(0),
                 draining: Cell::new(false),
                 id_counter: Cell::new(0),
+                feed_next_seq: RefCell::new(vec![0; shards]),
+                feed_listeners: RefCell::new(Vec::new()),
             });
+            glommio::spawn_local(super::feed::run(shard.clone(), feed)).detach();
+            glommio::spawn_local(heartbeat()).detach();
             run_shard(shard, inbox, addr, ready).await
         })
         .map_err(|e| StartError(format!("cannot start shard {s} executor: {e}")))
 }
+
+/// Keeps a timer armed so an idle executor never parks without a deadline. We observed
+/// (docs/runtime.md) an idle executor parked while a connection's request bytes sat unread:
+/// a wake-up lost inside the io_uring reactor. With a timer armed the executor wakes at least
+/// every `HEARTBEAT`, submits what is pending and finds the completion, which bounds such a
+/// stall to one period instead of leaving it open-ended.
+async fn heartbeat() {
+    loop {
+        glommio::timer::sleep(HEARTBEAT).await;
+    }
+}
+
+/// See `heartbeat`.
+const HEARTBEAT: Duration = Duration::from_millis(10);
 
 async fn run_shard(
     shard: Rc<Shard>,
@@ -250,8 +327,10 @@ async fn run_shard(
     };
     let local = listener.local_addr().unwrap_or(addr);
     let (stop_tx, stop_rx) = glommio::channels::local_channel::new_bounded::<()>(1);
-    let inbox_task = glommio::spawn_local(super::inbox::run_inbox(shard.clone(), inbox, stop_tx)).detach();
-    let accept_task = glommio::spawn_local(crate::http::server::accept_loop(shard.clone(), listener));
+    let inbox_task =
+        glommio::spawn_local(super::inbox::run_inbox(shard.clone(), inbox, stop_tx)).detach();
+    let accept_task =
+        glommio::spawn_local(crate::http::server::accept_loop(shard.clone(), listener));
     shard.node.serving[shard.id].store(true, Ordering::Release);
     let _ = ready.send(Ok(local));
 

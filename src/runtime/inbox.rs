@@ -15,7 +15,13 @@ pub async fn run_inbox(
             MeshMsg::Query { req, reply } => {
                 let shard = shard.clone();
                 glommio::spawn_local(async move {
-                    let result = super::query::run_local(&shard, &req.table, &req.query, req.max_rows as usize).await;
+                    let result = super::query::run_local(
+                        &shard,
+                        &req.table,
+                        &req.query,
+                        req.max_rows as usize,
+                    )
+                    .await;
                     let _ = reply.send(result);
                 })
                 .detach();

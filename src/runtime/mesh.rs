@@ -27,8 +27,14 @@ pub struct ShardRows {
 /// A change to the set of tables; always executed by shard 0, one at a time.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub enum AdminOp {
-    Create { name: String, primary_key: String, indexes: Vec<String> },
-    Drop { name: String },
+    Create {
+        name: String,
+        primary_key: String,
+        indexes: Vec<String>,
+    },
+    Drop {
+        name: String,
+    },
 }
 
 /// The answer to an admin operation: an HTTP status and a message.
@@ -36,10 +42,19 @@ pub type AdminResult = Result<(), (u16, String)>;
 
 pub enum MeshMsg {
     /// This shard's part of a query.
-    Query { req: ShardQuery, reply: flume::Sender<Result<ShardRows, String>> },
+    Query {
+        req: ShardQuery,
+        reply: flume::Sender<Result<ShardRows, String>>,
+    },
     /// A new catalog every shard must take before the requester answers.
-    Catalog { catalog: Catalog, ack: flume::Sender<()> },
+    Catalog {
+        catalog: Catalog,
+        ack: flume::Sender<()>,
+    },
     /// A table change (sent to shard 0 only).
-    Admin { op: AdminOp, reply: flume::Sender<AdminResult> },
+    Admin {
+        op: AdminOp,
+        reply: flume::Sender<AdminResult>,
+    },
     Shutdown,
 }

@@ -3,10 +3,11 @@
 
 pub mod admin;
 pub mod boot;
+pub mod feed;
 pub mod inbox;
-pub mod query;
 pub mod mesh;
 pub mod preflight;
+pub mod query;
 pub mod shard;
 
 pub use boot::{serve, StartError};

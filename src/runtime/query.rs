@@ -29,18 +29,34 @@ fn keep_rows(q: &Query, cap: usize) -> usize {
 }
 
 /// Runs this shard's part of a query. `max_rows` bounds the rows returned.
-pub async fn run_local(shard: &Shard, table: &str, raw: &str, max_rows: usize) -> Result<ShardRows, String> {
-    let def = shard.table(table).ok_or_else(|| format!("table {table} does not exist"))?;
+pub async fn run_local(
+    shard: &Shard,
+    table: &str,
+    raw: &str,
+    max_rows: usize,
+) -> Result<ShardRows, String> {
+    let def = shard
+        .table(table)
+        .ok_or_else(|| format!("table {table} does not exist"))?;
     let q = query::parse(raw).map_err(|e| e.to_string())?;
     let docs = scan(shard, &def, &q, max_rows).await?;
     let truncated = docs.len() > max_rows;
-    let rows = docs.into_iter().take(max_rows).map(|d| serde_json::to_vec(&d).unwrap_or_default()).collect();
+    let rows = docs
+        .into_iter()
+        .take(max_rows)
+        .map(|d| serde_json::to_vec(&d).unwrap_or_default())
+        .collect();
     Ok(ShardRows { rows, truncated })
 }
 
 /// Matching documents of this shard, sorted; at most `max_rows + 1` (the extra one tells the
 /// caller there were more).
-async fn scan(shard: &Shard, def: &crate::storage::catalog::TableDef, q: &Query, max_rows: usize) -> Result<Vec<Value>, String> {
+async fn scan(
+    shard: &Shard,
+    def: &crate::storage::catalog::TableDef,
+    q: &Query,
+    max_rows: usize,
+) -> Result<Vec<Value>, String> {
     let db = &shard.node.dbs[shard.id];
     let keep = keep_rows(q, max_rows + 1).max(1);
     let pk = def.primary_key.as_str();
@@ -56,13 +72,17 @@ async fn scan(shard: &Shard, def: &crate::storage::catalog::TableDef, q: &Query,
         }
     };
     let is_indexed = |attr: &str| def.indexes.iter().any(|i| i == attr);
-    let plan = q.filter.as_ref().and_then(|f| query::plan_index(f, &is_indexed));
+    let plan = q
+        .filter
+        .as_ref()
+        .and_then(|f| query::plan_index(f, &is_indexed));
     let mut seen = 0usize;
     if let Some(plan) = plan {
         let prefix = crate::storage::keys::index_prefix(&def.name, &plan.attr);
         let mut ids = Vec::new();
         for (lo, hi) in &plan.ranges {
-            db.index_ids(&prefix, lo, hi, &mut ids).map_err(|e| e.to_string())?;
+            db.index_ids(&prefix, lo, hi, &mut ids)
+                .map_err(|e| e.to_string())?;
         }
         ids.sort_unstable();
         ids.dedup();
@@ -101,7 +121,9 @@ async fn scan(shard: &Shard, def: &crate::storage::catalog::TableDef, q: &Query,
 /// Runs a query on every shard and merges: the rows to return, after limit and select.
 pub async fn run(shard: &Rc<Shard>, table: &str, raw: &str) -> Result<Vec<Value>, QueryFailure> {
     let q = query::parse(raw).map_err(|e| QueryFailure::Bad(e.to_string()))?;
-    let def = shard.table(table).ok_or_else(|| QueryFailure::Bad(format!("table {table} does not exist")))?;
+    let def = shard
+        .table(table)
+        .ok_or_else(|| QueryFailure::Bad(format!("table {table} does not exist")))?;
     let cap = shard.config().http.max_query_rows;
     let per_shard = keep_rows(&q, cap + 1);
     let mut waits = Vec::new();
@@ -110,11 +132,19 @@ pub async fn run(shard: &Rc<Shard>, table: &str, raw: &str) -> Result<Vec<Value>
             continue;
         }
         let (tx, rx) = flume::bounded(1);
-        let req = ShardQuery { table: table.to_string(), query: raw.to_string(), max_rows: per_shard as u64 };
-        inbox.try_send(MeshMsg::Query { req, reply: tx }).map_err(|_| QueryFailure::Busy)?;
+        let req = ShardQuery {
+            table: table.to_string(),
+            query: raw.to_string(),
+            max_rows: per_shard as u64,
+        };
+        inbox
+            .try_send(MeshMsg::Query { req, reply: tx })
+            .map_err(|_| QueryFailure::Busy)?;
         waits.push(rx);
     }
-    let mut rows = scan(shard, &def, &q, per_shard).await.map_err(QueryFailure::Internal)?;
+    let mut rows = scan(shard, &def, &q, per_shard)
+        .await
+        .map_err(QueryFailure::Internal)?;
     let mut truncated = rows.len() > per_shard;
     for rx in waits {
         let part: ShardRows = rx
@@ -141,7 +171,11 @@ pub async fn run(shard: &Rc<Shard>, table: &str, raw: &str) -> Result<Vec<Value>
         )));
     }
     let end = end.unwrap_or(rows.len()).min(rows.len());
-    let mut rows: Vec<Value> = if start < end { rows.drain(start..end).collect() } else { Vec::new() };
+    let mut rows: Vec<Value> = if start < end {
+        rows.drain(start..end).collect()
+    } else {
+        Vec::new()
+    };
     if let Some(sel) = &q.select {
         rows = rows.iter().map(|r| query::project(r, sel)).collect();
     }

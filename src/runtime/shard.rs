@@ -42,6 +42,10 @@ pub struct Shard {
     pub draining: Cell<bool>,
     /// Counter for generated ids.
     pub id_counter: Cell<u64>,
+    /// Next change-log sequence expected from each writer on the change feed.
+    pub feed_next_seq: RefCell<Vec<u64>>,
+    /// Local consumers of committed changes.
+    pub feed_listeners: RefCell<Vec<super::feed::FeedListener>>,
 }
 
 impl Shard {

@@ -29,7 +29,12 @@ impl Catalog {
         };
         let list: Vec<TableDef> = serde_json::from_str(&text)
             .map_err(|e| std::io::Error::other(format!("{} is corrupt: {e}", path.display())))?;
-        Ok(Catalog { tables: list.into_iter().map(|t| (t.name.clone(), Arc::new(t))).collect() })
+        Ok(Catalog {
+            tables: list
+                .into_iter()
+                .map(|t| (t.name.clone(), Arc::new(t)))
+                .collect(),
+        })
     }
 
     /// Writes the catalog atomically (temp file, fsync, rename).

@@ -25,9 +25,21 @@ pub struct Change {
     pub body: Vec<u8>,
 }
 
+/// The changes of one commit group of one shard's writer, in order: change `i` has sequence
+/// `first_seq + i` in that shard's change log. Sent to every consumer of the change feed
+/// (shards serving subscriptions, replication) behind an `Arc`: moved, never copied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeBatch {
+    pub shard: usize,
+    pub first_seq: u64,
+    pub changes: Vec<Change>,
+}
+
 impl Change {
     pub fn encode(&self) -> Vec<u8> {
-        rkyv::to_bytes::<rkyv::rancor::Error>(self).map(|b| b.into_vec()).unwrap_or_default()
+        rkyv::to_bytes::<rkyv::rancor::Error>(self)
+            .map(|b| b.into_vec())
+            .unwrap_or_default()
     }
 
     /// Validates and decodes stored or received bytes.
@@ -46,7 +58,14 @@ mod tests {
 
     #[test]
     fn change_round_trips_and_garbage_is_refused() {
-        let c = Change { table: "T".into(), id: "1".into(), clock: 5, node: 1, op: ChangeOp::Put, body: b"{}".to_vec() };
+        let c = Change {
+            table: "T".into(),
+            id: "1".into(),
+            clock: 5,
+            node: 1,
+            op: ChangeOp::Put,
+            body: b"{}".to_vec(),
+        };
         let bytes = c.encode();
         assert_eq!(Change::decode(&bytes), Some(c));
         assert_eq!(Change::decode(&bytes[..bytes.len() / 2]), None);

@@ -24,7 +24,11 @@ impl<'a> Envelope<'a> {
         }
         let clock = u64::from_be_bytes(bytes[1..9].try_into().ok()?);
         let node = u16::from_be_bytes(bytes[9..11].try_into().ok()?);
-        Some(Envelope { version: Version { clock, node }, tombstone: bytes[11] & TOMBSTONE != 0, body: &bytes[HEADER..] })
+        Some(Envelope {
+            version: Version { clock, node },
+            tombstone: bytes[11] & TOMBSTONE != 0,
+            body: &bytes[HEADER..],
+        })
     }
 
     /// Encodes a record (or a tombstone, with an empty body).
@@ -48,7 +52,14 @@ mod tests {
         let v = Version { clock: 99, node: 3 };
         let bytes = Envelope::encode(v, false, b"{\"id\":1}");
         let e = Envelope::decode(&bytes).unwrap();
-        assert_eq!(e, Envelope { version: v, tombstone: false, body: b"{\"id\":1}" });
+        assert_eq!(
+            e,
+            Envelope {
+                version: v,
+                tombstone: false,
+                body: b"{\"id\":1}"
+            }
+        );
         let t = Envelope::encode(v, true, b"");
         assert!(Envelope::decode(&t).unwrap().tombstone);
         assert!(Envelope::decode(b"\x09short").is_none());

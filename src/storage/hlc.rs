@@ -24,9 +24,15 @@ impl Version {
     /// Parses the ETag form `"<clock hex>.<node>"` (quotes optional, `W/` refused).
     pub fn parse_etag(text: &str) -> Option<Version> {
         let t = text.trim();
-        let t = t.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(t);
+        let t = t
+            .strip_prefix('"')
+            .and_then(|t| t.strip_suffix('"'))
+            .unwrap_or(t);
         let (clock, node) = t.split_once('.')?;
-        Some(Version { clock: u64::from_str_radix(clock, 16).ok()?, node: node.parse().ok()? })
+        Some(Version {
+            clock: u64::from_str_radix(clock, 16).ok()?,
+            node: node.parse().ok()?,
+        })
     }
 
     /// Writes the quoted ETag form.
@@ -53,19 +59,33 @@ pub struct Hlc {
 
 impl Hlc {
     pub fn new(node: u16, offset_ms: i64) -> Hlc {
-        Hlc { last: 0, node, offset_ms }
+        Hlc {
+            last: 0,
+            node,
+            offset_ms,
+        }
     }
 
     fn wall(&self) -> u64 {
-        let ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+        let ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
         ((ms + self.offset_ms).max(0) as u64) << 16
     }
 
     /// A new version, greater than every version issued or observed before.
     pub fn now(&mut self) -> Version {
         let wall = self.wall();
-        self.last = if wall > self.last { wall } else { self.last + 1 };
-        Version { clock: self.last, node: self.node }
+        self.last = if wall > self.last {
+            wall
+        } else {
+            self.last + 1
+        };
+        Version {
+            clock: self.last,
+            node: self.node,
+        }
     }
 
     /// Folds in a version seen elsewhere (a stored record, a peer's write), so the next local
@@ -95,17 +115,26 @@ mod tests {
     #[test]
     fn observing_a_future_version_moves_the_clock_past_it() {
         let mut h = Hlc::new(1, 0);
-        let future = Version { clock: h.now().clock + (5000 << 16), node: 2 };
+        let future = Version {
+            clock: h.now().clock + (5000 << 16),
+            node: 2,
+        };
         h.observe(future);
         assert!(h.now() > future);
     }
 
     #[test]
     fn etag_round_trips() {
-        let v = Version { clock: 0x18f_0000_0001, node: 7 };
+        let v = Version {
+            clock: 0x18f_0000_0001,
+            node: 7,
+        };
         let mut out = Vec::new();
         v.write_etag(&mut out);
-        assert_eq!(Version::parse_etag(std::str::from_utf8(&out).unwrap()), Some(v));
+        assert_eq!(
+            Version::parse_etag(std::str::from_utf8(&out).unwrap()),
+            Some(v)
+        );
         assert_eq!(Version::parse_etag("nonsense"), None);
     }
 }

@@ -11,7 +11,12 @@
 /// Nothing else in the system uses this hash, so shards cannot alias with another layer.
 pub fn partition_of(table: &str, id: &str, partitions: u32) -> u16 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ 0x6d69_6372_6f6c_6974; // "microlit"
-    for b in table.as_bytes().iter().chain(std::iter::once(&0xffu8)).chain(id.as_bytes()) {
+    for b in table
+        .as_bytes()
+        .iter()
+        .chain(std::iter::once(&0xffu8))
+        .chain(id.as_bytes())
+    {
         h ^= *b as u64;
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }

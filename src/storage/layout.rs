@@ -25,7 +25,10 @@ pub struct Layout {
 #[derive(Debug)]
 pub enum LayoutError {
     /// Made with another partition count: refuse, data would be unreachable.
-    PartitionMismatch { found: u32, configured: u32 },
+    PartitionMismatch {
+        found: u32,
+        configured: u32,
+    },
     Io(String),
 }
 
@@ -60,7 +63,12 @@ pub fn owner_of(partition: u16, shards: usize) -> usize {
 
 /// Creates the data dir if needed, proves it writable, and returns its layout: created fresh,
 /// read back, or migrated to `shards` shards.
-pub fn prepare(data_dir: &Path, partitions: u32, shards: usize, cache_bytes: u64) -> Result<Layout, LayoutError> {
+pub fn prepare(
+    data_dir: &Path,
+    partitions: u32,
+    shards: usize,
+    cache_bytes: u64,
+) -> Result<Layout, LayoutError> {
     let io = |what: &str, e: std::io::Error| {
         LayoutError::Io(format!(
             "{what} {}: {e}; check that `storage.data_dir` exists or can be created and is writable by this user",
@@ -73,24 +81,34 @@ pub fn prepare(data_dir: &Path, partitions: u32, shards: usize, cache_bytes: u64
     let _ = std::fs::remove_file(&probe);
 
     let existing = match std::fs::read(data_dir.join(FILE)) {
-        Ok(bytes) => Some(
-            serde_json::from_slice::<Layout>(&bytes)
-                .map_err(|e| LayoutError::Io(format!("{} is corrupt: {e}", data_dir.join(FILE).display())))?,
-        ),
+        Ok(bytes) => Some(serde_json::from_slice::<Layout>(&bytes).map_err(|e| {
+            LayoutError::Io(format!("{} is corrupt: {e}", data_dir.join(FILE).display()))
+        })?),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(io("cannot read layout of", e)),
     };
     let layout = match existing {
         None => {
-            let l = Layout { format: FORMAT, partitions, shards, generation: 1 };
+            let l = Layout {
+                format: FORMAT,
+                partitions,
+                shards,
+                generation: 1,
+            };
             save(data_dir, &l).map_err(|e| io("cannot write layout in", e))?;
             l
         }
         Some(l) if l.partitions != partitions => {
-            return Err(LayoutError::PartitionMismatch { found: l.partitions, configured: partitions })
+            return Err(LayoutError::PartitionMismatch {
+                found: l.partitions,
+                configured: partitions,
+            })
         }
         Some(l) if l.format != FORMAT => {
-            return Err(LayoutError::Io(format!("data directory format {} is not supported by this build (expected {FORMAT})", l.format)))
+            return Err(LayoutError::Io(format!(
+                "data directory format {} is not supported by this build (expected {FORMAT})",
+                l.format
+            )))
         }
         Some(l) if l.shards != shards => migrate(data_dir, l, shards, cache_bytes)?,
         Some(l) => l,
@@ -99,7 +117,10 @@ pub fn prepare(data_dir: &Path, partitions: u32, shards: usize, cache_bytes: u64
     if let Ok(entries) = std::fs::read_dir(data_dir) {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().to_string();
-            if let Some(g) = name.strip_prefix("gen-").and_then(|g| g.parse::<u64>().ok()) {
+            if let Some(g) = name
+                .strip_prefix("gen-")
+                .and_then(|g| g.parse::<u64>().ok())
+            {
                 if g != layout.generation {
                     let _ = std::fs::remove_dir_all(e.path());
                 }
@@ -130,37 +151,64 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// Moves every partition to its owner under the new shard count.
-fn migrate(data_dir: &Path, old: Layout, shards: usize, cache_bytes: u64) -> Result<Layout, LayoutError> {
-    tracing::info!(from = old.shards, to = shards, "shard count changed: moving partitions to their new shards");
-    let new = Layout { shards, generation: old.generation + 1, ..old };
+fn migrate(
+    data_dir: &Path,
+    old: Layout,
+    shards: usize,
+    cache_bytes: u64,
+) -> Result<Layout, LayoutError> {
+    tracing::info!(
+        from = old.shards,
+        to = shards,
+        "shard count changed: moving partitions to their new shards"
+    );
+    let new = Layout {
+        shards,
+        generation: old.generation + 1,
+        ..old
+    };
     let fail = |e: fjall::Error| LayoutError::Io(format!("moving partitions failed: {e}"));
     let _ = std::fs::remove_dir_all(generation_dir(data_dir, new.generation));
     let per = (cache_bytes / (old.shards + shards) as u64).max(1 << 20);
-    let sources: Vec<ShardDb> =
-        (0..old.shards).map(|s| ShardDb::open(&old.shard_dir(data_dir, s), per)).collect::<Result<_, _>>().map_err(fail)?;
-    let targets: Vec<ShardDb> =
-        (0..shards).map(|s| ShardDb::open(&new.shard_dir(data_dir, s), per)).collect::<Result<_, _>>().map_err(fail)?;
+    let sources: Vec<ShardDb> = (0..old.shards)
+        .map(|s| ShardDb::open(&old.shard_dir(data_dir, s), per))
+        .collect::<Result<_, _>>()
+        .map_err(fail)?;
+    let targets: Vec<ShardDb> = (0..shards)
+        .map(|s| ShardDb::open(&new.shard_dir(data_dir, s), per))
+        .collect::<Result<_, _>>()
+        .map_err(fail)?;
     let mut next_seq = vec![1u64; shards];
     let mut moved = 0u64;
     for src in &sources {
         let mut batches: Vec<_> = targets.iter().map(|t| t.db.batch()).collect();
         for guard in src.records.iter() {
             let (k, v) = guard.into_inner().map_err(fail)?;
-            let Some((_, p, _)) = keys::split_record_key(&k) else { continue };
+            let Some((_, p, _)) = keys::split_record_key(&k) else {
+                continue;
+            };
             batches[owner_of(p, shards)].insert(&targets[owner_of(p, shards)].records, k, v);
             moved += 1;
         }
         for guard in src.index.iter() {
             let k = guard.key().map_err(fail)?;
-            let Some((table, id)) = split_index_key(&k) else { continue };
+            let Some((table, id)) = split_index_key(&k) else {
+                continue;
+            };
             let t = owner_of(keys::partition_of(table, id, old.partitions), shards);
             batches[t].insert(&targets[t].index, k.clone(), b"".to_vec());
         }
         for guard in src.changelog.iter() {
             let (_, v) = guard.into_inner().map_err(fail)?;
-            let Some(c) = super::changelog::Change::decode(&v) else { continue };
+            let Some(c) = super::changelog::Change::decode(&v) else {
+                continue;
+            };
             let t = owner_of(keys::partition_of(&c.table, &c.id, old.partitions), shards);
-            batches[t].insert(&targets[t].changelog, keys::seq_key(next_seq[t]).to_vec(), v);
+            batches[t].insert(
+                &targets[t].changelog,
+                keys::seq_key(next_seq[t]).to_vec(),
+                v,
+            );
             next_seq[t] += 1;
         }
         for b in batches {

@@ -45,7 +45,12 @@ impl ShardDb {
         let records = db.keyspace("records", KeyspaceCreateOptions::default)?;
         let index = db.keyspace("index", KeyspaceCreateOptions::default)?;
         let changelog = db.keyspace("changelog", KeyspaceCreateOptions::default)?;
-        Ok(ShardDb { db, records, index, changelog })
+        Ok(ShardDb {
+            db,
+            records,
+            index,
+            changelog,
+        })
     }
 
     /// The live record at `key` (see `keys::record_key`), `None` if absent or deleted.
@@ -61,20 +66,25 @@ impl ShardDb {
     }
 
     /// Every live record of a table on this shard: (id, version, body).
-    pub fn scan_table<'a>(&'a self, table: &str) -> impl Iterator<Item = Result<(String, Version, Slice)>> + 'a {
+    pub fn scan_table<'a>(
+        &'a self,
+        table: &str,
+    ) -> impl Iterator<Item = Result<(String, Version, Slice)>> + 'a {
         let mut prefix = Vec::with_capacity(table.len() + 1);
         keys::table_prefix(table, &mut prefix);
-        self.records.prefix(prefix).filter_map(|guard| match guard.into_inner() {
-            Err(e) => Some(Err(e)),
-            Ok((k, v)) => {
-                let (_, _, id) = keys::split_record_key(&k)?;
-                let env = Envelope::decode(&v)?;
-                if env.tombstone {
-                    return None;
+        self.records
+            .prefix(prefix)
+            .filter_map(|guard| match guard.into_inner() {
+                Err(e) => Some(Err(e)),
+                Ok((k, v)) => {
+                    let (_, _, id) = keys::split_record_key(&k)?;
+                    let env = Envelope::decode(&v)?;
+                    if env.tombstone {
+                        return None;
+                    }
+                    Some(Ok((id.to_string(), env.version, v)))
                 }
-                Some(Ok((id.to_string(), env.version, v)))
-            }
-        })
+            })
     }
 
     /// Ids from an index range: keys in [prefix+lo, prefix+hi) where lo/hi are encoded values.
@@ -137,7 +147,14 @@ impl ShardDb {
                 let (k, v) = g.into_inner()?;
                 let seq = u64::from_be_bytes(k[..8].try_into().unwrap_or([0; 8]));
                 let c = super::changelog::Change::decode(&v);
-                Some((seq, c.map(|c| Version { clock: c.clock, node: c.node }).unwrap_or_default()))
+                Some((
+                    seq,
+                    c.map(|c| Version {
+                        clock: c.clock,
+                        node: c.node,
+                    })
+                    .unwrap_or_default(),
+                ))
             }
         })
     }

@@ -6,7 +6,7 @@
 //! thread so fsync, write backpressure and compaction never stall a shard's executor.
 
 use super::catalog::TableDef;
-use super::changelog::{Change, ChangeOp};
+use super::changelog::{Change, ChangeBatch, ChangeOp};
 use super::envelope::Envelope;
 use super::hlc::{Hlc, Version};
 use super::index_key;
@@ -25,11 +25,17 @@ use std::time::{Duration, Instant};
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub enum WriteOp {
     /// Replace (or create) the record with this normalized JSON document.
-    Put { body: Vec<u8> },
+    Put {
+        body: Vec<u8>,
+    },
     /// Create only: fails with `Exists` if a live record has the id.
-    Create { body: Vec<u8> },
+    Create {
+        body: Vec<u8>,
+    },
     /// Shallow merge of these top-level fields (a JSON object) into the live record.
-    Patch { fields: Vec<u8> },
+    Patch {
+        fields: Vec<u8>,
+    },
     Delete,
 }
 
@@ -38,7 +44,10 @@ pub enum WriteOp {
 pub enum Precondition {
     None,
     /// `If-Match`: the live record's version must be exactly this.
-    IfMatch { clock: u64, node: u16 },
+    IfMatch {
+        clock: u64,
+        node: u16,
+    },
     /// `If-None-Match: *`: no live record may exist.
     IfAbsent,
 }
@@ -56,7 +65,10 @@ pub struct WriteRequest {
 /// The writer's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteOutcome {
-    Written { version: Version, created: bool },
+    Written {
+        version: Version,
+        created: bool,
+    },
     NotFound,
     Exists,
     PreconditionFailed,
@@ -70,11 +82,22 @@ pub type Reply = flume::Sender<WriteOutcome>;
 
 /// Everything a writer can be asked.
 pub enum WriterMsg {
-    Write { req: WriteRequest, table: Arc<TableDef>, reply: Reply },
+    Write {
+        req: WriteRequest,
+        table: Arc<TableDef>,
+        reply: Reply,
+    },
     /// Remove every record and index entry of a table.
-    DropTable { table: String, done: flume::Sender<Result<(), String>> },
+    DropTable {
+        table: String,
+        done: flume::Sender<Result<(), String>>,
+    },
     /// Rebuild the index entries of a table from its records (after indexes changed).
-    Reindex { table: Arc<TableDef>, old_indexes: Vec<String>, done: flume::Sender<Result<(), String>> },
+    Reindex {
+        table: Arc<TableDef>,
+        old_indexes: Vec<String>,
+        done: flume::Sender<Result<(), String>>,
+    },
     /// Flush everything to disk and stop.
     Stop { done: flume::Sender<()> },
 }
@@ -88,6 +111,8 @@ pub struct WriterStats {
     pub changelog_first: AtomicU64,
     pub changelog_next: AtomicU64,
     pub failures: AtomicU64,
+    /// Change batches a feed consumer was too slow to take.
+    pub feed_drops: AtomicU64,
 }
 
 /// Settings of a writer.
@@ -113,11 +138,25 @@ pub struct Writer {
     stats: Arc<WriterStats>,
     /// Set when a commit since the last background fsync has not been synced yet.
     dirty: Arc<AtomicBool>,
+    /// This writer's shard.
+    shard: usize,
+    /// Consumers of the change feed; each gets every committed batch.
+    feeds: Vec<flume::Sender<Arc<ChangeBatch>>>,
+    /// Changes of the group being committed.
+    pending: Vec<Change>,
 }
+
+/// How long a writer waits for a slow feed consumer before it drops a batch for it (the
+/// consumer sees the gap in sequence numbers and reads the change log instead).
+const FEED_WAIT: Duration = Duration::from_millis(100);
 
 impl Writer {
     /// Prepares a writer: reads the last change to seed the clock and sequence, counts records.
-    pub fn new(db: ShardDb, settings: WriterSettings, dirty: Arc<AtomicBool>) -> fjall::Result<Writer> {
+    pub fn new(
+        db: ShardDb,
+        settings: WriterSettings,
+        dirty: Arc<AtomicBool>,
+    ) -> fjall::Result<Writer> {
         let mut hlc = Hlc::new(settings.node_id, settings.clock_offset_ms);
         let (next_seq, first_seq) = match db.last_change()? {
             Some((seq, v)) => {
@@ -140,7 +179,29 @@ impl Writer {
         stats.records.store(live, Ordering::Relaxed);
         stats.changelog_first.store(first_seq, Ordering::Relaxed);
         stats.changelog_next.store(next_seq, Ordering::Relaxed);
-        Ok(Writer { db, settings, hlc, next_seq, first_seq, stats, dirty })
+        Ok(Writer {
+            db,
+            settings,
+            hlc,
+            next_seq,
+            first_seq,
+            stats,
+            dirty,
+            shard: 0,
+            feeds: Vec::new(),
+            pending: Vec::new(),
+        })
+    }
+
+    /// Sets the shard this writer serves and the consumers of its change feed.
+    pub fn with_feeds(
+        mut self,
+        shard: usize,
+        feeds: Vec<flume::Sender<Arc<ChangeBatch>>>,
+    ) -> Writer {
+        self.shard = shard;
+        self.feeds = feeds;
+        self
     }
 
     pub fn stats(&self) -> Arc<WriterStats> {
@@ -192,22 +253,35 @@ impl Writer {
         let mut replies: Vec<(Reply, WriteOutcome)> = Vec::with_capacity(group.len());
         let mut stop = None;
         let mut record_delta = 0i64;
+        let first_seq = self.next_seq;
+        self.pending.clear();
         for msg in group.drain(..) {
             match msg {
                 WriterMsg::Write { req, table, reply } => {
-                    let outcome = self.apply(&req, &table, &mut batch, &mut overlay, &mut record_delta);
+                    let outcome =
+                        self.apply(&req, &table, &mut batch, &mut overlay, &mut record_delta);
                     replies.push((reply, outcome));
                 }
                 WriterMsg::DropTable { table, done } => {
                     let _ = done.send(self.drop_table(&table).map_err(|e| e.to_string()));
                 }
-                WriterMsg::Reindex { table, old_indexes, done } => {
-                    let _ = done.send(self.reindex(&table, &old_indexes).map_err(|e| e.to_string()));
+                WriterMsg::Reindex {
+                    table,
+                    old_indexes,
+                    done,
+                } => {
+                    let _ = done.send(
+                        self.reindex(&table, &old_indexes)
+                            .map_err(|e| e.to_string()),
+                    );
                 }
                 WriterMsg::Stop { done } => stop = Some(done),
             }
         }
-        let written = replies.iter().filter(|(_, o)| matches!(o, WriteOutcome::Written { .. })).count();
+        let written = replies
+            .iter()
+            .filter(|(_, o)| matches!(o, WriteOutcome::Written { .. }))
+            .count();
         if written > 0 {
             let mode = match self.settings.durability {
                 Durability::Sync => PersistMode::SyncData,
@@ -219,12 +293,22 @@ impl Writer {
             match result {
                 Ok(()) => {
                     self.dirty.store(true, Ordering::Release);
-                    self.stats.records.fetch_add(record_delta, Ordering::Relaxed);
-                    self.stats.writes.fetch_add(written as u64, Ordering::Relaxed);
+                    self.stats
+                        .records
+                        .fetch_add(record_delta, Ordering::Relaxed);
+                    self.stats
+                        .writes
+                        .fetch_add(written as u64, Ordering::Relaxed);
                     self.stats.batches.fetch_add(1, Ordering::Relaxed);
-                    self.stats.changelog_next.store(self.next_seq, Ordering::Relaxed);
+                    self.stats
+                        .changelog_next
+                        .store(self.next_seq, Ordering::Relaxed);
+                    self.publish(first_seq);
                 }
                 Err(e) => {
+                    // Nothing of the group is stored: reuse its sequence numbers.
+                    self.next_seq = first_seq;
+                    self.pending.clear();
                     tracing::error!("commit of {written} writes failed: {e}");
                     self.stats.failures.fetch_add(1, Ordering::Relaxed);
                     for (_, o) in replies.iter_mut() {
@@ -263,7 +347,10 @@ impl Writer {
                 Err(e) => return WriteOutcome::Failed(format!("read failed: {e}")),
             },
         };
-        let live = current.as_deref().and_then(Envelope::decode).filter(|e| !e.tombstone);
+        let live = current
+            .as_deref()
+            .and_then(Envelope::decode)
+            .filter(|e| !e.tombstone);
         match req.precondition {
             Precondition::None => {}
             Precondition::IfMatch { clock, node } => {
@@ -286,7 +373,9 @@ impl Writer {
                 Some(body.clone())
             }
             WriteOp::Patch { fields } => {
-                let Some(old) = live else { return WriteOutcome::NotFound };
+                let Some(old) = live else {
+                    return WriteOutcome::NotFound;
+                };
                 match merge_patch(old.body, fields) {
                     Ok(b) => Some(b),
                     Err(m) => return WriteOutcome::Invalid(m),
@@ -304,7 +393,9 @@ impl Writer {
         // Index maintenance: remove terms the old document had and the new one lacks, add the rest.
         if !table.indexes.is_empty() {
             let old_doc: Option<Value> = live.and_then(|e| serde_json::from_slice(e.body).ok());
-            let new_doc: Option<Value> = new_body.as_deref().and_then(|b| serde_json::from_slice(b).ok());
+            let new_doc: Option<Value> = new_body
+                .as_deref()
+                .and_then(|b| serde_json::from_slice(b).ok());
             for attr in &table.indexes {
                 let old_terms = index_entries(&req.table, attr, old_doc.as_ref(), &req.id);
                 let new_terms = index_entries(&req.table, attr, new_doc.as_ref(), &req.id);
@@ -316,7 +407,11 @@ impl Writer {
                 }
             }
         }
-        let stored = Envelope::encode(version, new_body.is_none(), new_body.as_deref().unwrap_or(b""));
+        let stored = Envelope::encode(
+            version,
+            new_body.is_none(),
+            new_body.as_deref().unwrap_or(b""),
+        );
         batch.insert(&self.db.records, key.clone(), stored.clone());
         overlay.insert(key, Some(stored));
         let change = Change {
@@ -324,12 +419,24 @@ impl Writer {
             id: req.id.clone(),
             clock: version.clock,
             node: version.node,
-            op: if new_body.is_some() { ChangeOp::Put } else { ChangeOp::Delete },
+            op: if new_body.is_some() {
+                ChangeOp::Put
+            } else {
+                ChangeOp::Delete
+            },
             body: new_body.unwrap_or_default(),
         };
-        batch.insert(&self.db.changelog, keys::seq_key(self.next_seq).to_vec(), change.encode());
+        batch.insert(
+            &self.db.changelog,
+            keys::seq_key(self.next_seq).to_vec(),
+            change.encode(),
+        );
         self.next_seq += 1;
-        *record_delta += match (created, change.op) {
+        let op = change.op;
+        if !self.feeds.is_empty() {
+            self.pending.push(change);
+        }
+        *record_delta += match (created, op) {
             (true, ChangeOp::Put) => 1,
             (false, ChangeOp::Delete) => -1,
             _ => 0,
@@ -337,10 +444,28 @@ impl Writer {
         WriteOutcome::Written { version, created }
     }
 
+    /// Hands the committed group to every feed consumer.
+    fn publish(&mut self, first_seq: u64) {
+        if self.feeds.is_empty() || self.pending.is_empty() {
+            return;
+        }
+        let batch = Arc::new(ChangeBatch {
+            shard: self.shard,
+            first_seq,
+            changes: std::mem::take(&mut self.pending),
+        });
+        for feed in &self.feeds {
+            if feed.send_timeout(batch.clone(), FEED_WAIT).is_err() {
+                self.stats.feed_drops.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
     /// Drops change-log entries past the retention (age or count), a bounded number per call.
     fn trim_changelog(&mut self) -> fjall::Result<()> {
         let max = self.settings.changelog_max_entries;
-        let horizon_ms = crate::storage::now_millis().saturating_sub(self.settings.changelog_retention.as_millis() as u64);
+        let horizon_ms = crate::storage::now_millis()
+            .saturating_sub(self.settings.changelog_retention.as_millis() as u64);
         let mut batch = self.db.db.batch();
         let mut removed = 0u64;
         let mut seq = self.first_seq;
@@ -348,7 +473,9 @@ impl Writer {
             let too_many = self.next_seq - seq > max;
             if !too_many {
                 let old_enough = match self.db.changelog.get(keys::seq_key(seq))? {
-                    Some(v) => Change::decode(&v).map(|c| (c.clock >> 16) < horizon_ms).unwrap_or(true),
+                    Some(v) => Change::decode(&v)
+                        .map(|c| (c.clock >> 16) < horizon_ms)
+                        .unwrap_or(true),
                     None => true,
                 };
                 if !old_enough {
@@ -375,7 +502,9 @@ impl Writer {
             let mut batch = self.db.db.batch();
             for guard in ks.prefix(&prefix) {
                 let (k, v) = guard.into_inner()?;
-                if std::ptr::eq(ks, &self.db.records) && Envelope::decode(&v).is_some_and(|e| !e.tombstone) {
+                if std::ptr::eq(ks, &self.db.records)
+                    && Envelope::decode(&v).is_some_and(|e| !e.tombstone)
+                {
                     removed += 1;
                 }
                 batch.remove(ks, k);
@@ -401,7 +530,10 @@ impl Writer {
         keys::table_prefix(&table.name, &mut prefix);
         for guard in self.db.records.prefix(&prefix) {
             let (k, v) = guard.into_inner()?;
-            let (Some((_, _, id)), Some(env)) = (keys::split_record_key(&k), Envelope::decode(&v)) else { continue };
+            let (Some((_, _, id)), Some(env)) = (keys::split_record_key(&k), Envelope::decode(&v))
+            else {
+                continue;
+            };
             if env.tombstone {
                 continue;
             }
@@ -423,7 +555,9 @@ impl Writer {
 /// The index keys a document contributes for one attribute.
 pub fn index_entries(table: &str, attr: &str, doc: Option<&Value>, id: &str) -> BTreeSet<Vec<u8>> {
     let mut out = BTreeSet::new();
-    let Some(value) = doc.and_then(|d| d.get(attr)) else { return out };
+    let Some(value) = doc.and_then(|d| d.get(attr)) else {
+        return out;
+    };
     let prefix = keys::index_prefix(table, attr);
     for term in index_key::index_terms(value) {
         let mut k = prefix.clone();
@@ -437,10 +571,10 @@ pub fn index_entries(table: &str, attr: &str, doc: Option<&Value>, id: &str) -> 
 
 /// Shallow merge: top-level fields of `fields` replace those of `old`.
 fn merge_patch(old: &[u8], fields: &[u8]) -> Result<Vec<u8>, String> {
-    let mut doc: serde_json::Map<String, Value> =
-        serde_json::from_slice(old).map_err(|e| format!("stored record is not a JSON object: {e}"))?;
-    let patch: serde_json::Map<String, Value> =
-        serde_json::from_slice(fields).map_err(|e| format!("PATCH body must be a JSON object: {e}"))?;
+    let mut doc: serde_json::Map<String, Value> = serde_json::from_slice(old)
+        .map_err(|e| format!("stored record is not a JSON object: {e}"))?;
+    let patch: serde_json::Map<String, Value> = serde_json::from_slice(fields)
+        .map_err(|e| format!("PATCH body must be a JSON object: {e}"))?;
     for (k, v) in patch {
         doc.insert(k, v);
     }

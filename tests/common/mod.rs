@@ -26,14 +26,16 @@ pub fn config_text(data_dir: &Path, extra: &str) -> String {
     )
 }
 
-pub const PRODUCT_TABLE: &str = "[[tables]]\nname = \"Product\"\nprimary_key = \"id\"\nindexes = [\"category\", \"price\"]\n";
+pub const PRODUCT_TABLE: &str =
+    "[[tables]]\nname = \"Product\"\nprimary_key = \"id\"\nindexes = [\"category\", \"price\"]\n";
 
 impl Server {
     /// Starts a server with a fresh temp data dir.
     pub fn start(extra: &str) -> Server {
         let tmp = tempfile::tempdir().expect("tempdir");
         let data = tmp.path().join("data");
-        let mut s = Server::start_at(tmp.path(), &data, extra).unwrap_or_else(|e| panic!("server did not start: {e}"));
+        let mut s = Server::start_at(tmp.path(), &data, extra)
+            .unwrap_or_else(|e| panic!("server did not start: {e}"));
         s._tmp = Some(tmp);
         s
     }
@@ -45,9 +47,17 @@ impl Server {
         Server::start_with_config(dir, &config_path, data_dir)
     }
 
-    pub fn start_with_config(dir: &Path, config_path: &Path, data_dir: &Path) -> Result<Server, String> {
+    pub fn start_with_config(
+        dir: &Path,
+        config_path: &Path,
+        data_dir: &Path,
+    ) -> Result<Server, String> {
         let log_path = dir.join(format!("server-{}.log", std::process::id()));
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_microlith"))
             .arg("serve")
             .arg("--config")
@@ -77,7 +87,10 @@ impl Server {
             Err(_) => {
                 let _ = child.kill();
                 let status = child.wait().ok();
-                Err(format!("no ready line (exit {status:?}); log:\n{}", std::fs::read_to_string(&log_path).unwrap_or_default()))
+                Err(format!(
+                    "no ready line (exit {status:?}); log:\n{}",
+                    std::fs::read_to_string(&log_path).unwrap_or_default()
+                ))
             }
         }
     }
@@ -127,7 +140,10 @@ impl Drop for Server {
 }
 
 fn unsafe_kill(pid: u32, sig: i32) {
-    let _ = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status();
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
 }
 
 /// A response, whatever its status.
@@ -148,18 +164,29 @@ impl Resp {
 }
 
 pub fn agent() -> ureq::Agent {
-    ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build()
+    ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(30))
+        .build()
 }
 
 /// Sends a request with an optional JSON body and extra headers.
-pub fn send(agent: &ureq::Agent, method: &str, url: &str, body: Option<&str>, headers: &[(&str, &str)]) -> Resp {
+pub fn send(
+    agent: &ureq::Agent,
+    method: &str,
+    url: &str,
+    body: Option<&str>,
+    headers: &[(&str, &str)],
+) -> Resp {
     let mut r = agent.request(method, url);
     for (k, v) in headers {
         r = r.set(k, v);
     }
     let result = match body {
         Some(b) => {
-            if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+            if !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            {
                 r = r.set("Content-Type", "application/json");
             }
             r.send_string(b)
@@ -177,7 +204,14 @@ pub fn send(agent: &ureq::Agent, method: &str, url: &str, body: Option<&str>, he
     let content_type = resp.header("content-type").map(String::from);
     let retry_after = resp.header("retry-after").map(String::from);
     let body = resp.into_string().unwrap_or_default();
-    Resp { status, body, etag, location, content_type, retry_after }
+    Resp {
+        status,
+        body,
+        etag,
+        location,
+        content_type,
+        retry_after,
+    }
 }
 
 pub fn get(a: &ureq::Agent, url: &str) -> Resp {
@@ -208,5 +242,10 @@ pub fn raw(addr: &str, bytes: &[u8], wait: Duration) -> String {
 
 /// Per-shard record counts from `/status`.
 pub fn shard_records(a: &ureq::Agent, s: &Server) -> Vec<i64> {
-    get(a, &s.url("/status")).json()["shards"].as_array().unwrap().iter().map(|x| x["records"].as_i64().unwrap()).collect()
+    get(a, &s.url("/status")).json()["shards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["records"].as_i64().unwrap())
+        .collect()
 }

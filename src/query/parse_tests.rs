@@ -1,0 +1,246 @@
+//! Unit and property tests of the query-string parser (`parse.rs`), kept in their own file
+//! so that both stay short.
+
+use super::*;
+use proptest::prelude::*;
+
+fn c(attr: &str, op: Op, value: Literal) -> Expr {
+    Expr::Cond(Condition {
+        attr: attr.into(),
+        op,
+        value,
+    })
+}
+fn auto(s: &str) -> Literal {
+    Literal::Auto(s.into())
+}
+fn filter(q: &str) -> Expr {
+    parse(q).unwrap().filter.unwrap()
+}
+fn fails(q: &str) -> QueryError {
+    parse(q).expect_err(q)
+}
+
+#[test]
+fn structure() {
+    assert_eq!(parse("").unwrap(), Query::default());
+    assert_eq!(parse("&&").unwrap(), Query::default());
+    assert_eq!(
+        filter("a=1|b=2&c=3"),
+        Expr::Or(vec![
+            c("a", Op::Eq, auto("1")),
+            Expr::And(vec![c("b", Op::Eq, auto("2")), c("c", Op::Eq, auto("3"))]),
+        ])
+    );
+    assert_eq!(
+        filter("price=lt=100|[rating=5&[tag=a|tag=b]]"),
+        Expr::Or(vec![
+            c("price", Op::Lt, auto("100")),
+            Expr::And(vec![
+                c("rating", Op::Eq, auto("5")),
+                Expr::Or(vec![
+                    c("tag", Op::Eq, auto("a")),
+                    c("tag", Op::Eq, auto("b"))
+                ]),
+            ]),
+        ])
+    );
+    // Groups of the same kind are flattened; empty `&` terms are skipped.
+    assert_eq!(filter("(a=1&b=2)&c=3&"), filter("a=1&b=2&c=3"));
+    assert_eq!(filter("&(a=1|b=2)|c=3"), filter("a=1|b=2|c=3"));
+}
+
+#[test]
+fn operators_and_chains() {
+    assert_eq!(
+        filter("price=gt=100&lt=200"),
+        Expr::And(vec![
+            c("price", Op::Gt, auto("100")),
+            c("price", Op::Lt, auto("200"))
+        ])
+    );
+    assert_eq!(filter("p=ge=1&=le=2&ne=3"), filter("p=ge=1&p=le=2&p=ne=3"));
+    assert_eq!(filter("lt=5"), c("lt", Op::Eq, auto("5")));
+    assert_eq!(filter("a!=x"), c("a", Op::Ne, auto("x")));
+    assert_eq!(filter("a==x*"), c("a", Op::StartsWith, auto("x")));
+    assert_eq!(filter("a==x%2A"), c("a", Op::Eq, auto("x*")));
+    assert_eq!(filter("a=x*"), c("a", Op::Eq, auto("x*")));
+    assert_eq!(filter("a=starts_with=x"), c("a", Op::StartsWith, auto("x")));
+    for (op, want) in [
+        ("sw", Op::StartsWith),
+        ("ew", Op::EndsWith),
+        ("ct", Op::Contains),
+        ("ge", Op::Ge),
+        ("le", Op::Le),
+    ] {
+        assert_eq!(filter(&format!("a={op}=v")), c("a", want, auto("v")));
+    }
+    assert_eq!(
+        filter("u=http://h/p?x"),
+        c("u", Op::Eq, auto("http://h/p?x"))
+    );
+    assert_eq!(filter("a="), c("a", Op::Eq, auto("")));
+}
+
+#[test]
+fn decoding_and_literals() {
+    assert_eq!(filter("a%20b=x%26y+z"), c("a b", Op::Eq, auto("x&y+z")));
+    assert_eq!(filter("a=null"), c("a", Op::Eq, Literal::Null));
+    assert_eq!(
+        filter("a=string:null"),
+        c("a", Op::Eq, Literal::Str("null".into()))
+    );
+    assert_eq!(
+        filter("a=number:-1.5e2"),
+        c("a", Op::Eq, Literal::Number(-150.0))
+    );
+    assert_eq!(
+        filter("a=boolean:true"),
+        c("a", Op::Eq, Literal::Bool(true))
+    );
+    assert_eq!(filter("a=%C3%A9"), c("a", Op::Eq, auto("é")));
+    for (q, pos) in [
+        ("a=number:abc", 2),
+        ("a=number:inf", 2),
+        ("a=boolean:1", 2),
+        ("a=%zz", 2),
+        ("ab=x%C3", 3),
+        ("a=%4", 2),
+    ] {
+        assert_eq!(fails(q).position, pos, "{q}");
+    }
+}
+
+#[test]
+fn calls() {
+    let q = parse("a=1&select(x,y)&sort(+x,-y,z)&limit(5,10)").unwrap();
+    assert_eq!(q.filter, Some(c("a", Op::Eq, auto("1"))));
+    assert_eq!(q.select, Some(Select::Fields(vec!["x".into(), "y".into()])));
+    let keys: Vec<_> = q
+        .sort
+        .iter()
+        .map(|k| (k.attr.as_str(), k.descending))
+        .collect();
+    assert_eq!(keys, vec![("x", false), ("y", true), ("z", false)]);
+    assert_eq!(
+        q.limit,
+        Some(Limit {
+            start: 5,
+            end: Some(10)
+        })
+    );
+    assert_eq!(
+        parse("select(x)").unwrap().select,
+        Some(Select::Bare("x".into()))
+    );
+    assert_eq!(
+        parse("select(x,)").unwrap().select,
+        Some(Select::Fields(vec!["x".into()]))
+    );
+    assert_eq!(
+        parse("select(%2Bx)").unwrap().select,
+        Some(Select::Bare("+x".into()))
+    );
+    assert_eq!(
+        parse("limit(7)").unwrap().limit,
+        Some(Limit {
+            start: 0,
+            end: Some(7)
+        })
+    );
+    assert_eq!(
+        parse("limit(7,)").unwrap().limit,
+        Some(Limit {
+            start: 7,
+            end: None
+        })
+    );
+    assert_eq!(
+        parse("(a=1|b=2)&limit(1)").unwrap().filter,
+        Some(filter("a=1|b=2"))
+    );
+}
+
+#[test]
+fn errors() {
+    for (q, pos, token, msg) in [
+        ("a=foo=1", 1, "=foo=", "unknown operator =foo="),
+        ("a=1)", 3, ")", "unbalanced ')'"),
+        ("a=1&(b=2", 4, "(", "unbalanced '('"),
+        ("(a=1]", 4, "]", "expected ')'"),
+        ("()", 1, ")", "expected a condition"),
+        ("a=1|", 4, "", "expected a condition"),
+        ("a", 0, "a", "expected attr=value"),
+        ("=1", 0, "=1", "missing attribute name"),
+        (
+            "limit()",
+            6,
+            "",
+            "limit() needs 1 or 2 non-negative integers",
+        ),
+        ("limit(-1)", 6, "-1", "limit() needs 1 or 2"),
+        ("limit(1,2,3)", 6, "1,2,3", "limit() needs 1 or 2"),
+        ("limit(5,2)", 8, "2", "end before start"),
+        (
+            "limit(99999999999999999999999)",
+            6,
+            "99999999999999999999999",
+            "limit() needs",
+        ),
+        ("select()", 7, "", "needs attribute names"),
+        ("sort(a,-)", 8, "", "needs attribute names"),
+        ("select(a)&select(b)", 10, "select", "duplicate select()"),
+        ("(select(a))", 1, "select", "only allowed at the top level"),
+        ("a=1|select(a)", 4, "select", "cannot be combined with '|'"),
+        (
+            "select(a)&b=1|c=2",
+            0,
+            "select",
+            "cannot be combined with '|'",
+        ),
+        ("frob(a)", 0, "frob", "unknown function frob()"),
+        ("select(a&b)", 8, "&", "unexpected '&'"),
+        ("select(a", 6, "(", "unbalanced '('"),
+        ("a=1(b)", 3, "(", "unexpected '('"),
+        ("(a=1)b=2", 5, "b", "unexpected 'b'"),
+    ] {
+        let e = fails(q);
+        assert_eq!((e.position, e.token.as_str()), (pos, token), "{q}: {e}");
+        assert!(e.message.contains(msg), "{q}: {e}");
+        assert!(q[e.position..].starts_with(&e.token), "{q}: {e}");
+    }
+    let deep = format!("{}a=1{}", "(".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH));
+    assert!(parse(&deep).is_ok());
+    let deeper = format!("{}a=1{}", "[".repeat(100_000), "]".repeat(100_000));
+    assert!(fails(&deeper).message.contains("nested too deeply"));
+    assert_eq!(
+        fails("a=1)").to_string(),
+        "unbalanced ')' at position 3 (near `)`)"
+    );
+}
+
+fn check_error(q: &str) -> Result<(), TestCaseError> {
+    if let Err(e) = parse(q) {
+        prop_assert!(e.position <= q.len());
+        let rest = q.get(e.position..);
+        prop_assert!(
+            rest.is_some_and(|r| r.starts_with(&e.token)),
+            "{:?}: {}",
+            q,
+            e
+        );
+    }
+    Ok(())
+}
+
+proptest! {
+    #[test]
+    fn never_panics_on_anything(q in any::<String>()) {
+        check_error(&q)?;
+    }
+
+    #[test]
+    fn never_panics_on_query_like_text(q in "([a-c]|=|!|&|\\||\\(|\\)|\\[|\\]|,|%|%2|%41|%C3|é|\\*|gt|lt|sw|null|number:|select|sort|limit|\\+|-|[0-9])*") {
+        check_error(&q)?;
+    }
+}

@@ -16,6 +16,7 @@ pub struct Config {
     pub shards: ShardsConfig,
     pub storage: StorageConfig,
     pub http: HttpConfig,
+    pub mqtt: crate::mqtt::config::MqttConfig,
     pub log: LogConfig,
     pub tables: Vec<TableConfig>,
 }
@@ -347,6 +348,7 @@ impl Config {
                 "must be at least 100 milliseconds",
             ));
         }
+        self.mqtt.validate()?;
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(err(
                 "log.level",

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod http;
+pub mod mqtt;
 pub mod query;
 pub mod runtime;
 pub mod storage;

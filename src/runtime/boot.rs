@@ -36,6 +36,7 @@ pub fn serve(config: Config) -> Result<(), StartError> {
     preflight::check_io_uring().map_err(StartError)?;
     preflight::check_memlock(&config, cores.len()).map_err(StartError)?;
     let http_addr = config.http_addr().map_err(|e| StartError(e.to_string()))?;
+    let mqtt_addr = config.mqtt.addr().map_err(|e| StartError(e.to_string()))?;
     let shards = cores.len();
     let data_dir = config.storage.data_dir.clone();
     let cache = config.storage.cache_mib * 1024 * 1024;
@@ -142,6 +143,7 @@ pub fn serve(config: Config) -> Result<(), StartError> {
         serving: (0..shards).map(|_| AtomicBool::new(false)).collect(),
         connections: (0..shards).map(|_| AtomicUsize::new(0)).collect(),
         started_ms: crate::storage::now_millis(),
+        mqtt: crate::mqtt::NodeMqtt::new(shards),
         config,
     });
 
@@ -152,9 +154,11 @@ pub fn serve(config: Config) -> Result<(), StartError> {
     .map_err(|e| StartError(format!("cannot install signal handlers: {e}")))?;
 
     // Shard 0 binds first so that port 0 resolves to one port every shard then shares.
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<SocketAddr, String>>();
+    let (ready_tx, ready_rx) =
+        std::sync::mpsc::channel::<Result<(SocketAddr, SocketAddr), String>>();
     let mut handles = Vec::new();
     let mut bound = http_addr;
+    let mut mqtt_bound = mqtt_addr;
     for (s, (rx, feed)) in inbox_rx.into_iter().zip(feed_rx).enumerate() {
         let h = spawn_shard(
             s,
@@ -162,18 +166,18 @@ pub fn serve(config: Config) -> Result<(), StartError> {
             catalog.clone(),
             rx,
             feed,
-            bound,
+            (bound, mqtt_bound),
             ready_tx.clone(),
         )?;
         handles.push(h);
         match ready_rx.recv() {
-            Ok(Ok(addr)) => bound = addr,
+            Ok(Ok((addr, mqtt))) => (bound, mqtt_bound) = (addr, mqtt),
             Ok(Err(e)) => return Err(StartError(e)),
             Err(_) => return Err(StartError(format!("shard {s} stopped during start-up"))),
         }
     }
     println!(
-        "microlith ready http={bound} shards={shards} node={}",
+        "microlith ready http={bound} shards={shards} node={} mqtt={mqtt_bound}",
         node.config.cluster.node_id
     );
     tracing::info!(%bound, shards, cores = ?cores, data_dir = %data_dir.display(), "serving");
@@ -266,8 +270,8 @@ fn spawn_shard(
     catalog: Catalog,
     inbox: flume::Receiver<MeshMsg>,
     feed: flume::Receiver<Arc<crate::storage::changelog::ChangeBatch>>,
-    addr: SocketAddr,
-    ready: std::sync::mpsc::Sender<Result<SocketAddr, String>>,
+    addr: (SocketAddr, SocketAddr),
+    ready: std::sync::mpsc::Sender<Result<(SocketAddr, SocketAddr), String>>,
 ) -> Result<glommio::ExecutorJoinHandle<()>, StartError> {
     let shards = node.dbs.len();
     let cfg = &node.config.shards;
@@ -288,6 +292,7 @@ fn spawn_shard(
                 id_counter: Cell::new(0),
                 feed_next_seq: RefCell::new(vec![0; shards]),
                 feed_listeners: RefCell::new(Vec::new()),
+                mqtt: Default::default(),
             });
             glommio::spawn_local(super::feed::run(shard.clone(), feed)).detach();
             glommio::spawn_local(heartbeat()).detach();
@@ -313,8 +318,8 @@ const HEARTBEAT: Duration = Duration::from_millis(10);
 async fn run_shard(
     shard: Rc<Shard>,
     inbox: flume::Receiver<MeshMsg>,
-    addr: SocketAddr,
-    ready: std::sync::mpsc::Sender<Result<SocketAddr, String>>,
+    (addr, mqtt_addr): (SocketAddr, SocketAddr),
+    ready: std::sync::mpsc::Sender<Result<(SocketAddr, SocketAddr), String>>,
 ) {
     let listener = match glommio::net::TcpListener::bind(addr) {
         Ok(l) => l,
@@ -326,21 +331,38 @@ async fn run_shard(
         }
     };
     let local = listener.local_addr().unwrap_or(addr);
+    let mqtt_listener = match glommio::net::TcpListener::bind(mqtt_addr) {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = ready.send(Err(format!(
+                "cannot listen on {mqtt_addr} (`mqtt.listen`): {e}; is another process using the port?"
+            )));
+            return;
+        }
+    };
+    let mqtt_local = mqtt_listener.local_addr().unwrap_or(mqtt_addr);
+    crate::mqtt::start(&shard);
+    let mqtt_task = glommio::spawn_local(crate::mqtt::listener::accept_loop(
+        shard.clone(),
+        mqtt_listener,
+    ));
     let (stop_tx, stop_rx) = glommio::channels::local_channel::new_bounded::<()>(1);
     let inbox_task =
         glommio::spawn_local(super::inbox::run_inbox(shard.clone(), inbox, stop_tx)).detach();
     let accept_task =
         glommio::spawn_local(crate::http::server::accept_loop(shard.clone(), listener));
     shard.node.serving[shard.id].store(true, Ordering::Release);
-    let _ = ready.send(Ok(local));
+    let _ = ready.send(Ok((local, mqtt_local)));
 
     let _ = stop_rx.recv().await;
     shard.draining.set(true);
     shard.node.serving[shard.id].store(false, Ordering::Release);
     drop(accept_task);
+    drop(mqtt_task);
     let deadline = std::time::Instant::now() + DRAIN_WAIT;
     while shard.in_flight.get() > 0 && std::time::Instant::now() < deadline {
         glommio::timer::sleep(Duration::from_millis(5)).await;
     }
+    crate::mqtt::drain(&shard).await;
     drop(inbox_task);
 }

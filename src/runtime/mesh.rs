@@ -56,5 +56,7 @@ pub enum MeshMsg {
         op: AdminOp,
         reply: flume::Sender<AdminResult>,
     },
+    /// MQTT: a message to deliver, a subscription-summary change, a connection handoff.
+    Mqtt(crate::mqtt::mesh::MqttMsg),
     Shutdown,
 }

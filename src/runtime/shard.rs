@@ -29,6 +29,8 @@ pub struct NodeShared {
     /// Open HTTP connections per shard.
     pub connections: Vec<AtomicUsize>,
     pub started_ms: u64,
+    /// MQTT counters shared by every shard.
+    pub mqtt: crate::mqtt::NodeMqtt,
 }
 
 /// One shard's context.
@@ -46,6 +48,8 @@ pub struct Shard {
     pub feed_next_seq: RefCell<Vec<u64>>,
     /// Local consumers of committed changes.
     pub feed_listeners: RefCell<Vec<super::feed::FeedListener>>,
+    /// This shard's MQTT broker (sessions homed here, subscriptions, summary copy).
+    pub mqtt: crate::mqtt::broker::Broker,
 }
 
 impl Shard {

@@ -8,6 +8,7 @@ pub mod envelope;
 pub mod hlc;
 pub mod index_key;
 pub mod keys;
+pub mod kv;
 pub mod layout;
 pub mod shard_db;
 pub mod writer;

@@ -16,6 +16,8 @@ pub struct ShardDb {
     pub records: Keyspace,
     pub index: Keyspace,
     pub changelog: Keyspace,
+    /// MQTT sessions, offline queues, QoS 2 state and retained messages (see `mqtt::store`).
+    pub mqtt: Keyspace,
 }
 
 /// A live record read from storage: the stored value, which holds the body.
@@ -45,11 +47,13 @@ impl ShardDb {
         let records = db.keyspace("records", KeyspaceCreateOptions::default)?;
         let index = db.keyspace("index", KeyspaceCreateOptions::default)?;
         let changelog = db.keyspace("changelog", KeyspaceCreateOptions::default)?;
+        let mqtt = db.keyspace("mqtt", KeyspaceCreateOptions::default)?;
         Ok(ShardDb {
             db,
             records,
             index,
             changelog,
+            mqtt,
         })
     }
 

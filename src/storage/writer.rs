@@ -98,6 +98,11 @@ pub enum WriterMsg {
         old_indexes: Vec<String>,
         done: flume::Sender<Result<(), String>>,
     },
+    /// Put or delete keys of an auxiliary keyspace (MQTT state) as one atomic batch.
+    KvBatch {
+        ops: Vec<super::kv::KvOp>,
+        done: Option<super::kv::KvReply>,
+    },
     /// Flush everything to disk and stop.
     Stop { done: flume::Sender<()> },
 }
@@ -274,6 +279,15 @@ impl Writer {
                         self.reindex(&table, &old_indexes)
                             .map_err(|e| e.to_string()),
                     );
+                }
+                WriterMsg::KvBatch { ops, done } => {
+                    let result = super::kv::apply(&self.db, ops, self.settings.durability);
+                    if result.is_ok() {
+                        self.dirty.store(true, Ordering::Release);
+                    }
+                    if let Some(done) = done {
+                        let _ = done.send(result);
+                    }
                 }
                 WriterMsg::Stop { done } => stop = Some(done),
             }

@@ -1,0 +1,219 @@
+//! A shard's broker: the sessions whose home is this shard, the trie of their subscriptions,
+//! this shard's copy of the node-wide summary (which shards want which filters), and routing:
+//! a publish goes once to every interested shard, then to each matching local session once,
+//! at the highest QoS of its matching subscriptions.
+
+use super::mesh::MqttMsg;
+use super::message::Message;
+use super::session::{Session, SubOpts};
+use super::store::{self, PersistJob};
+use super::trie::Trie;
+use crate::runtime::mesh::MeshMsg;
+use crate::runtime::shard::Shard;
+use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeSet, HashMap};
+use std::rc::Rc;
+use std::sync::Arc;
+
+pub struct Broker {
+    pub sessions: RefCell<HashMap<Arc<str>, Rc<Session>>>,
+    /// filter → (client → options), for this shard's sessions.
+    pub local: RefCell<Trie<HashMap<Arc<str>, SubOpts>>>,
+    /// filter → shards that have a session subscribed to it (this shard included).
+    pub summary: RefCell<Trie<BTreeSet<u16>>>,
+    /// In-order queue of writes for the writers (see `store`).
+    pub persist: LocalSender<PersistJob>,
+    pub persist_rx: RefCell<Option<LocalReceiver<PersistJob>>>,
+    next_link: Cell<u64>,
+}
+
+impl Default for Broker {
+    fn default() -> Self {
+        let (tx, rx) = local_channel::new_unbounded();
+        Broker {
+            sessions: RefCell::new(HashMap::new()),
+            local: RefCell::new(Trie::default()),
+            summary: RefCell::new(Trie::default()),
+            persist: tx,
+            persist_rx: RefCell::new(Some(rx)),
+            next_link: Cell::new(1),
+        }
+    }
+}
+
+impl Broker {
+    pub fn next_link_id(&self) -> u64 {
+        let id = self.next_link.get();
+        self.next_link.set(id + 1);
+        id
+    }
+}
+
+/// Sends a message to every shard that has a matching subscription (once per shard).
+pub fn route(shard: &Shard, msg: Arc<Message>) {
+    super::count(&shard.node.mqtt.stats.messages_in);
+    let mut targets = BTreeSet::new();
+    shard
+        .mqtt
+        .summary
+        .borrow()
+        .for_each_match(&msg.topic, |set| targets.extend(set.iter().copied()));
+    for t in targets {
+        let t = t as usize;
+        if t == shard.id {
+            deliver_local(shard, &msg);
+            continue;
+        }
+        let Some(inbox) = shard.node.inboxes.get(t) else {
+            continue;
+        };
+        match inbox.try_send(MeshMsg::Mqtt(MqttMsg::Deliver(msg.clone()))) {
+            Ok(()) => {}
+            Err(flume::TrySendError::Full(m)) if msg.qos > 0 => {
+                // QoS 1/2 must arrive: wait for room without holding up this caller.
+                let inbox = inbox.clone();
+                glommio::spawn_local(async move {
+                    let _ = inbox.send_async(m).await;
+                })
+                .detach();
+            }
+            Err(_) => super::count(&shard.node.mqtt.stats.mesh_dropped),
+        }
+    }
+}
+
+/// Hands a message to every matching session of this shard, once each.
+pub fn deliver_local(shard: &Shard, msg: &Arc<Message>) {
+    let mut per: HashMap<Arc<str>, (u8, bool)> = HashMap::new();
+    shard
+        .mqtt
+        .local
+        .borrow()
+        .for_each_match(&msg.topic, |subs| {
+            for (client, o) in subs {
+                if o.no_local && **client == *msg.from {
+                    continue;
+                }
+                let e = per.entry(client.clone()).or_insert((0, false));
+                e.0 = e.0.max(o.qos);
+                e.1 |= o.retain_as_published;
+            }
+        });
+    if per.is_empty() {
+        return;
+    }
+    if msg.expired(crate::storage::now_millis()) {
+        return;
+    }
+    let sessions = shard.mqtt.sessions.borrow();
+    for (client, (qos, rap)) in per {
+        if let Some(s) = sessions.get(&client) {
+            s.enqueue(shard, msg.clone(), qos.min(msg.qos), rap && msg.retain);
+        }
+    }
+}
+
+/// Adds a subscription of a local session. Returns (new for this session, first on shard).
+pub fn add_sub(shard: &Shard, s: &Session, filter: &str, o: SubOpts) -> (bool, bool) {
+    let new_for_session =
+        s.st.borrow_mut()
+            .subs
+            .insert(filter.to_string(), o)
+            .is_none();
+    let mut local = shard.mqtt.local.borrow_mut();
+    let subs = local.get_or_insert_with(filter, HashMap::new);
+    let first = subs.is_empty();
+    subs.insert(s.client_id.clone(), o);
+    (new_for_session, first)
+}
+
+/// Removes a subscription; returns (existed, last on shard).
+pub fn remove_sub(shard: &Shard, s: &Session, filter: &str) -> (bool, bool) {
+    let existed = s.st.borrow_mut().subs.remove(filter).is_some();
+    let mut last = false;
+    shard.mqtt.local.borrow_mut().update(filter, |subs| {
+        subs.remove(&s.client_id);
+        last = subs.is_empty();
+        last
+    });
+    (existed, last)
+}
+
+/// Tells every shard (this one included) that this shard now wants, or no longer wants,
+/// these filters; with `wait`, returns once every shard has taken the change.
+pub async fn announce(shard: &Shard, filters: Vec<String>, add: bool, wait: bool) {
+    if filters.is_empty() {
+        return;
+    }
+    let mut acks = Vec::new();
+    for f in &filters {
+        apply_summary(shard, shard.id, f, add);
+    }
+    for (t, inbox) in shard.node.inboxes.iter().enumerate() {
+        if t == shard.id {
+            continue;
+        }
+        for f in &filters {
+            let (tx, rx) = flume::bounded(1);
+            let msg = MqttMsg::Filter {
+                from: shard.id,
+                filter: f.clone(),
+                add,
+                ack: tx,
+            };
+            // Summary changes must not be lost: wait for room in the inbox.
+            if inbox.send_async(MeshMsg::Mqtt(msg)).await.is_ok() {
+                acks.push(rx);
+            }
+        }
+    }
+    if wait {
+        for rx in acks {
+            let _ = rx.recv_async().await;
+        }
+    }
+}
+
+/// Applies a summary change from shard `from`.
+pub fn apply_summary(shard: &Shard, from: usize, filter: &str, add: bool) {
+    let mut summary = shard.mqtt.summary.borrow_mut();
+    if add {
+        summary
+            .get_or_insert_with(filter, BTreeSet::new)
+            .insert(from as u16);
+    } else {
+        summary.update(filter, |set| {
+            set.remove(&(from as u16));
+            set.is_empty()
+        });
+    }
+}
+
+/// Ends a session: its subscriptions, its memory, its stored state.
+pub async fn remove_session(shard: &Shard, s: &Rc<Session>) {
+    let filters: Vec<String> = s.st.borrow().subs.keys().cloned().collect();
+    let mut gone = Vec::new();
+    for f in &filters {
+        if remove_sub(shard, s, f).1 {
+            gone.push(f.clone());
+        }
+    }
+    let current = shard.mqtt.sessions.borrow().get(&s.client_id).cloned();
+    if current.is_some_and(|c| Rc::ptr_eq(&c, s)) {
+        shard.mqtt.sessions.borrow_mut().remove(&s.client_id);
+    }
+    store::delete_session(shard, &s.client_id);
+    announce(shard, gone, false, false).await;
+}
+
+/// The summary as stored sessions describe it: called at start, before any client connects.
+pub fn rebuild_summary_from_disk(shard: &Shard) {
+    for db in 0..shard.count() {
+        for (_, rec) in store::stored_sessions(shard, db) {
+            for sub in rec.subs {
+                apply_summary(shard, db, &sub.filter, true);
+            }
+        }
+    }
+}

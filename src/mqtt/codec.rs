@@ -1,0 +1,389 @@
+//! Framing and translation: client bytes → `packet::Packet` (mqttbytes v4 for 3.1.1, v5 for
+//! 5.0, after the fixed-header checks mqttbytes leaves out), and the server's packets →
+//! bytes. Never panics on input: every failure is a `Fault` that ends the connection.
+
+use super::message::Props;
+use super::packet::{Connect, Fault, Packet, PublishIn, SubRequest, Will};
+use bytes::BytesMut;
+use mqttbytes::{v4, v5, QoS};
+use std::sync::Arc;
+
+/// Protocol level of a connection, known once its CONNECT is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    V4,
+    V5,
+}
+
+/// The outcome of decoding the start of `buf`.
+pub enum Decoded {
+    Packet(Packet),
+    /// More bytes are needed.
+    Incomplete,
+    /// CONNECT with a protocol level we do not speak: answer CONNACK 0x01 and close.
+    UnsupportedVersion,
+}
+
+/// Decodes one packet. `version` is `None` until the CONNECT has been read.
+pub fn decode(buf: &mut BytesMut, version: Option<Version>, max: usize) -> Result<Decoded, Fault> {
+    let header = match mqttbytes::check(buf.iter(), max) {
+        Ok(h) => h,
+        Err(mqttbytes::Error::InsufficientBytes(_)) => return Ok(Decoded::Incomplete),
+        Err(mqttbytes::Error::PayloadSizeLimitExceeded(_)) => return Err(Fault::TooLarge),
+        Err(_) => return Err(Fault::Malformed),
+    };
+    let byte1 = buf[0];
+    let (kind, flags) = (byte1 >> 4, byte1 & 0x0f);
+    let flags_ok = match kind {
+        3 => true,
+        6 | 8 | 10 => flags == 0b0010,
+        1..=14 => flags == 0,
+        _ => false,
+    };
+    if !flags_ok {
+        return Err(Fault::Malformed);
+    }
+    let version = match version {
+        Some(v) => {
+            if kind == 1 {
+                return Err(Fault::Protocol);
+            }
+            v
+        }
+        None => {
+            if kind != 1 {
+                return Err(Fault::Protocol);
+            }
+            match connect_level(&buf[..header.frame_length()]) {
+                Some(4) => Version::V4,
+                Some(5) => Version::V5,
+                Some(_) => return Ok(Decoded::UnsupportedVersion),
+                None => return Err(Fault::Malformed),
+            }
+        }
+    };
+    if version == Version::V5 && byte1 == 0xE0 && buf.len() >= 2 && buf[1] == 0 {
+        let _ = buf.split_to(2);
+        return Ok(Decoded::Packet(Packet::Disconnect {
+            reason: 0,
+            session_expiry_secs: None,
+        }));
+    }
+    let packet = match version {
+        Version::V4 => from_v4(v4::read(buf, max).map_err(fault)?),
+        Version::V5 => from_v5(v5::read(buf, max).map_err(fault)?),
+    }?;
+    Ok(Decoded::Packet(packet))
+}
+
+fn fault(e: mqttbytes::Error) -> Fault {
+    match e {
+        mqttbytes::Error::PayloadSizeLimitExceeded(_) => Fault::TooLarge,
+        mqttbytes::Error::InvalidProtocolLevel(_) | mqttbytes::Error::InvalidProtocol => {
+            Fault::Protocol
+        }
+        _ => Fault::Malformed,
+    }
+}
+
+/// The protocol level byte of a CONNECT frame, and a check of its reserved flag bit.
+fn connect_level(frame: &[u8]) -> Option<u8> {
+    let mut i = 1;
+    while frame.get(i)? & 0x80 != 0 {
+        i += 1;
+    }
+    let rest = frame.get(i + 1..)?;
+    let name_len = u16::from_be_bytes([*rest.first()?, *rest.get(1)?]) as usize;
+    let name = rest.get(2..2 + name_len)?;
+    let level = *rest.get(2 + name_len)?;
+    let flags = *rest.get(3 + name_len)?;
+    if flags & 1 != 0 {
+        return None;
+    }
+    match name {
+        b"MQTT" => Some(level),
+        b"MQIsdp" => Some(3),
+        _ => None,
+    }
+}
+
+fn qos_u8(q: QoS) -> u8 {
+    q as u8
+}
+
+fn from_v4(p: v4::Packet) -> Result<Packet, Fault> {
+    Ok(match p {
+        v4::Packet::Connect(c) => {
+            let will = c.last_will.map(|w| Will {
+                message: super::message::Message {
+                    topic: w.topic,
+                    payload: w.message,
+                    qos: qos_u8(w.qos),
+                    retain: w.retain,
+                    props: None,
+                    expires_at_ms: None,
+                    from: Arc::from(c.client_id.as_str()),
+                },
+                delay_secs: 0,
+            });
+            Packet::Connect(Box::new(Connect {
+                v5: false,
+                clean: c.clean_session,
+                keep_alive_secs: c.keep_alive,
+                session_expiry_secs: if c.clean_session { 0 } else { u32::MAX },
+                will,
+                receive_max: u16::MAX,
+                max_packet: None,
+                username: c.login.map(|l| l.username).filter(|u| !u.is_empty()),
+                client_id: c.client_id,
+            }))
+        }
+        v4::Packet::Publish(p) => Packet::Publish(PublishIn {
+            topic: p.topic,
+            pkid: p.pkid,
+            qos: qos_u8(p.qos),
+            retain: p.retain,
+            dup: p.dup,
+            payload: p.payload,
+            props: None,
+            topic_alias: None,
+            expiry_secs: None,
+        }),
+        v4::Packet::PubAck(a) => Packet::PubAck(a.pkid),
+        v4::Packet::PubRec(a) => Packet::PubRec(a.pkid),
+        v4::Packet::PubRel(a) => Packet::PubRel(a.pkid),
+        v4::Packet::PubComp(a) => Packet::PubComp(a.pkid),
+        v4::Packet::Subscribe(s) => {
+            if s.filters.is_empty() {
+                return Err(Fault::Protocol);
+            }
+            Packet::Subscribe {
+                pkid: s.pkid,
+                filters: s
+                    .filters
+                    .into_iter()
+                    .map(|f| SubRequest {
+                        filter: f.path,
+                        qos: qos_u8(f.qos),
+                        no_local: false,
+                        retain_as_published: false,
+                        retain_handling: 0,
+                    })
+                    .collect(),
+            }
+        }
+        v4::Packet::Unsubscribe(u) => {
+            if u.topics.is_empty() {
+                return Err(Fault::Protocol);
+            }
+            Packet::Unsubscribe {
+                pkid: u.pkid,
+                filters: u.topics,
+            }
+        }
+        v4::Packet::PingReq => Packet::PingReq,
+        v4::Packet::Disconnect => Packet::Disconnect {
+            reason: 0,
+            session_expiry_secs: None,
+        },
+        _ => Packet::ServerOnly,
+    })
+}
+
+fn from_v5(p: v5::Packet) -> Result<Packet, Fault> {
+    Ok(match p {
+        v5::Packet::Connect(c) => {
+            let props = c.properties.unwrap_or_else(empty_connect_props);
+            if props.receive_maximum == Some(0) || props.max_packet_size == Some(0) {
+                return Err(Fault::Protocol);
+            }
+            let will = c.last_will.map(|w| {
+                let wp = w.properties;
+                let delay_secs = wp.as_ref().and_then(|p| p.delay_interval).unwrap_or(0);
+                let expiry = wp.as_ref().and_then(|p| p.message_expiry_interval);
+                let props = wp.map(|p| {
+                    Box::new(Props {
+                        payload_format: p.payload_format_indicator,
+                        content_type: p.content_type,
+                        response_topic: p.response_topic,
+                        correlation_data: p.correlation_data.map(|b| b.to_vec()),
+                        user_properties: p.user_properties,
+                    })
+                });
+                Will {
+                    message: super::message::Message {
+                        topic: w.topic,
+                        payload: w.message,
+                        qos: qos_u8(w.qos),
+                        retain: w.retain,
+                        props,
+                        // Resolved to a deadline when the will is published.
+                        expires_at_ms: expiry.map(u64::from),
+                        from: Arc::from(c.client_id.as_str()),
+                    },
+                    delay_secs,
+                }
+            });
+            Packet::Connect(Box::new(Connect {
+                v5: true,
+                clean: c.clean_session,
+                keep_alive_secs: c.keep_alive,
+                session_expiry_secs: props.session_expiry_interval.unwrap_or(0),
+                will,
+                receive_max: props.receive_maximum.unwrap_or(u16::MAX),
+                max_packet: props.max_packet_size,
+                username: c.login.map(|l| l.username).filter(|u| !u.is_empty()),
+                client_id: c.client_id,
+            }))
+        }
+        v5::Packet::Publish(p) => {
+            let (props, alias, expiry) = match p.properties {
+                None => (None, None, None),
+                Some(pp) => {
+                    if pp.topic_alias == Some(0) {
+                        return Err(Fault::TopicAliasInvalid);
+                    }
+                    if !pp.subscription_identifiers.is_empty() {
+                        return Err(Fault::Protocol);
+                    }
+                    let props = Props {
+                        payload_format: pp.payload_format_indicator,
+                        content_type: pp.content_type,
+                        response_topic: pp.response_topic,
+                        correlation_data: pp.correlation_data.map(|b| b.to_vec()),
+                        user_properties: pp.user_properties,
+                    };
+                    let props = (props != Props::default()).then(|| Box::new(props));
+                    (props, pp.topic_alias, pp.message_expiry_interval)
+                }
+            };
+            Packet::Publish(PublishIn {
+                topic: p.topic,
+                pkid: p.pkid,
+                qos: qos_u8(p.qos),
+                retain: p.retain,
+                dup: p.dup,
+                payload: p.payload,
+                props,
+                topic_alias: alias,
+                expiry_secs: expiry,
+            })
+        }
+        v5::Packet::PubAck(a) => Packet::PubAck(a.pkid),
+        v5::Packet::PubRec(a) => Packet::PubRec(a.pkid),
+        v5::Packet::PubRel(a) => Packet::PubRel(a.pkid),
+        v5::Packet::PubComp(a) => Packet::PubComp(a.pkid),
+        v5::Packet::Subscribe(s) => {
+            if s.filters.is_empty() {
+                return Err(Fault::Protocol);
+            }
+            Packet::Subscribe {
+                pkid: s.pkid,
+                filters: s
+                    .filters
+                    .into_iter()
+                    .map(|f| SubRequest {
+                        filter: f.path,
+                        qos: qos_u8(f.qos),
+                        no_local: f.nolocal,
+                        retain_as_published: f.preserve_retain,
+                        retain_handling: match f.retain_forward_rule {
+                            v5::RetainForwardRule::OnEverySubscribe => 0,
+                            v5::RetainForwardRule::OnNewSubscribe => 1,
+                            v5::RetainForwardRule::Never => 2,
+                        },
+                    })
+                    .collect(),
+            }
+        }
+        v5::Packet::Unsubscribe(u) => {
+            if u.filters.is_empty() {
+                return Err(Fault::Protocol);
+            }
+            Packet::Unsubscribe {
+                pkid: u.pkid,
+                filters: u.filters,
+            }
+        }
+        v5::Packet::PingReq => Packet::PingReq,
+        v5::Packet::Disconnect(d) => Packet::Disconnect {
+            reason: d.reason_code as u8,
+            session_expiry_secs: d.properties.and_then(|p| p.session_expiry_interval),
+        },
+        _ => Packet::ServerOnly,
+    })
+}
+
+fn empty_connect_props() -> v5::ConnectProperties {
+    v5::ConnectProperties {
+        session_expiry_interval: None,
+        receive_maximum: None,
+        max_packet_size: None,
+        topic_alias_max: None,
+        request_response_info: None,
+        request_problem_info: None,
+        user_properties: Vec::new(),
+        authentication_method: None,
+        authentication_data: None,
+    }
+}
+
+pub use super::encode::*;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(bytes: &[u8], v: Option<Version>) -> Result<Decoded, Fault> {
+        let mut b = BytesMut::from(bytes);
+        decode(&mut b, v, 1024)
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let mut seed = 0x1234_5678u64;
+        for len in 0..64usize {
+            for _ in 0..200 {
+                let bytes: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        seed as u8
+                    })
+                    .collect();
+                for v in [None, Some(Version::V4), Some(Version::V5)] {
+                    let _ = one(&bytes, v);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn publish_before_connect_is_a_protocol_error() {
+        let r = one(&[0x30, 0x05, 0x00, 0x01, b'a', b'h', b'i'], None);
+        assert!(matches!(r, Err(Fault::Protocol)));
+    }
+
+    #[test]
+    fn oversize_is_detected_from_the_header() {
+        let r = one(&[0x30, 0xff, 0xff, 0x03], Some(Version::V4));
+        assert!(matches!(r, Err(Fault::TooLarge)));
+    }
+
+    #[test]
+    fn wrong_fixed_header_flags_are_malformed() {
+        // SUBSCRIBE must carry flags 0b0010.
+        let r = one(&[0x80, 0x06, 0, 1, 0, 1, b'a', 0], Some(Version::V4));
+        assert!(matches!(r, Err(Fault::Malformed)));
+    }
+
+    #[test]
+    fn empty_v5_disconnect_is_normal() {
+        let r = one(&[0xE0, 0x00], Some(Version::V5));
+        assert!(matches!(
+            r,
+            Ok(Decoded::Packet(Packet::Disconnect { reason: 0, .. }))
+        ));
+    }
+}

@@ -1,0 +1,137 @@
+//! The `[mqtt]` section of the configuration: where the broker listens and every bound it
+//! keeps (connections, packet size, in-flight window, queues, subscriptions, retained store).
+
+use crate::config::ConfigError;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MqttConfig {
+    /// Address every shard listens on (SO_REUSEPORT). Port 0 picks a free port.
+    pub listen: String,
+    /// Largest packet accepted or sent, in bytes (announced to v5 clients).
+    pub max_packet_bytes: usize,
+    /// Open MQTT connections per shard; past it new connections are closed at once.
+    pub max_connections_per_shard: usize,
+    /// QoS 1/2 messages sent to a client and not yet acknowledged (v5: our receive maximum
+    /// is the same number for the client's publishes).
+    pub max_inflight: u16,
+    /// Messages waiting for a connected client (beyond the in-flight window). Past it a QoS 0
+    /// message is dropped (counted) and a QoS 1/2 message disconnects the client.
+    pub max_queued_messages: usize,
+    /// Messages kept for a disconnected persistent session. Past it new messages are dropped
+    /// (counted in `/status` as `mqtt.offline_dropped`).
+    pub max_offline_messages: usize,
+    /// Topic filters one client may hold; more are refused in the SUBACK.
+    pub max_subscriptions_per_client: usize,
+    /// Retained messages kept (plain topics); a new retained topic past it is not retained.
+    pub max_retained_messages: usize,
+    /// Largest retained payload kept, in bytes.
+    pub max_retained_bytes: usize,
+    /// Longest session expiry granted (seconds); v3.1.1 persistent sessions get this too.
+    pub max_session_expiry_secs: u32,
+    /// Records sent as retained messages when a wildcard filter covers a table.
+    pub max_table_snapshot: usize,
+    /// Keep-alive forced on clients that ask for none or more (seconds, 0 = none forced).
+    pub max_keep_alive_secs: u16,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        Self {
+            listen: "0.0.0.0:1883".into(),
+            max_packet_bytes: 1024 * 1024,
+            max_connections_per_shard: 10_000,
+            max_inflight: 64,
+            max_queued_messages: 1000,
+            max_offline_messages: 10_000,
+            max_subscriptions_per_client: 100,
+            max_retained_messages: 100_000,
+            max_retained_bytes: 64 * 1024,
+            max_session_expiry_secs: 7 * 86_400,
+            max_table_snapshot: 1000,
+            max_keep_alive_secs: 0,
+        }
+    }
+}
+
+fn err(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+fn range(key: &str, v: usize, lo: usize, hi: usize) -> Result<(), ConfigError> {
+    if v < lo || v > hi {
+        return Err(err(key, format!("must be between {lo} and {hi}")));
+    }
+    Ok(())
+}
+
+impl MqttConfig {
+    /// The listen address.
+    pub fn addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.listen.parse().map_err(|_| {
+            err(
+                "mqtt.listen",
+                format!("{:?} is not an address like \"0.0.0.0:1883\"", self.listen),
+            )
+        })
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.addr()?;
+        range(
+            "mqtt.max_packet_bytes",
+            self.max_packet_bytes,
+            1024,
+            256 << 20,
+        )?;
+        range(
+            "mqtt.max_connections_per_shard",
+            self.max_connections_per_shard,
+            1,
+            1 << 20,
+        )?;
+        range("mqtt.max_inflight", self.max_inflight as usize, 1, 65_535)?;
+        range(
+            "mqtt.max_queued_messages",
+            self.max_queued_messages,
+            1,
+            1 << 20,
+        )?;
+        range(
+            "mqtt.max_offline_messages",
+            self.max_offline_messages,
+            0,
+            1 << 24,
+        )?;
+        range(
+            "mqtt.max_subscriptions_per_client",
+            self.max_subscriptions_per_client,
+            1,
+            100_000,
+        )?;
+        range(
+            "mqtt.max_retained_messages",
+            self.max_retained_messages,
+            0,
+            1 << 24,
+        )?;
+        range(
+            "mqtt.max_retained_bytes",
+            self.max_retained_bytes,
+            1,
+            self.max_packet_bytes,
+        )?;
+        range(
+            "mqtt.max_table_snapshot",
+            self.max_table_snapshot,
+            0,
+            1_000_000,
+        )?;
+        Ok(())
+    }
+}

@@ -1,0 +1,183 @@
+//! One MQTT connection on its session's home shard: decodes what the client sends, hands each
+//! packet to `handler`, sends what the session has queued (within the client's window), and
+//! waits on three things at once — bytes from the client, a wake-up from the session, and the
+//! keep-alive deadline (1.5 × the client's keep-alive). Ends with a DISCONNECT reason (5.0)
+//! on faults, then runs the session's end-of-connection rules.
+
+use super::codec::{self, Decoded, Version};
+use super::handler::{self, Connected, End};
+use super::packet::{Fault, Packet};
+use crate::runtime::shard::Shard;
+use bytes::BytesMut;
+use futures_lite::future::or;
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// Output is written once it holds this much, even with more packets to decode.
+const FLUSH_AT: usize = 64 * 1024;
+/// A client that does not read for this long while we write is disconnected.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The byte stream under a connection (TCP, or a WebSocket carrying MQTT).
+pub trait Transport {
+    fn read<'a>(
+        &'a mut self,
+        buf: &'a mut [u8],
+    ) -> impl std::future::Future<Output = std::io::Result<usize>> + 'a;
+    fn write_all<'a>(
+        &'a mut self,
+        buf: &'a [u8],
+    ) -> impl std::future::Future<Output = std::io::Result<()>> + 'a;
+}
+
+impl Transport for glommio::net::TcpStream {
+    fn read<'a>(
+        &'a mut self,
+        buf: &'a mut [u8],
+    ) -> impl std::future::Future<Output = std::io::Result<usize>> + 'a {
+        AsyncReadExt::read(self, buf)
+    }
+    fn write_all<'a>(
+        &'a mut self,
+        buf: &'a [u8],
+    ) -> impl std::future::Future<Output = std::io::Result<()>> + 'a {
+        AsyncWriteExt::write_all(self, buf)
+    }
+}
+
+/// Runs a connection whose CONNECT is decoded; `input` holds any bytes that followed it.
+pub async fn run<T: Transport>(
+    shard: Rc<Shard>,
+    mut io: T,
+    input: BytesMut,
+    connect: super::packet::Connect,
+    assigned: bool,
+) {
+    let keep_alive = connect.keep_alive_secs;
+    let mut out = BytesMut::new();
+    let connected = handler::connect(&shard, connect, assigned, &mut out).await;
+    let _ = io.write_all(&out).await;
+    let Some(Connected {
+        mut ctx,
+        wake,
+        close,
+    }) = connected
+    else {
+        return;
+    };
+    let how = match serve(&mut ctx, &mut io, input, &wake, &close, keep_alive).await {
+        Ok(how) => how,
+        Err(fault) => {
+            tracing::debug!(shard = shard.id, client = %ctx.session.client_id, ?fault, "mqtt connection ended");
+            ctx.out.clear();
+            codec::disconnect(&mut ctx.out, ctx.v, fault.reason_code());
+            let _ = io.write_all(&ctx.out).await;
+            End::Fault(fault)
+        }
+    };
+    let session = ctx.session.clone();
+    handler::end(&shard, &session, ctx.link_id, how).await;
+}
+
+enum Event {
+    Read(std::io::Result<usize>),
+    Wake,
+    Deadline,
+}
+
+async fn serve<T: Transport>(
+    ctx: &mut handler::Ctx,
+    io: &mut T,
+    mut input: BytesMut,
+    wake: &glommio::channels::local_channel::LocalReceiver<()>,
+    close: &std::cell::Cell<Option<Fault>>,
+    keep_alive: u16,
+) -> Result<End, Fault> {
+    let shard = ctx.shard.clone();
+    let max = shard.config().mqtt.max_packet_bytes;
+    let allowed = (keep_alive > 0).then(|| Duration::from_millis(keep_alive as u64 * 1500));
+    let mut last_heard = Instant::now();
+    let mut chunk = vec![0u8; 16 * 1024];
+    loop {
+        loop {
+            let p = match codec::decode(&mut input, Some(ctx.v), max)? {
+                Decoded::Incomplete => break,
+                Decoded::UnsupportedVersion => return Err(Fault::Protocol),
+                Decoded::Packet(p) => p,
+            };
+            if matches!(p, Packet::Connect(_)) {
+                return Err(Fault::Protocol);
+            }
+            handler::handle(ctx, p).await?;
+            if let Some(how) = ctx.ended {
+                flush(io, &mut ctx.out).await?;
+                return Ok(how);
+            }
+            if ctx.out.len() >= FLUSH_AT {
+                flush(io, &mut ctx.out).await?;
+            }
+        }
+        if let Some(f) = close.get() {
+            return Err(f);
+        }
+        ctx.session
+            .fill(&shard, &mut ctx.out, crate::storage::now_millis());
+        flush(io, &mut ctx.out).await?;
+        let event = {
+            let read = async { Event::Read(io.read(&mut chunk).await) };
+            let woken = async {
+                let _ = wake.recv().await;
+                Event::Wake
+            };
+            let deadline = async {
+                match allowed {
+                    Some(d) => glommio::timer::sleep(d.saturating_sub(last_heard.elapsed())).await,
+                    None => futures_lite::future::pending::<()>().await,
+                }
+                Event::Deadline
+            };
+            or(read, or(woken, deadline)).await
+        };
+        match event {
+            Event::Read(Ok(0)) | Event::Read(Err(_)) => return Ok(End::Lost),
+            Event::Read(Ok(n)) => {
+                input.extend_from_slice(&chunk[..n]);
+                last_heard = Instant::now();
+            }
+            Event::Wake => {}
+            Event::Deadline => {
+                if allowed.is_some_and(|d| last_heard.elapsed() >= d) {
+                    return Err(Fault::KeepAliveTimeout);
+                }
+            }
+        }
+    }
+}
+
+async fn flush<T: Transport>(io: &mut T, out: &mut BytesMut) -> Result<(), Fault> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    let written = or(async { Some(io.write_all(out).await) }, async {
+        glommio::timer::sleep(WRITE_TIMEOUT).await;
+        None
+    })
+    .await;
+    out.clear();
+    match written {
+        Some(Ok(())) => Ok(()),
+        // The peer is gone: the read side will see it too.
+        Some(Err(_)) => Err(Fault::ShuttingDown),
+        None => Err(Fault::QuotaExceeded),
+    }
+}
+
+/// Protocol level of a decoded CONNECT.
+pub fn version_of(c: &super::packet::Connect) -> Version {
+    if c.v5 {
+        Version::V5
+    } else {
+        Version::V4
+    }
+}

@@ -1,0 +1,419 @@
+//! What the broker does with each packet of a connected client: CONNECT (session lookup,
+//! takeover, CONNACK, redelivery), PUBLISH at QoS 0/1/2 (topic aliases, retained, tables as
+//! topics, routing), the acknowledgements, SUBSCRIBE/UNSUBSCRIBE (summary updates before the
+//! SUBACK, retained delivery), PINGREQ and DISCONNECT; and the end of a connection (will,
+//! session expiry).
+
+use super::broker;
+use super::codec::Version;
+use super::encode::{self, Ack, ConnAckInfo};
+use super::message::Message;
+use super::packet::{Connect, Fault, Packet, PublishIn, SubRequest};
+use super::session::{Link, Session, SubOpts};
+use super::{retained, store, tables, topic};
+use crate::runtime::shard::Shard;
+use bytes::BytesMut;
+use glommio::channels::local_channel::{self, LocalReceiver};
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Topic aliases a 5.0 client may use towards us.
+pub const TOPIC_ALIAS_MAX: u16 = 32;
+
+/// How a connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// DISCONNECT (normal): the will is discarded.
+    Normal,
+    /// 5.0 DISCONNECT 0x04: publish the will.
+    WithWill,
+    /// The network connection was lost or closed without DISCONNECT.
+    Lost,
+    /// The server ended it.
+    Fault(Fault),
+}
+
+/// A connected client.
+pub struct Ctx {
+    pub shard: Rc<Shard>,
+    pub session: Rc<Session>,
+    pub link_id: u64,
+    pub v: Version,
+    pub out: BytesMut,
+    pub aliases: HashMap<u16, String>,
+    pub ended: Option<End>,
+}
+
+/// What `connect` gives the connection loop.
+pub struct Connected {
+    pub ctx: Ctx,
+    pub wake: LocalReceiver<()>,
+    pub close: Rc<Cell<Option<Fault>>>,
+}
+
+/// Serves a CONNECT: CONNACK (written to `out`) and, when accepted, the session.
+pub async fn connect(
+    shard: &Rc<Shard>,
+    c: Connect,
+    assigned: bool,
+    out: &mut BytesMut,
+) -> Option<Connected> {
+    let cfg = &shard.config().mqtt;
+    let v = if c.v5 { Version::V5 } else { Version::V4 };
+    let refuse = |out: &mut BytesMut, v4: u8, v5: u8| {
+        let code = if c.v5 { v5 } else { v4 };
+        encode::connack(out, v, info(false, code, None, cfg, None));
+    };
+    if c.client_id.is_empty() || c.client_id.len() > 256 || c.client_id.contains('\0') {
+        refuse(out, 2, 0x85);
+        return None;
+    }
+    if let Some(w) = &c.will {
+        if !topic::valid_topic(&w.message.topic) {
+            refuse(out, 2, 0x90);
+            return None;
+        }
+    }
+    let expiry = c.session_expiry_secs.min(cfg.max_session_expiry_secs);
+    let client: Arc<str> = Arc::from(c.client_id.as_str());
+    let existing = shard.mqtt.sessions.borrow().get(&client).cloned();
+    if let Some(old) = &existing {
+        // Takeover: the older connection goes; its will only if the session ends here.
+        let mut st = old.st.borrow_mut();
+        if let Some(link) = st.link.take() {
+            link.close(Fault::TakenOver);
+            let will = st.will.take();
+            drop(st);
+            if let (true, Some(w)) = (c.clean, will) {
+                publish_will(shard, w.message).await;
+            }
+        }
+    }
+    let (session, present) = match existing {
+        Some(old) if !c.clean => (old, true),
+        other => {
+            if let Some(old) = other {
+                broker::remove_session(shard, &old).await;
+            }
+            let s = Session::new(client.clone(), v, expiry);
+            shard.mqtt.sessions.borrow_mut().insert(client, s.clone());
+            (s, false)
+        }
+    };
+    let (wake_tx, wake_rx) = local_channel::new_bounded(1);
+    let close = Rc::new(Cell::new(None));
+    let link_id = shard.mqtt.next_link_id();
+    {
+        let mut st = session.st.borrow_mut();
+        st.version = v;
+        st.expiry_secs = expiry;
+        st.link = Some(Link {
+            id: link_id,
+            wake: wake_tx,
+            close: close.clone(),
+        });
+        st.closing = false;
+        st.generation += 1;
+        st.will = c.will;
+        st.receive_max = c.receive_max;
+        st.max_packet = c.max_packet.map(|m| m as usize).unwrap_or(usize::MAX);
+    }
+    if expiry > 0 {
+        store::put_session(shard, &session);
+    }
+    let assigned_id = (assigned && c.v5).then(|| c.client_id.clone());
+    let requested = c.session_expiry_secs;
+    let granted = (c.v5 && requested != expiry).then_some(expiry);
+    encode::connack(out, v, info(present, 0, assigned_id, cfg, granted));
+    if present {
+        session.resend(shard, out, crate::storage::now_millis());
+    }
+    Some(Connected {
+        ctx: Ctx {
+            shard: shard.clone(),
+            session,
+            link_id,
+            v,
+            out: BytesMut::new(),
+            aliases: HashMap::new(),
+            ended: None,
+        },
+        wake: wake_rx,
+        close,
+    })
+}
+
+fn info(
+    present: bool,
+    code: u8,
+    assigned: Option<String>,
+    cfg: &super::config::MqttConfig,
+    expiry: Option<u32>,
+) -> ConnAckInfo {
+    ConnAckInfo {
+        session_present: present,
+        code,
+        assigned_client_id: assigned,
+        receive_max: cfg.max_inflight,
+        max_packet: cfg.max_packet_bytes as u32,
+        topic_alias_max: TOPIC_ALIAS_MAX,
+        session_expiry_secs: expiry,
+        server_keep_alive: None,
+    }
+}
+
+/// Serves one packet after CONNECT. An error ends the connection with that reason.
+pub async fn handle(ctx: &mut Ctx, p: Packet) -> Result<(), Fault> {
+    let shard = ctx.shard.clone();
+    match p {
+        Packet::Publish(p) => publish(ctx, p).await?,
+        Packet::PubAck(pkid) => ctx.session.puback(&shard, pkid),
+        Packet::PubRec(pkid) => {
+            let ok = ctx.session.pubrec(&shard, pkid);
+            let reason = if ok { 0 } else { 0x92 };
+            encode::ack(&mut ctx.out, ctx.v, Ack::PubRel, pkid, reason);
+        }
+        Packet::PubComp(pkid) => ctx.session.pubcomp(&shard, pkid),
+        Packet::PubRel(pkid) => {
+            let had = ctx.session.st.borrow_mut().incoming.remove(&pkid);
+            if had && ctx.session.persistent() {
+                store::set_incoming(&shard, &ctx.session.client_id, pkid, false).await;
+            }
+            let reason = if had { 0 } else { 0x92 };
+            encode::ack(&mut ctx.out, ctx.v, Ack::PubComp, pkid, reason);
+        }
+        Packet::Subscribe { pkid, filters } => subscribe(ctx, pkid, filters).await,
+        Packet::Unsubscribe { pkid, filters } => {
+            let mut existed = Vec::new();
+            let mut gone = Vec::new();
+            for f in filters {
+                let (had, last) = broker::remove_sub(&shard, &ctx.session, &f);
+                existed.push(had);
+                if last {
+                    gone.push(f);
+                }
+            }
+            broker::announce(&shard, gone, false, false).await;
+            if ctx.session.persistent() {
+                store::put_session(&shard, &ctx.session);
+            }
+            encode::unsuback(&mut ctx.out, ctx.v, pkid, &existed);
+        }
+        Packet::PingReq => encode::pingresp(&mut ctx.out),
+        Packet::Disconnect {
+            reason,
+            session_expiry_secs,
+        } => {
+            if let Some(e) = session_expiry_secs {
+                let mut st = ctx.session.st.borrow_mut();
+                if st.expiry_secs == 0 && e != 0 {
+                    return Err(Fault::Protocol);
+                }
+                st.expiry_secs = e.min(shard.config().mqtt.max_session_expiry_secs);
+            }
+            ctx.ended = Some(if reason == 0x04 {
+                End::WithWill
+            } else {
+                End::Normal
+            });
+        }
+        Packet::Connect(_) | Packet::ServerOnly => return Err(Fault::Protocol),
+    }
+    Ok(())
+}
+
+async fn publish(ctx: &mut Ctx, p: PublishIn) -> Result<(), Fault> {
+    let shard = ctx.shard.clone();
+    let topic = match p.topic_alias {
+        None => p.topic,
+        Some(a) if a > TOPIC_ALIAS_MAX => return Err(Fault::TopicAliasInvalid),
+        Some(a) if p.topic.is_empty() => match ctx.aliases.get(&a) {
+            Some(t) => t.clone(),
+            None => return Err(Fault::Protocol),
+        },
+        Some(a) => {
+            ctx.aliases.insert(a, p.topic.clone());
+            p.topic
+        }
+    };
+    if !topic::valid_topic(&topic) {
+        return Err(Fault::TopicInvalid);
+    }
+    if p.qos == 2 {
+        let st = ctx.session.st.borrow();
+        if st.incoming.contains(&p.pkid) {
+            // A resend of a message we already have: acknowledge, do not deliver again.
+            encode::ack(&mut ctx.out, ctx.v, Ack::PubRec, p.pkid, 0);
+            return Ok(());
+        }
+        if st.incoming.len() >= shard.config().mqtt.max_inflight as usize {
+            return Err(Fault::ReceiveMaxExceeded);
+        }
+    }
+    let now = crate::storage::now_millis();
+    let msg = Message {
+        topic,
+        payload: p.payload,
+        qos: p.qos,
+        retain: p.retain,
+        props: p.props,
+        expires_at_ms: p.expiry_secs.map(|s| now + s as u64 * 1000),
+        from: ctx.session.client_id.clone(),
+    };
+    let reason = publish_message(&shard, msg, p.qos > 0).await;
+    match p.qos {
+        1 => encode::ack(&mut ctx.out, ctx.v, Ack::PubAck, p.pkid, reason),
+        2 => {
+            if reason == 0 {
+                ctx.session.st.borrow_mut().incoming.insert(p.pkid);
+                if ctx.session.persistent() {
+                    store::set_incoming(&shard, &ctx.session.client_id, p.pkid, true).await;
+                }
+            }
+            encode::ack(&mut ctx.out, ctx.v, Ack::PubRec, p.pkid, reason);
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Publishes an application message: a retained publish to `{Table}/{id}` writes the record
+/// (subscribers hear of it through the change feed); anything else is routed, and a retained
+/// one stored. Returns the 5.0 reason code for the acknowledgement.
+pub async fn publish_message(shard: &Shard, msg: Message, wait: bool) -> u8 {
+    if msg.retain {
+        if let Some((def, id)) = tables::table_of(shard, &msg.topic) {
+            return match tables::write_record(shard, &def, id, &msg.payload).await {
+                Ok(()) => 0,
+                Err(code) => code,
+            };
+        }
+        retained::store(shard, &msg, wait).await;
+        if msg.payload.is_empty() {
+            // An empty retained payload only deletes; subscribers still get it (spec 3.3.1.3).
+        }
+    }
+    broker::route(shard, Arc::new(msg));
+    0
+}
+
+async fn subscribe(ctx: &mut Ctx, pkid: u16, filters: Vec<SubRequest>) {
+    let shard = ctx.shard.clone();
+    let cfg = &shard.config().mqtt;
+    let v5 = ctx.v == Version::V5;
+    let mut codes = Vec::with_capacity(filters.len());
+    let mut first = Vec::new();
+    let mut send_retained = Vec::new();
+    for r in filters {
+        if !topic::valid_filter(&r.filter) {
+            codes.push(if v5 { 0x8F } else { 0x80 });
+            continue;
+        }
+        if v5 && topic::is_shared(&r.filter) {
+            codes.push(0x9E);
+            continue;
+        }
+        let has = ctx.session.st.borrow().subs.contains_key(&r.filter);
+        if !has && ctx.session.st.borrow().subs.len() >= cfg.max_subscriptions_per_client {
+            codes.push(if v5 { 0x97 } else { 0x80 });
+            continue;
+        }
+        let qos = r.qos.min(2);
+        let opts = SubOpts {
+            qos,
+            no_local: r.no_local,
+            retain_as_published: r.retain_as_published,
+        };
+        let (new, first_here) = broker::add_sub(&shard, &ctx.session, &r.filter, opts);
+        if first_here {
+            first.push(r.filter.clone());
+        }
+        if r.retain_handling == 0 || (r.retain_handling == 1 && new) {
+            send_retained.push((r.filter, qos));
+        }
+        codes.push(qos);
+    }
+    // Every shard knows of the new filters before the client hears SUBACK, so a publish made
+    // after the SUBACK on any shard reaches this subscriber.
+    broker::announce(&shard, first, true, true).await;
+    if ctx.session.persistent() {
+        store::put_session(&shard, &ctx.session);
+    }
+    encode::suback(&mut ctx.out, ctx.v, pkid, &codes);
+    for (filter, qos) in send_retained {
+        let mut msgs = retained::matching(&shard, &filter);
+        msgs.extend(tables::snapshot(&shard, &filter));
+        for m in msgs {
+            let q = qos.min(m.qos);
+            ctx.session.enqueue(&shard, Arc::new(m), q, true);
+        }
+    }
+}
+
+/// Publishes a will now (its expiry interval becomes a deadline).
+pub async fn publish_will(shard: &Shard, mut m: Message) {
+    if let Some(secs) = m.expires_at_ms {
+        m.expires_at_ms = Some(crate::storage::now_millis() + secs * 1000);
+    }
+    publish_message(shard, m, false).await;
+}
+
+/// The connection `link_id` of `session` is gone: will, and session end or expiry timer.
+pub async fn end(shard: &Rc<Shard>, session: &Rc<Session>, link_id: u64, how: End) {
+    let (will, expiry, generation) = {
+        let mut st = session.st.borrow_mut();
+        if st.link.as_ref().map(|l| l.id) != Some(link_id) {
+            return; // taken over: the new connection owns the session now
+        }
+        st.link = None;
+        st.closing = false;
+        st.generation += 1;
+        let will = st.will.take();
+        let publish = !matches!(how, End::Normal | End::Fault(Fault::TakenOver));
+        (will.filter(|_| publish), st.expiry_secs, st.generation)
+    };
+    if expiry > 0 {
+        // What is still queued must survive a restart now that nobody is reading it.
+        let mut st = session.st.borrow_mut();
+        for e in st.queue.iter_mut().filter(|e| !e.stored) {
+            e.stored = true;
+            store::put_entry(shard, &session.client_id, e);
+        }
+        drop(st);
+        store::put_session(shard, session);
+    }
+    if let Some(w) = will {
+        let delay = w.delay_secs.min(expiry);
+        if delay == 0 {
+            publish_will(shard, w.message).await;
+        } else {
+            let (shard, session) = (shard.clone(), session.clone());
+            glommio::spawn_local(async move {
+                glommio::timer::sleep(Duration::from_secs(delay as u64)).await;
+                if session.st.borrow().generation == generation {
+                    publish_will(&shard, w.message).await;
+                }
+            })
+            .detach();
+        }
+    }
+    if expiry == 0 {
+        broker::remove_session(shard, session).await;
+        return;
+    }
+    let (shard, session) = (shard.clone(), session.clone());
+    glommio::spawn_local(async move {
+        glommio::timer::sleep(Duration::from_secs(expiry as u64)).await;
+        let idle = {
+            let st = session.st.borrow();
+            st.generation == generation && st.link.is_none()
+        };
+        if idle {
+            broker::remove_session(&shard, &session).await;
+        }
+    })
+    .detach();
+}

@@ -1,0 +1,69 @@
+//! What shards tell each other about MQTT: a message for the receiving shard's subscribers,
+//! a change to the subscription summary (acknowledged), and a connection handed to the shard
+//! that is home to its client id.
+
+use super::message::Message;
+use crate::runtime::shard::Shard;
+use std::os::fd::RawFd;
+use std::rc::Rc;
+use std::sync::Arc;
+
+pub enum MqttMsg {
+    /// Deliver to this shard's matching sessions.
+    Deliver(Arc<Message>),
+    /// Shard `from` gained (`add`) or lost its last subscription to `filter`.
+    Filter {
+        from: usize,
+        filter: String,
+        add: bool,
+        ack: flume::Sender<()>,
+    },
+    /// A connection whose client id lives on this shard, with the bytes read so far (its
+    /// CONNECT first).
+    Handoff { socket: Handoff, read: Vec<u8> },
+}
+
+/// A socket in transit between shards; closed if never taken.
+pub struct Handoff(Option<RawFd>);
+
+impl Handoff {
+    pub fn new(fd: RawFd) -> Handoff {
+        Handoff(Some(fd))
+    }
+
+    pub fn take(mut self) -> Option<RawFd> {
+        self.0.take()
+    }
+}
+
+impl Drop for Handoff {
+    fn drop(&mut self) {
+        if let Some(fd) = self.0.take() {
+            // SAFETY: the descriptor was released by its stream and nothing else owns it.
+            unsafe {
+                libc::close(fd);
+            }
+        }
+    }
+}
+
+/// Serves one MQTT message from another shard's inbox.
+pub fn handle(shard: &Rc<Shard>, msg: MqttMsg) {
+    match msg {
+        MqttMsg::Deliver(m) => super::broker::deliver_local(shard, &m),
+        MqttMsg::Filter {
+            from,
+            filter,
+            add,
+            ack,
+        } => {
+            super::broker::apply_summary(shard, from, &filter, add);
+            let _ = ack.send(());
+        }
+        MqttMsg::Handoff { socket, read } => {
+            if let Some(fd) = socket.take() {
+                super::listener::adopt(shard, fd, read);
+            }
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! Retained messages of plain topics: stored on the shard that owns the topic's partition
+//! (`$retained` in the partition map), written through that shard's writer, bounded in count
+//! and size, read directly when a subscription needs them. An empty payload deletes.
+
+use super::message::{Message, StoredMessage};
+use super::store;
+use crate::runtime::shard::Shard;
+use crate::storage::kv::{AuxSpace, KvOp};
+use std::sync::atomic::Ordering;
+
+/// The shard that stores a topic's retained message.
+pub fn owner(shard: &Shard, topic: &str) -> usize {
+    shard.locate("$retained", topic).1
+}
+
+/// Stores (or, for an empty payload, deletes) the retained message of `msg.topic`. With
+/// `wait`, returns once it is committed. False if it was refused by a bound.
+pub async fn store(shard: &Shard, msg: &Message, wait: bool) -> bool {
+    let cfg = &shard.config().mqtt;
+    let node = &shard.node.mqtt;
+    let o = owner(shard, &msg.topic);
+    let key = store::retained_key(&msg.topic);
+    let exists = matches!(shard.node.dbs[o].mqtt.get(&key), Ok(Some(_)));
+    let op = if msg.payload.is_empty() {
+        if !exists {
+            return true;
+        }
+        node.retained.fetch_sub(1, Ordering::Relaxed);
+        KvOp::delete(AuxSpace::Mqtt, key)
+    } else {
+        let full = !exists && node.retained.load(Ordering::Relaxed) >= cfg.max_retained_messages;
+        if full || msg.payload.len() > cfg.max_retained_bytes {
+            super::count(&node.stats.retained_refused);
+            return false;
+        }
+        if !exists {
+            node.retained.fetch_add(1, Ordering::Relaxed);
+        }
+        let stored = StoredMessage::from_message(msg, msg.qos, true, 0, 0);
+        KvOp::put(AuxSpace::Mqtt, key, stored.encode())
+    };
+    if wait {
+        if let Err(e) = store::submit_wait(shard, o, vec![op]).await {
+            tracing::warn!("storing a retained message failed: {e}");
+        }
+    } else {
+        store::submit(shard, o, vec![op], None);
+    }
+    true
+}
+
+/// The retained messages a new subscription to `filter` receives.
+pub fn matching(shard: &Shard, filter: &str) -> Vec<Message> {
+    let now = crate::storage::now_millis();
+    let mut out = Vec::new();
+    if !filter.contains(['+', '#']) {
+        let o = owner(shard, filter);
+        if let Ok(Some(v)) = shard.node.dbs[o].mqtt.get(store::retained_key(filter)) {
+            out.extend(store::decode_retained(&v));
+        }
+    } else {
+        for db in &shard.node.dbs {
+            for guard in db.mqtt.prefix(b"r\0") {
+                let Ok((k, v)) = guard.into_inner() else {
+                    continue;
+                };
+                let Ok(topic) = std::str::from_utf8(&k[2..]) else {
+                    continue;
+                };
+                if super::topic::matches(topic, filter) {
+                    out.extend(store::decode_retained(&v));
+                }
+            }
+        }
+    }
+    out.retain(|m| !m.expired(now));
+    out
+}
+
+/// Counts this shard's stored retained messages into the node total (at start).
+pub fn count_stored(shard: &Shard) {
+    let n = shard.node.dbs[shard.id].mqtt.prefix(b"r\0").count();
+    shard.node.mqtt.retained.fetch_add(n, Ordering::Relaxed);
+}

@@ -1,0 +1,279 @@
+//! One client's session on its home shard: its subscriptions, the messages waiting for it
+//! (bounded, on disk for persistent sessions), the QoS 1/2 messages in flight to it, the
+//! QoS 2 packet ids it sent us and has not released, its will, and the link to its live
+//! connection if any. All methods are synchronous: they never hold a borrow across an await.
+
+use super::codec::Version;
+use super::encode::{self, Ack};
+use super::message::Message;
+use super::packet::{Fault, Will};
+use super::store;
+use crate::runtime::shard::Shard;
+use bytes::BytesMut;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// Options of one subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubOpts {
+    pub qos: u8,
+    pub no_local: bool,
+    pub retain_as_published: bool,
+}
+
+/// A message queued for, or in flight to, this client.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Key of its stored copy (order of arrival).
+    pub seq: u64,
+    pub msg: Arc<Message>,
+    pub qos: u8,
+    pub retain: bool,
+    /// Packet id once sent.
+    pub pkid: u16,
+    /// 0 queued, 1 sent, 2 released (PUBREL sent, waiting for PUBCOMP).
+    pub state: u8,
+    /// Whether a stored copy exists (to delete once done).
+    pub stored: bool,
+}
+
+/// The live connection of a session.
+pub struct Link {
+    pub id: u64,
+    pub wake: glommio::channels::local_channel::LocalSender<()>,
+    /// Set to make the connection end (with this reason) at its next wake-up.
+    pub close: Rc<Cell<Option<Fault>>>,
+}
+
+impl Link {
+    pub fn wake(&self) {
+        let _ = self.wake.try_send(());
+    }
+
+    pub fn close(&self, why: Fault) {
+        self.close.set(Some(why));
+        self.wake();
+    }
+}
+
+pub struct State {
+    pub version: Version,
+    /// 0 = the session ends with its connection; u32::MAX = never expires.
+    pub expiry_secs: u32,
+    pub subs: HashMap<String, SubOpts>,
+    pub queue: VecDeque<Entry>,
+    pub inflight: BTreeMap<u16, Entry>,
+    /// QoS 2 packet ids received (PUBREC sent) and not yet released by PUBREL.
+    pub incoming: HashSet<u16>,
+    pub next_pkid: u16,
+    pub next_seq: u64,
+    pub link: Option<Link>,
+    /// The connection was told to close (slow consumer): deliver as if offline.
+    pub closing: bool,
+    pub will: Option<Will>,
+    /// How many QoS 1/2 messages the client accepts unacknowledged.
+    pub receive_max: u16,
+    /// Largest packet the client accepts.
+    pub max_packet: usize,
+    /// Changes at every connect and disconnect; timers check it before acting.
+    pub generation: u64,
+}
+
+pub struct Session {
+    pub client_id: Arc<str>,
+    pub st: RefCell<State>,
+}
+
+impl Session {
+    pub fn new(client_id: Arc<str>, version: Version, expiry_secs: u32) -> Rc<Session> {
+        Rc::new(Session {
+            client_id,
+            st: RefCell::new(State {
+                version,
+                expiry_secs,
+                subs: HashMap::new(),
+                queue: VecDeque::new(),
+                inflight: BTreeMap::new(),
+                incoming: HashSet::new(),
+                next_pkid: 1,
+                next_seq: 1,
+                link: None,
+                closing: false,
+                will: None,
+                receive_max: u16::MAX,
+                max_packet: usize::MAX,
+                generation: 0,
+            }),
+        })
+    }
+
+    pub fn persistent(&self) -> bool {
+        self.st.borrow().expiry_secs > 0
+    }
+
+    /// Queues a message for this client (bounded); wakes its connection.
+    pub fn enqueue(&self, shard: &Shard, msg: Arc<Message>, qos: u8, retain: bool) {
+        let cfg = &shard.config().mqtt;
+        let stats = &shard.node.mqtt.stats;
+        let mut st = self.st.borrow_mut();
+        let persistent = st.expiry_secs > 0;
+        let mut online = st.link.is_some() && !st.closing;
+        if online && st.queue.len() >= cfg.max_queued_messages {
+            if qos == 0 {
+                super::count(&stats.qos0_dropped);
+                return;
+            }
+            // A slow consumer of QoS 1/2: disconnect it; a persistent session keeps queueing.
+            super::count(&stats.slow_disconnects);
+            st.closing = true;
+            if let Some(link) = &st.link {
+                link.close(Fault::QuotaExceeded);
+            }
+            online = false;
+        }
+        if !online {
+            if !persistent {
+                return;
+            }
+            if st.queue.len() + st.inflight.len() >= cfg.max_offline_messages {
+                super::count(&stats.offline_dropped);
+                return;
+            }
+        }
+        let seq = st.next_seq;
+        st.next_seq += 1;
+        let entry = Entry {
+            seq,
+            msg,
+            qos,
+            retain,
+            pkid: 0,
+            state: 0,
+            stored: persistent && (qos > 0 || !online),
+        };
+        if entry.stored {
+            store::put_entry(shard, &self.client_id, &entry);
+        }
+        st.queue.push_back(entry);
+        if let Some(link) = &st.link {
+            link.wake();
+        }
+    }
+
+    /// Moves queued messages into flight, within the client's window, encoding them.
+    pub fn fill(&self, shard: &Shard, out: &mut BytesMut, now_ms: u64) {
+        let cfg = &shard.config().mqtt;
+        let stats = &shard.node.mqtt.stats;
+        let mut st = self.st.borrow_mut();
+        let window = (st.receive_max.min(cfg.max_inflight)) as usize;
+        let (v, max) = (st.version, st.max_packet.min(cfg.max_packet_bytes));
+        while let Some(front) = st.queue.front() {
+            if front.qos > 0 && st.inflight.len() >= window {
+                break;
+            }
+            let Some(mut e) = st.queue.pop_front() else {
+                break;
+            };
+            if e.msg.expired(now_ms) {
+                if e.stored {
+                    store::delete_entry(shard, &self.client_id, e.seq);
+                }
+                continue;
+            }
+            let pkid = if e.qos > 0 { next_pkid(&mut st) } else { 0 };
+            if !encode::publish(out, v, &e.msg, e.qos, e.retain, false, pkid, now_ms, max) {
+                super::count(&stats.oversize_dropped);
+                if e.stored {
+                    store::delete_entry(shard, &self.client_id, e.seq);
+                }
+                continue;
+            }
+            super::count(&stats.messages_out);
+            if e.qos == 0 {
+                if e.stored {
+                    store::delete_entry(shard, &self.client_id, e.seq);
+                }
+                continue;
+            }
+            e.pkid = pkid;
+            e.state = 1;
+            // QoS 2 must keep its packet id across a restart (the client may hold it).
+            if e.qos == 2 && e.stored {
+                store::put_entry(shard, &self.client_id, &e);
+            }
+            st.inflight.insert(pkid, e);
+        }
+    }
+
+    /// After a reconnect: everything in flight again, PUBLISH with DUP or PUBREL.
+    pub fn resend(&self, shard: &Shard, out: &mut BytesMut, now_ms: u64) {
+        let st = self.st.borrow();
+        let max = st.max_packet.min(shard.config().mqtt.max_packet_bytes);
+        for (pkid, e) in &st.inflight {
+            if e.state == 2 {
+                encode::ack(out, st.version, Ack::PubRel, *pkid, 0);
+            } else {
+                encode::publish(
+                    out, st.version, &e.msg, e.qos, e.retain, true, *pkid, now_ms, max,
+                );
+            }
+        }
+    }
+
+    /// PUBACK from the client.
+    pub fn puback(&self, shard: &Shard, pkid: u16) {
+        let mut st = self.st.borrow_mut();
+        if st.inflight.get(&pkid).is_some_and(|e| e.qos == 1) {
+            if let Some(e) = st.inflight.remove(&pkid) {
+                if e.stored {
+                    store::delete_entry(shard, &self.client_id, e.seq);
+                }
+            }
+        }
+    }
+
+    /// PUBREC from the client: the message is released; true if the packet id was ours.
+    pub fn pubrec(&self, shard: &Shard, pkid: u16) -> bool {
+        let mut st = self.st.borrow_mut();
+        let Some(e) = st.inflight.get_mut(&pkid).filter(|e| e.qos == 2) else {
+            return false;
+        };
+        if e.state == 1 {
+            e.state = 2;
+            if e.stored {
+                // Keep only what a PUBREL needs; the payload is delivered.
+                let mut light = e.clone();
+                light.msg = Arc::new(Message {
+                    payload: bytes::Bytes::new(),
+                    ..(*e.msg).clone()
+                });
+                store::put_entry(shard, &self.client_id, &light);
+            }
+        }
+        true
+    }
+
+    /// PUBCOMP from the client.
+    pub fn pubcomp(&self, shard: &Shard, pkid: u16) {
+        let mut st = self.st.borrow_mut();
+        if st.inflight.get(&pkid).is_some_and(|e| e.state == 2) {
+            if let Some(e) = st.inflight.remove(&pkid) {
+                if e.stored {
+                    store::delete_entry(shard, &self.client_id, e.seq);
+                }
+            }
+        }
+    }
+}
+
+fn next_pkid(st: &mut State) -> u16 {
+    loop {
+        let p = st.next_pkid;
+        st.next_pkid = if p == u16::MAX { 1 } else { p + 1 };
+        if !st.inflight.contains_key(&p) {
+            return p;
+        }
+    }
+}

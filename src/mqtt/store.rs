@@ -1,0 +1,260 @@
+//! MQTT state on disk, in the `mqtt` keyspace of a session's home shard (retained messages:
+//! of the shard that owns the topic's partition). Writes go through the shard's writer thread,
+//! in order, via one queue per shard (`persist_task`), so a put and a later delete of the same
+//! key can never swap; reads are direct. Keys:
+//!
+//! - `s\0{client}`                 → session record (version, expiry, subscriptions)
+//! - `q\0{client}\0{seq u64 BE}`   → a queued or in-flight message (`StoredMessage`)
+//! - `p\0{client}\0{pkid u16 BE}`  → a QoS 2 packet id received and not yet released
+//! - `r\0{topic}`                  → a retained message
+
+use super::codec::Version;
+use super::message::{Message, StoredMessage};
+use super::session::{Entry, Session, SubOpts};
+use crate::runtime::shard::Shard;
+use crate::storage::kv::{AuxSpace, KvOp, KvReply};
+use crate::storage::writer::WriterMsg;
+use rkyv::{Archive, Deserialize, Serialize};
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// One write for a shard's writer, queued in order.
+pub struct PersistJob {
+    pub target: usize,
+    pub ops: Vec<KvOp>,
+    pub done: Option<KvReply>,
+}
+
+/// A stored subscription.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct StoredSub {
+    pub filter: String,
+    pub qos: u8,
+    pub no_local: bool,
+    pub retain_as_published: bool,
+}
+
+/// A stored session.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub v5: bool,
+    pub expiry_secs: u32,
+    pub subs: Vec<StoredSub>,
+}
+
+fn key(tag: u8, client: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(client.len() + 12);
+    k.push(tag);
+    k.push(0);
+    k.extend_from_slice(client.as_bytes());
+    k
+}
+
+fn entry_key(client: &str, seq: u64) -> Vec<u8> {
+    let mut k = key(b'q', client);
+    k.push(0);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn incoming_key(client: &str, pkid: u16) -> Vec<u8> {
+    let mut k = key(b'p', client);
+    k.push(0);
+    k.extend_from_slice(&pkid.to_be_bytes());
+    k
+}
+
+pub fn retained_key(topic: &str) -> Vec<u8> {
+    key(b'r', topic)
+}
+
+/// Queues a write on this shard's persist queue (never blocks).
+pub fn submit(shard: &Shard, target: usize, ops: Vec<KvOp>, done: Option<KvReply>) {
+    let job = PersistJob { target, ops, done };
+    if let Err(e) = shard.mqtt.persist.try_send(job) {
+        tracing::error!(shard = shard.id, "mqtt persist queue closed: {e}");
+    }
+}
+
+/// Queues a write and waits until it is committed.
+pub async fn submit_wait(shard: &Shard, target: usize, ops: Vec<KvOp>) -> Result<(), String> {
+    let (tx, rx) = flume::bounded(1);
+    submit(shard, target, ops, Some(tx));
+    rx.recv_async()
+        .await
+        .map_err(|_| "the writer stopped".to_string())?
+}
+
+/// Drains the persist queue into the writers, in order.
+pub async fn persist_task(
+    shard: Rc<Shard>,
+    rx: glommio::channels::local_channel::LocalReceiver<PersistJob>,
+) {
+    while let Some(job) = rx.recv().await {
+        let msg = WriterMsg::KvBatch {
+            ops: job.ops,
+            done: job.done,
+        };
+        if shard.node.writers[job.target]
+            .send_async(msg)
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+pub fn put_entry(shard: &Shard, client: &str, e: &Entry) {
+    let stored = StoredMessage::from_message(&e.msg, e.qos, e.retain, e.pkid, e.state);
+    let op = KvOp::put(AuxSpace::Mqtt, entry_key(client, e.seq), stored.encode());
+    submit(shard, shard.id, vec![op], None);
+}
+
+pub fn delete_entry(shard: &Shard, client: &str, seq: u64) {
+    let op = KvOp::delete(AuxSpace::Mqtt, entry_key(client, seq));
+    submit(shard, shard.id, vec![op], None);
+}
+
+/// Records a received QoS 2 packet id (`held`) or its release; waits for the commit.
+pub async fn set_incoming(shard: &Shard, client: &str, pkid: u16, held: bool) {
+    let k = incoming_key(client, pkid);
+    let op = if held {
+        KvOp::put(AuxSpace::Mqtt, k, Vec::new())
+    } else {
+        KvOp::delete(AuxSpace::Mqtt, k)
+    };
+    if let Err(e) = submit_wait(shard, shard.id, vec![op]).await {
+        tracing::warn!("storing QoS 2 state of {client:?} failed: {e}");
+    }
+}
+
+/// Writes the session record (subscriptions, expiry).
+pub fn put_session(shard: &Shard, s: &Session) {
+    let st = s.st.borrow();
+    let rec = SessionRecord {
+        v5: st.version == Version::V5,
+        expiry_secs: st.expiry_secs,
+        subs: st
+            .subs
+            .iter()
+            .map(|(f, o)| StoredSub {
+                filter: f.clone(),
+                qos: o.qos,
+                no_local: o.no_local,
+                retain_as_published: o.retain_as_published,
+            })
+            .collect(),
+    };
+    let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(&rec)
+        .map(|b| b.into_vec())
+        .unwrap_or_default();
+    let op = KvOp::put(AuxSpace::Mqtt, key(b's', &s.client_id), bytes);
+    submit(shard, shard.id, vec![op], None);
+}
+
+/// Deletes everything stored for a session.
+pub fn delete_session(shard: &Shard, client: &str) {
+    let db = &shard.node.dbs[shard.id];
+    let mut ops = vec![KvOp::delete(AuxSpace::Mqtt, key(b's', client))];
+    for tag in [b'q', b'p'] {
+        let mut prefix = key(tag, client);
+        prefix.push(0);
+        for guard in db.mqtt.prefix(prefix) {
+            if let Ok(k) = guard.key() {
+                ops.push(KvOp::delete(AuxSpace::Mqtt, k.to_vec()));
+            }
+        }
+    }
+    submit(shard, shard.id, ops, None);
+}
+
+fn decode_record(bytes: &[u8]) -> Option<SessionRecord> {
+    let mut aligned = rkyv::util::AlignedVec::<16>::with_capacity(bytes.len());
+    aligned.extend_from_slice(bytes);
+    let archived = rkyv::access::<ArchivedSessionRecord, rkyv::rancor::Error>(&aligned).ok()?;
+    rkyv::deserialize::<SessionRecord, rkyv::rancor::Error>(archived).ok()
+}
+
+/// Every stored session of one shard's database: (client id, record).
+pub fn stored_sessions(shard: &Shard, db_index: usize) -> Vec<(String, SessionRecord)> {
+    let db = &shard.node.dbs[db_index];
+    let mut out = Vec::new();
+    for guard in db.mqtt.prefix(b"s\0") {
+        let Ok((k, v)) = guard.into_inner() else {
+            continue;
+        };
+        let (Ok(client), Some(rec)) = (std::str::from_utf8(&k[2..]), decode_record(&v)) else {
+            continue;
+        };
+        out.push((client.to_string(), rec));
+    }
+    out
+}
+
+/// Rebuilds this shard's stored sessions in memory (offline, with their queues).
+pub fn load_sessions(shard: &Shard) -> Vec<Rc<Session>> {
+    let db = &shard.node.dbs[shard.id];
+    let mut out = Vec::new();
+    for (client, rec) in stored_sessions(shard, shard.id) {
+        let v = if rec.v5 { Version::V5 } else { Version::V4 };
+        let s = Session::new(Arc::from(client.as_str()), v, rec.expiry_secs);
+        {
+            let mut st = s.st.borrow_mut();
+            for sub in rec.subs {
+                let o = SubOpts {
+                    qos: sub.qos,
+                    no_local: sub.no_local,
+                    retain_as_published: sub.retain_as_published,
+                };
+                st.subs.insert(sub.filter, o);
+            }
+            let mut prefix = key(b'q', &client);
+            prefix.push(0);
+            for guard in db.mqtt.prefix(&prefix) {
+                let Ok((k, v)) = guard.into_inner() else {
+                    continue;
+                };
+                let Some(m) = StoredMessage::decode(&v) else {
+                    continue;
+                };
+                let seq = k
+                    .get(prefix.len()..)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u64::from_be_bytes)
+                    .unwrap_or(0);
+                st.next_seq = st.next_seq.max(seq + 1);
+                let e = Entry {
+                    seq,
+                    msg: Arc::new(m.to_message()),
+                    qos: m.qos,
+                    retain: m.retain,
+                    pkid: m.pkid,
+                    state: m.state,
+                    stored: true,
+                };
+                if m.state > 0 && m.pkid != 0 {
+                    st.inflight.insert(m.pkid, e);
+                } else {
+                    st.queue.push_back(Entry { state: 0, ..e });
+                }
+            }
+            let mut prefix = key(b'p', &client);
+            prefix.push(0);
+            for guard in db.mqtt.prefix(&prefix) {
+                if let Ok(k) = guard.key() {
+                    if let Some(b) = k.get(prefix.len()..prefix.len() + 2) {
+                        st.incoming.insert(u16::from_be_bytes([b[0], b[1]]));
+                    }
+                }
+            }
+        }
+        out.push(s);
+    }
+    out
+}
+
+/// A retained message as stored.
+pub fn decode_retained(bytes: &[u8]) -> Option<Message> {
+    StoredMessage::decode(bytes).map(|m| m.to_message())
+}

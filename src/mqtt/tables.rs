@@ -1,0 +1,135 @@
+//! Tables as topics: `{Table}/{id}` is the record. A retained publish with a JSON object
+//! writes it (an empty payload deletes it); a subscription gets the current record(s) as
+//! retained messages, then every committed change, which arrives through the change feed on
+//! every shard (so it reaches local subscribers without any extra hop).
+
+use super::message::Message;
+use crate::http::router::MAX_ID_BYTES;
+use crate::runtime::shard::Shard;
+use crate::storage::catalog::TableDef;
+use crate::storage::changelog::{ChangeBatch, ChangeOp};
+use crate::storage::keys;
+use crate::storage::writer::{Precondition, WriteOp, WriteOutcome};
+use bytes::Bytes;
+use serde_json::Value;
+use std::rc::Weak;
+use std::sync::Arc;
+
+/// The table and record id a topic names, if its first level is a table.
+pub fn table_of<'a>(shard: &Shard, topic: &'a str) -> Option<(Arc<TableDef>, &'a str)> {
+    let (table, id) = topic.split_once('/')?;
+    if id.is_empty() || id.len() > MAX_ID_BYTES {
+        return None;
+    }
+    Some((shard.table(table)?, id))
+}
+
+fn record_message(topic: String, body: &[u8]) -> Message {
+    Message {
+        topic,
+        payload: Bytes::copy_from_slice(body),
+        qos: 2,
+        retain: true,
+        props: None,
+        expires_at_ms: None,
+        from: Arc::from(""),
+    }
+}
+
+/// Writes the record a retained publish names. Err carries the v5 reason code.
+pub async fn write_record(
+    shard: &Shard,
+    def: &Arc<TableDef>,
+    id: &str,
+    payload: &[u8],
+) -> Result<(), u8> {
+    let op = if payload.is_empty() {
+        WriteOp::Delete
+    } else {
+        let Ok(Value::Object(mut doc)) = serde_json::from_slice::<Value>(payload) else {
+            return Err(0x99);
+        };
+        match doc.get(&def.primary_key) {
+            None => {
+                doc.insert(def.primary_key.clone(), Value::String(id.to_string()));
+            }
+            Some(Value::String(s)) if s == id => {}
+            Some(Value::Number(n)) if n.to_string() == id => {}
+            Some(_) => return Err(0x99),
+        }
+        WriteOp::Put {
+            body: serde_json::to_vec(&doc).unwrap_or_default(),
+        }
+    };
+    match crate::http::rest::submit(shard, def, id, op, Precondition::None).await {
+        Ok(WriteOutcome::Written { .. }) | Ok(WriteOutcome::NotFound) => Ok(()),
+        Ok(WriteOutcome::Invalid(_)) => Err(0x99),
+        Ok(_) => Err(0x80),
+        Err(_) => Err(0x97),
+    }
+}
+
+/// The current records a new subscription to `filter` receives (bounded).
+pub fn snapshot(shard: &Shard, filter: &str) -> Vec<Message> {
+    let Some((table, rest)) = filter.split_once('/') else {
+        return Vec::new();
+    };
+    let Some(def) = shard.table(table) else {
+        return Vec::new();
+    };
+    let limit = shard.config().mqtt.max_table_snapshot;
+    let mut out = Vec::new();
+    if !rest.contains(['+', '#']) {
+        let (p, owner) = shard.locate(&def.name, rest);
+        if let Ok(Some(rec)) = shard.node.dbs[owner].get(&keys::record_key(&def.name, p, rest)) {
+            out.push(record_message(filter.to_string(), rec.body()));
+        }
+        return out;
+    }
+    'dbs: for db in &shard.node.dbs {
+        for item in db.scan_table(&def.name) {
+            let Ok((id, _, value)) = item else {
+                continue;
+            };
+            let topic = format!("{}/{id}", def.name);
+            if !super::topic::matches(&topic, filter) {
+                continue;
+            }
+            if out.len() >= limit {
+                break 'dbs;
+            }
+            let body = crate::storage::envelope::Envelope::decode(&value)
+                .map(|e| e.body)
+                .unwrap_or(b"");
+            out.push(record_message(topic, body));
+        }
+    }
+    out
+}
+
+/// Registers the change-feed listener that turns committed changes into MQTT deliveries.
+pub fn listen(shard: &std::rc::Rc<Shard>) {
+    let weak: Weak<Shard> = std::rc::Rc::downgrade(shard);
+    shard
+        .feed_listeners
+        .borrow_mut()
+        .push(Box::new(move |batch: &Arc<ChangeBatch>| {
+            if let Some(shard) = weak.upgrade() {
+                on_changes(&shard, batch);
+            }
+        }));
+}
+
+fn on_changes(shard: &Shard, batch: &ChangeBatch) {
+    if shard.mqtt.local.borrow().is_empty() {
+        return;
+    }
+    for c in &batch.changes {
+        let body: &[u8] = match c.op {
+            ChangeOp::Put => &c.body,
+            ChangeOp::Delete => b"",
+        };
+        let msg = Arc::new(record_message(format!("{}/{}", c.table, c.id), body));
+        super::broker::deliver_local(shard, &msg);
+    }
+}

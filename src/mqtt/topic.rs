@@ -1,0 +1,103 @@
+//! Topic names and topic filters: validation (MQTT 3.1.1 §4.7 / 5.0 §4.7) and matching,
+//! including the rule that a filter starting with a wildcard never matches a `$` topic.
+
+/// Longest topic or filter accepted, in bytes (also a bound on trie depth work).
+pub const MAX_TOPIC_BYTES: usize = 1024;
+/// Most levels in a topic or filter.
+pub const MAX_LEVELS: usize = 32;
+
+/// A topic name a client may publish to: non-empty, no wildcards, no NUL, bounded.
+pub fn valid_topic(topic: &str) -> bool {
+    !topic.is_empty()
+        && topic.len() <= MAX_TOPIC_BYTES
+        && !topic.contains(['+', '#', '\0'])
+        && topic.split('/').count() <= MAX_LEVELS
+}
+
+/// A topic filter: `+` only as a whole level, `#` only as the whole last level.
+pub fn valid_filter(filter: &str) -> bool {
+    if filter.is_empty() || filter.len() > MAX_TOPIC_BYTES || filter.contains('\0') {
+        return false;
+    }
+    let levels: Vec<&str> = filter.split('/').collect();
+    if levels.len() > MAX_LEVELS {
+        return false;
+    }
+    let last = levels.len() - 1;
+    levels.iter().enumerate().all(|(i, l)| match *l {
+        "+" => true,
+        "#" => i == last,
+        l => !l.contains(['+', '#']),
+    })
+}
+
+/// True if `topic` (a valid topic name) matches `filter` (a valid filter).
+pub fn matches(topic: &str, filter: &str) -> bool {
+    if topic.starts_with('$') && (filter.starts_with('+') || filter.starts_with('#')) {
+        return false;
+    }
+    let mut t = topic.split('/');
+    for f in filter.split('/') {
+        if f == "#" {
+            return true;
+        }
+        match t.next() {
+            Some(level) if f == "+" || f == level => {}
+            _ => return false,
+        }
+    }
+    t.next().is_none()
+}
+
+/// `$share/{group}/{filter}`: shared subscriptions (not supported; v5 clients are told so).
+pub fn is_shared(filter: &str) -> bool {
+    filter.starts_with("$share/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_are_validated() {
+        for ok in [
+            "a", "a/b", "+", "#", "a/+/c", "a/#", "+/+", "/", "a//b", "$SYS/#",
+        ] {
+            assert!(valid_filter(ok), "{ok}");
+        }
+        for bad in ["", "a/#/b", "a#", "a/b#", "a+/b", "#/a", "a/+b", "x\0"] {
+            assert!(!valid_filter(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn topics_are_validated() {
+        assert!(valid_topic("a/b"));
+        assert!(valid_topic("/"));
+        assert!(!valid_topic(""));
+        assert!(!valid_topic("a/+"));
+        assert!(!valid_topic("a/#"));
+    }
+
+    #[test]
+    fn wildcards_match() {
+        assert!(matches("a/b/c", "a/b/c"));
+        assert!(matches("a/b/c", "a/+/c"));
+        assert!(matches("a/b/c", "a/#"));
+        assert!(matches("a", "a/#"), "# also matches the parent level");
+        assert!(matches("a/b/c", "#"));
+        assert!(!matches("a/b", "a/b/c"));
+        assert!(!matches("a/b/c", "a/b"));
+        assert!(!matches("a/b/c", "a/+"));
+        assert!(matches("a//c", "a/+/c"));
+    }
+
+    #[test]
+    fn dollar_topics_escape_leading_wildcards_only() {
+        assert!(!matches("$SYS/x", "#"));
+        assert!(!matches("$SYS/x", "+/x"));
+        assert!(matches("$SYS/x", "$SYS/#"));
+        assert!(matches("$SYS/x", "$SYS/+"));
+        assert!(matches("$SYS/x", "$SYS/x"));
+    }
+}

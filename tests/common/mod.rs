@@ -3,6 +3,8 @@
 //! or raw sockets.
 #![allow(dead_code)]
 
+pub mod mqtt;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -12,6 +14,8 @@ use std::time::{Duration, Instant};
 pub struct Server {
     child: Option<Child>,
     pub addr: String,
+    /// The MQTT listener (`mqtt=` on the ready line).
+    pub mqtt_addr: String,
     pub data_dir: PathBuf,
     pub config_path: PathBuf,
     log_path: PathBuf,
@@ -52,6 +56,19 @@ impl Server {
         config_path: &Path,
         data_dir: &Path,
     ) -> Result<Server, String> {
+        // Test servers never take the default MQTT port: loopback, port 0, unless the test
+        // configures `[mqtt] listen` itself.
+        let text = std::fs::read_to_string(config_path).unwrap_or_default();
+        if !text.contains("[mqtt]") {
+            std::fs::write(
+                config_path,
+                format!("{text}\n[mqtt]\nlisten = \"127.0.0.1:0\"\n"),
+            )
+            .unwrap();
+        } else if !mqtt_section_sets_listen(&text) {
+            let text = text.replacen("[mqtt]\n", "[mqtt]\nlisten = \"127.0.0.1:0\"\n", 1);
+            std::fs::write(config_path, text).unwrap();
+        }
         let log_path = dir.join(format!("server-{}.log", std::process::id()));
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -71,14 +88,21 @@ impl Server {
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(rest) = line.strip_prefix("microlith ready http=") {
-                    let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
+                    let http = rest.split_whitespace().next().unwrap_or("").to_string();
+                    let mqtt = rest
+                        .split_whitespace()
+                        .find_map(|w| w.strip_prefix("mqtt="))
+                        .unwrap_or("")
+                        .to_string();
+                    let _ = tx.send((http, mqtt));
                 }
             }
         });
         match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(addr) => Ok(Server {
+            Ok((addr, mqtt_addr)) => Ok(Server {
                 child: Some(child),
                 addr,
+                mqtt_addr,
                 data_dir: data_dir.to_path_buf(),
                 config_path: config_path.to_path_buf(),
                 log_path,
@@ -131,6 +155,16 @@ impl Server {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+fn mqtt_section_sets_listen(text: &str) -> bool {
+    let Some((_, section)) = text.split_once("[mqtt]") else {
+        return false;
+    };
+    let section = section.split("\n[").next().unwrap_or("");
+    section
+        .lines()
+        .any(|l| l.trim_start().starts_with("listen"))
 }
 
 impl Drop for Server {

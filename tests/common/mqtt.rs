@@ -540,6 +540,62 @@ pub mod pkt {
         frame(first, &b)
     }
 
+    /// 5.0 CONNECT with raw property bytes, and a will with its own property bytes.
+    pub fn connect5(
+        id: &str,
+        clean: bool,
+        keep_alive: u16,
+        props: &[u8],
+        will: Option<(Will, &[u8])>,
+    ) -> Vec<u8> {
+        let mut b = Vec::new();
+        s("MQTT", &mut b);
+        b.push(5);
+        let mut flags = if clean { 0x02 } else { 0 };
+        if let Some(((_, _, q, r), _)) = will {
+            flags |= 0x04 | (q << 3) | if r { 0x20 } else { 0 };
+        }
+        b.push(flags);
+        b.extend_from_slice(&keep_alive.to_be_bytes());
+        var(props.len(), &mut b);
+        b.extend_from_slice(props);
+        s(id, &mut b);
+        if let Some(((t, p, _, _), wp)) = will {
+            var(wp.len(), &mut b);
+            b.extend_from_slice(wp);
+            s(t, &mut b);
+            bin(p, &mut b);
+        }
+        frame(0x10, &b)
+    }
+
+    /// A 5.0 PUBLISH with raw property bytes.
+    pub fn publish5(topic: &str, qos: u8, pkid: u16, payload: &[u8], props: &[u8]) -> Vec<u8> {
+        let mut b = Vec::new();
+        s(topic, &mut b);
+        if qos > 0 {
+            b.extend_from_slice(&pkid.to_be_bytes());
+        }
+        var(props.len(), &mut b);
+        b.extend_from_slice(props);
+        b.extend_from_slice(payload);
+        frame(0x30 | (qos << 1), &b)
+    }
+
+    /// A u16 property.
+    pub fn prop16(id: u8, v: u16) -> Vec<u8> {
+        let mut b = vec![id];
+        b.extend_from_slice(&v.to_be_bytes());
+        b
+    }
+
+    /// A u32 property.
+    pub fn prop32(id: u8, v: u32) -> Vec<u8> {
+        let mut b = vec![id];
+        b.extend_from_slice(&v.to_be_bytes());
+        b
+    }
+
     pub fn subscribe(level: u8, pkid: u16, filter: &str, qos: u8) -> Vec<u8> {
         let mut b = pkid.to_be_bytes().to_vec();
         if level == 5 {

@@ -1,0 +1,207 @@
+//! MQTT 5.0 features clients rely on: properties passed through, topic aliases, receive
+//! maximum, message expiry, session expiry, will delay and the client's maximum packet size.
+
+mod common;
+use common::mqtt::{pkt, Client, Raw, WAIT};
+use common::*;
+use rumqttc::v5::mqttbytes::v5::PublishProperties;
+use std::time::Duration;
+
+fn server() -> Server {
+    Server::start("[shards]\ncount = 2\n")
+}
+
+#[test]
+fn mqtt_v5_properties_pass_through() {
+    let s = server();
+    let mut sub = Client::v5(&s.mqtt_addr, "props-sub", true);
+    sub.sub("props/t", 1);
+    let mut p = Client::v5(&s.mqtt_addr, "props-pub", true);
+    let props = PublishProperties {
+        payload_format_indicator: Some(1),
+        message_expiry_interval: Some(600),
+        response_topic: Some("props/reply".into()),
+        correlation_data: Some(bytes::Bytes::from_static(b"corr-1")),
+        user_properties: vec![("k".into(), "v".into()), ("k".into(), "w".into())],
+        content_type: Some("application/json".into()),
+        ..PublishProperties::default()
+    };
+    p.publish5("props/t", 1, false, b"{}", props);
+    let m = sub.expect();
+    assert_eq!(m.response_topic.as_deref(), Some("props/reply"));
+    assert_eq!(m.correlation_data.as_deref(), Some(&b"corr-1"[..]));
+    assert_eq!(
+        m.user_properties,
+        vec![("k".to_string(), "v".to_string()), ("k".into(), "w".into())]
+    );
+    assert_eq!(m.content_type.as_deref(), Some("application/json"));
+    let left = m.expiry.expect("message expiry is forwarded");
+    assert!(left > 0 && left <= 600, "remaining expiry {left}");
+}
+
+#[test]
+fn mqtt_v5_topic_alias() {
+    let s = server();
+    let mut sub = Client::v5(&s.mqtt_addr, "alias-sub", true);
+    sub.sub("alias/#", 0);
+    let mut r = Raw::connect(&s.mqtt_addr);
+    r.send(&pkt::connect5("alias-pub", true, 30, &[], None));
+    let ack = r.packet(WAIT).unwrap();
+    assert_eq!(ack[3], 0);
+    let alias = pkt::prop16(0x23, 3);
+    r.send(&pkt::publish5("alias/long/topic", 0, 0, b"1", &alias));
+    r.send(&pkt::publish5("", 0, 0, b"2", &alias));
+    assert_eq!(sub.expect().topic, "alias/long/topic");
+    let second = sub.expect();
+    assert_eq!(
+        (second.topic.as_str(), second.text().as_str()),
+        ("alias/long/topic", "2")
+    );
+    // An alias never set is a protocol error.
+    r.send(&pkt::publish5("", 0, 0, b"3", &pkt::prop16(0x23, 7)));
+    let got = r.until_closed(WAIT);
+    assert_eq!(
+        got.last().map(|p| p[2]),
+        Some(0x82),
+        "DISCONNECT protocol error"
+    );
+}
+
+#[test]
+fn mqtt_v5_receive_maximum() {
+    let s = server();
+    let mut r = Raw::connect(&s.mqtt_addr);
+    r.send(&pkt::connect5(
+        "rmax",
+        true,
+        30,
+        &pkt::prop16(0x21, 1),
+        None,
+    ));
+    r.packet(WAIT).unwrap();
+    r.send(&pkt::subscribe(5, 1, "rmax/t", 1));
+    r.packet_of(9, WAIT).unwrap();
+    let mut p = Client::v5(&s.mqtt_addr, "rmax-pub", true);
+    for i in 0..3 {
+        p.publish("rmax/t", 1, false, i.to_string().as_bytes());
+    }
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let first = r.packet_of(3, WAIT).expect("next message");
+        let (_, payload, _, _, pkid) = pkt::parse_publish(&first, 5);
+        // With one message in flight, nothing else comes until it is acknowledged.
+        assert!(
+            r.packet(Duration::from_millis(300)).is_none(),
+            "window of 1 exceeded"
+        );
+        seen.push(String::from_utf8(payload).unwrap());
+        r.send(&pkt::ack(pkt::PUBACK, pkid));
+    }
+    assert_eq!(seen, vec!["0", "1", "2"]);
+}
+
+#[test]
+fn mqtt_v5_message_expiry() {
+    let s = server();
+    let expiring = |o: &mut rumqttc::v5::MqttOptions| {
+        o.set_session_expiry_interval(Some(60));
+    };
+    let mut c = Client::v5_with(&s.mqtt_addr, "mexp", false, expiring);
+    c.sub("mexp/t", 1);
+    c.disconnect();
+    let mut p = Client::v5(&s.mqtt_addr, "mexp-pub", true);
+    let short = PublishProperties {
+        message_expiry_interval: Some(1),
+        ..PublishProperties::default()
+    };
+    p.publish5("mexp/t", 1, false, b"stale", short);
+    p.publish("mexp/t", 1, false, b"fresh");
+    std::thread::sleep(Duration::from_millis(2200));
+    let mut c = Client::v5_with(&s.mqtt_addr, "mexp", false, expiring);
+    assert_eq!(
+        c.expect().text(),
+        "fresh",
+        "the expired message was not delivered"
+    );
+}
+
+#[test]
+fn mqtt_v5_session_expiry_ends_session() {
+    let s = server();
+    let mut r = Raw::connect(&s.mqtt_addr);
+    r.send(&pkt::connect5(
+        "sexp",
+        false,
+        30,
+        &pkt::prop32(0x11, 1),
+        None,
+    ));
+    assert_eq!(r.packet(WAIT).unwrap()[2], 0, "no session yet");
+    r.send(&pkt::disconnect());
+    r.until_closed(WAIT);
+    std::thread::sleep(Duration::from_millis(2500));
+    let mut r = Raw::connect(&s.mqtt_addr);
+    r.send(&pkt::connect5(
+        "sexp",
+        false,
+        30,
+        &pkt::prop32(0x11, 60),
+        None,
+    ));
+    assert_eq!(r.packet(WAIT).unwrap()[2], 0, "the session expired");
+}
+
+#[test]
+fn mqtt_v5_will_delay() {
+    let s = server();
+    let mut watcher = Client::v5(&s.mqtt_addr, "wd-watch", true);
+    watcher.sub("wd/#", 1);
+    let props = pkt::prop32(0x11, 60);
+    let will = (
+        ("wd/gone", &b"late"[..], 1u8, false),
+        &pkt::prop32(0x18, 2)[..],
+    );
+    let mut r = Raw::connect(&s.mqtt_addr);
+    r.send(&pkt::connect5("wd", false, 30, &props, Some(will)));
+    r.packet(WAIT).unwrap();
+    drop(r);
+    // Back within the delay: no will.
+    let mut r = Raw::connect(&s.mqtt_addr);
+    r.send(&pkt::connect5("wd", false, 30, &props, Some(will)));
+    assert_eq!(r.packet(WAIT).unwrap()[2], 1, "session present");
+    assert!(
+        watcher.recv(Duration::from_secs(3)).is_none(),
+        "reconnect cancels the will"
+    );
+    drop(r);
+    let m = watcher.expect();
+    assert_eq!((m.topic.as_str(), m.text().as_str()), ("wd/gone", "late"));
+}
+
+#[test]
+fn mqtt_v5_client_maximum_packet_size() {
+    let s = server();
+    let mut r = Raw::connect(&s.mqtt_addr);
+    r.send(&pkt::connect5(
+        "small",
+        true,
+        30,
+        &pkt::prop32(0x27, 128),
+        None,
+    ));
+    r.packet(WAIT).unwrap();
+    r.send(&pkt::subscribe(5, 1, "small/t", 0));
+    r.packet_of(9, WAIT).unwrap();
+    let mut p = Client::v5(&s.mqtt_addr, "small-pub", true);
+    p.publish("small/t", 1, false, &[b'x'; 500]);
+    p.publish("small/t", 1, false, b"fits");
+    let got = r.packet_of(3, WAIT).unwrap();
+    assert_eq!(
+        pkt::parse_publish(&got, 5).1,
+        b"fits",
+        "the large one was not sent"
+    );
+    let a = agent();
+    let stats = get(&a, &s.url("/status")).json()["mqtt"].clone();
+    assert_eq!(stats["oversize_dropped"], 1);
+}

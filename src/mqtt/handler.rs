@@ -124,6 +124,7 @@ pub async fn connect(
     if expiry > 0 {
         store::put_session(shard, &session);
     }
+    tracing::debug!(shard = shard.id, client = %session.client_id, present, "connected");
     let assigned_id = (assigned && c.v5).then(|| c.client_id.clone());
     let requested = c.session_expiry_secs;
     let granted = (c.v5 && requested != expiry).then_some(expiry);
@@ -263,7 +264,9 @@ async fn publish(ctx: &mut Ctx, p: PublishIn) -> Result<(), Fault> {
         expires_at_ms: p.expiry_secs.map(|s| now + s as u64 * 1000),
         from: ctx.session.client_id.clone(),
     };
+    tracing::debug!(shard = shard.id, topic = %msg.topic, qos = p.qos, "publish");
     let reason = publish_message(&shard, msg, p.qos > 0).await;
+    tracing::debug!(shard = shard.id, reason, "published");
     match p.qos {
         1 => encode::ack(&mut ctx.out, ctx.v, Ack::PubAck, p.pkid, reason),
         2 => {
@@ -338,7 +341,9 @@ async fn subscribe(ctx: &mut Ctx, pkid: u16, filters: Vec<SubRequest>) {
     }
     // Every shard knows of the new filters before the client hears SUBACK, so a publish made
     // after the SUBACK on any shard reaches this subscriber.
+    tracing::debug!(shard = shard.id, client = %ctx.session.client_id, ?first, "subscribe: announcing");
     broker::announce(&shard, first, true, true).await;
+    tracing::debug!(shard = shard.id, client = %ctx.session.client_id, "subscribe: announced");
     if ctx.session.persistent() {
         store::put_session(&shard, &ctx.session);
     }

@@ -169,6 +169,23 @@ fn mqtt_section_sets_listen(text: &str) -> bool {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("---- server log ----\n{}", self.log());
+            if std::env::var("MICROLITH_GDB_ON_PANIC").is_ok() {
+                let out = Command::new("gdb")
+                    .args([
+                        "-p",
+                        &self.pid().to_string(),
+                        "-batch",
+                        "-ex",
+                        "thread apply all bt 30",
+                    ])
+                    .output();
+                if let Ok(o) = out {
+                    eprintln!("---- gdb ----\n{}", String::from_utf8_lossy(&o.stdout));
+                }
+            }
+        }
         self.kill9();
     }
 }

@@ -111,6 +111,7 @@ impl Client {
         let mut o = rumqttc::MqttOptions::new(id, h, p);
         o.set_clean_session(clean);
         o.set_keep_alive(Duration::from_secs(30));
+        o.set_max_packet_size(1 << 20, 1 << 20);
         tweak(&mut o);
         let (client, mut conn) = rumqttc::Client::new(o, 64);
         let (tx, rx) = mpsc::channel();

@@ -69,12 +69,18 @@ pub fn serve(config: Config) -> Result<(), StartError> {
         durability: config.storage.durability,
         changelog_retention: Duration::from_secs(config.storage.changelog_retention_secs),
         changelog_max_entries: config.storage.changelog_max_entries,
+        spin: Duration::from_micros(config.shards.spin_before_park_us),
     };
     let mut feed_tx = Vec::new();
     let mut feed_rx = Vec::new();
-    for _ in 0..shards {
+    let feed_interest: Vec<Arc<std::sync::atomic::AtomicU64>> =
+        (0..shards).map(|_| Arc::default()).collect();
+    for interest in &feed_interest {
         let (tx, rx) = flume::bounded(1024);
-        feed_tx.push(tx);
+        feed_tx.push(crate::storage::writer::FeedTarget {
+            tx,
+            interest: interest.clone(),
+        });
         feed_rx.push(rx);
     }
     let mut writers = Vec::new();
@@ -141,6 +147,7 @@ pub fn serve(config: Config) -> Result<(), StartError> {
         inboxes,
         serving: (0..shards).map(|_| AtomicBool::new(false)).collect(),
         connections: (0..shards).map(|_| AtomicUsize::new(0)).collect(),
+        feed_interest,
         started_ms: crate::storage::now_millis(),
         config,
     });

@@ -31,6 +31,8 @@ pub struct NodeShared {
     pub started_ms: u64,
     /// Per shard: how many change-feed listeners it has (writers skip shards with none).
     pub feed_interest: Vec<Arc<std::sync::atomic::AtomicU64>>,
+    /// Kernel thread id of each shard's executor thread (for the reactor kick).
+    pub shard_tids: Arc<Vec<std::sync::atomic::AtomicI32>>,
 }
 
 /// One shard's context.

@@ -14,7 +14,7 @@ fn stats(s: &Server) -> serde_json::Value {
 #[test]
 fn mqtt_slow_subscriber_never_blocks_publishers() {
     let s =
-        Server::start("[shards]\ncount = 2\n[mqtt]\nmax_queued_messages = 10\nmax_inflight = 4");
+        Server::start("[shards]\ncount = 2\n[mqtt]\nmax_queued_messages = 10\nmax_inflight = 4\n");
     // Two subscribers that never read nor acknowledge.
     let mut slow0 = Raw::connect(&s.mqtt_addr);
     slow0.send(&pkt::connect(4, "slow0", true, 0, None));
@@ -72,7 +72,7 @@ fn mqtt_connections_per_shard_bound() {
 
 #[test]
 fn mqtt_subscriptions_per_client_bound() {
-    let s = Server::start("[mqtt]\nmax_subscriptions_per_client = 2");
+    let s = Server::start("[mqtt]\nmax_subscriptions_per_client = 2\n");
     let mut c = Client::v4(&s.mqtt_addr, "subs4", true);
     assert_eq!(c.sub("a", 0), vec![0]);
     assert_eq!(c.sub("b", 0), vec![0]);

@@ -36,6 +36,7 @@ pub fn status(shard: &Shard) -> Response {
                 "write_batches": w.batches.load(Ordering::Relaxed),
                 "write_queue": n.writers[s].len(),
                 "write_failures": w.failures.load(Ordering::Relaxed),
+                "feed_drops": w.feed_drops.load(Ordering::Relaxed),
                 "changelog_first": w.changelog_first.load(Ordering::Relaxed),
                 "changelog_next": w.changelog_next.load(Ordering::Relaxed),
             })

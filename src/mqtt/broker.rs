@@ -14,6 +14,7 @@ use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, HashMap};
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 pub struct Broker {
@@ -122,6 +123,10 @@ pub fn add_sub(shard: &Shard, s: &Session, filter: &str, o: SubOpts) -> (bool, b
             .insert(filter.to_string(), o)
             .is_none();
     let mut local = shard.mqtt.local.borrow_mut();
+    if local.is_empty() {
+        // Record changes are delivered through the change feed: ask the writers for it.
+        shard.node.feed_interest[shard.id].fetch_add(1, Ordering::Relaxed);
+    }
     let subs = local.get_or_insert_with(filter, HashMap::new);
     let first = subs.is_empty();
     subs.insert(s.client_id.clone(), o);
@@ -132,11 +137,16 @@ pub fn add_sub(shard: &Shard, s: &Session, filter: &str, o: SubOpts) -> (bool, b
 pub fn remove_sub(shard: &Shard, s: &Session, filter: &str) -> (bool, bool) {
     let existed = s.st.borrow_mut().subs.remove(filter).is_some();
     let mut last = false;
-    shard.mqtt.local.borrow_mut().update(filter, |subs| {
+    let mut local = shard.mqtt.local.borrow_mut();
+    let before = local.len();
+    local.update(filter, |subs| {
         subs.remove(&s.client_id);
         last = subs.is_empty();
         last
     });
+    if before > 0 && local.is_empty() {
+        shard.node.feed_interest[shard.id].fetch_sub(1, Ordering::Relaxed);
+    }
     (existed, last)
 }
 

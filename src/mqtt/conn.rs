@@ -123,7 +123,9 @@ async fn serve<T: Transport>(
         }
         ctx.session
             .fill(&shard, &mut ctx.out, crate::storage::now_millis());
+        let n = ctx.out.len();
         flush(io, &mut ctx.out).await?;
+        tracing::trace!(client = %ctx.session.client_id, n, "flushed");
         let event = {
             let read = async { Event::Read(io.read(&mut chunk).await) };
             let woken = async {

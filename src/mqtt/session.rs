@@ -158,6 +158,7 @@ impl Session {
         }
         st.queue.push_back(entry);
         if let Some(link) = &st.link {
+            tracing::trace!(client = %self.client_id, queued = st.queue.len(), "enqueued, waking");
             link.wake();
         }
     }

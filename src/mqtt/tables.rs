@@ -108,6 +108,8 @@ pub fn snapshot(shard: &Shard, filter: &str) -> Vec<Message> {
 }
 
 /// Registers the change-feed listener that turns committed changes into MQTT deliveries.
+/// The writers send this shard the feed only while it has subscriptions (`broker::add_sub`
+/// counts the shard's interest), so an idle broker costs the writers nothing.
 pub fn listen(shard: &std::rc::Rc<Shard>) {
     let weak: Weak<Shard> = std::rc::Rc::downgrade(shard);
     shard

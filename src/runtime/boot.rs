@@ -70,12 +70,18 @@ pub fn serve(config: Config) -> Result<(), StartError> {
         durability: config.storage.durability,
         changelog_retention: Duration::from_secs(config.storage.changelog_retention_secs),
         changelog_max_entries: config.storage.changelog_max_entries,
+        spin: Duration::from_micros(config.shards.spin_before_park_us),
     };
     let mut feed_tx = Vec::new();
     let mut feed_rx = Vec::new();
-    for _ in 0..shards {
+    let feed_interest: Vec<Arc<std::sync::atomic::AtomicU64>> =
+        (0..shards).map(|_| Arc::default()).collect();
+    for interest in &feed_interest {
         let (tx, rx) = flume::bounded(1024);
-        feed_tx.push(tx);
+        feed_tx.push(crate::storage::writer::FeedTarget {
+            tx,
+            interest: interest.clone(),
+        });
         feed_rx.push(rx);
     }
     let mut writers = Vec::new();
@@ -142,6 +148,12 @@ pub fn serve(config: Config) -> Result<(), StartError> {
         inboxes,
         serving: (0..shards).map(|_| AtomicBool::new(false)).collect(),
         connections: (0..shards).map(|_| AtomicUsize::new(0)).collect(),
+        feed_interest,
+        shard_tids: Arc::new(
+            (0..shards)
+                .map(|_| std::sync::atomic::AtomicI32::new(0))
+                .collect(),
+        ),
         started_ms: crate::storage::now_millis(),
         mqtt: crate::mqtt::NodeMqtt::new(shards),
         config,
@@ -152,6 +164,16 @@ pub fn serve(config: Config) -> Result<(), StartError> {
         signal_hook::consts::SIGINT,
     ])
     .map_err(|e| StartError(format!("cannot install signal handlers: {e}")))?;
+
+    super::kick::install_handler();
+    let stop_kick = Arc::new(AtomicBool::new(false));
+    let kicker = {
+        let (tids, stop) = (node.shard_tids.clone(), stop_kick.clone());
+        std::thread::Builder::new()
+            .name("reactor-kick".into())
+            .spawn(move || super::kick::run(tids, stop))
+            .map_err(|e| StartError(format!("cannot start thread: {e}")))?
+    };
 
     // Shard 0 binds first so that port 0 resolves to one port every shard then shares.
     let (ready_tx, ready_rx) =
@@ -191,6 +213,8 @@ pub fn serve(config: Config) -> Result<(), StartError> {
     for h in handles {
         let _ = h.join();
     }
+    stop_kick.store(true, Ordering::Release);
+    let _ = kicker.join();
     for w in &node.writers {
         let (done, wait) = flume::bounded(1);
         if w.send(WriterMsg::Stop { done }).is_ok() {
@@ -295,25 +319,11 @@ fn spawn_shard(
                 mqtt: Default::default(),
             });
             glommio::spawn_local(super::feed::run(shard.clone(), feed)).detach();
-            glommio::spawn_local(heartbeat()).detach();
+            shard.node.shard_tids[shard.id].store(super::kick::current_tid(), Ordering::Release);
             run_shard(shard, inbox, addr, ready).await
         })
         .map_err(|e| StartError(format!("cannot start shard {s} executor: {e}")))
 }
-
-/// Keeps a timer armed so an idle executor never parks without a deadline. We observed
-/// (docs/runtime.md) an idle executor parked while a connection's request bytes sat unread:
-/// a wake-up lost inside the io_uring reactor. With a timer armed the executor wakes at least
-/// every `HEARTBEAT`, submits what is pending and finds the completion, which bounds such a
-/// stall to one period instead of leaving it open-ended.
-async fn heartbeat() {
-    loop {
-        glommio::timer::sleep(HEARTBEAT).await;
-    }
-}
-
-/// See `heartbeat`.
-const HEARTBEAT: Duration = Duration::from_millis(10);
 
 async fn run_shard(
     shard: Rc<Shard>,

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod boot;
 pub mod feed;
 pub mod inbox;
+pub mod kick;
 pub mod mesh;
 pub mod preflight;
 pub mod query;

@@ -29,6 +29,10 @@ pub struct NodeShared {
     /// Open HTTP connections per shard.
     pub connections: Vec<AtomicUsize>,
     pub started_ms: u64,
+    /// Per shard: how many change-feed listeners it has (writers skip shards with none).
+    pub feed_interest: Vec<Arc<std::sync::atomic::AtomicU64>>,
+    /// Kernel thread id of each shard's executor thread (for the reactor kick).
+    pub shard_tids: Arc<Vec<std::sync::atomic::AtomicI32>>,
     /// MQTT counters shared by every shard.
     pub mqtt: crate::mqtt::NodeMqtt,
 }
@@ -63,6 +67,12 @@ impl Shard {
 
     pub fn table(&self, name: &str) -> Option<Arc<TableDef>> {
         self.catalog.borrow().get(name).cloned()
+    }
+
+    /// Registers a consumer of every committed change (see `runtime/feed.rs`).
+    pub fn add_feed_listener(&self, listener: super::feed::FeedListener) {
+        self.feed_listeners.borrow_mut().push(listener);
+        self.node.feed_interest[self.id].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// (partition, owner shard) of a record.

@@ -128,6 +128,8 @@ pub struct WriterSettings {
     pub durability: Durability,
     pub changelog_retention: Duration,
     pub changelog_max_entries: u64,
+    /// How long the writer polls for more work before it blocks.
+    pub spin: Duration,
 }
 
 /// Most writes committed as one batch.
@@ -145,15 +147,20 @@ pub struct Writer {
     dirty: Arc<AtomicBool>,
     /// This writer's shard.
     shard: usize,
-    /// Consumers of the change feed; each gets every committed batch.
-    feeds: Vec<flume::Sender<Arc<ChangeBatch>>>,
+    /// Consumers of the change feed; each gets every committed batch while its interest
+    /// count is above zero.
+    feeds: Vec<FeedTarget>,
     /// Changes of the group being committed.
     pending: Vec<Change>,
 }
 
-/// How long a writer waits for a slow feed consumer before it drops a batch for it (the
-/// consumer sees the gap in sequence numbers and reads the change log instead).
-const FEED_WAIT: Duration = Duration::from_millis(100);
+/// A consumer of a writer's change feed.
+#[derive(Clone)]
+pub struct FeedTarget {
+    pub tx: flume::Sender<Arc<ChangeBatch>>,
+    /// How many listeners the consumer has; the writer skips consumers with none.
+    pub interest: Arc<AtomicU64>,
+}
 
 impl Writer {
     /// Prepares a writer: reads the last change to seed the clock and sequence, counts records.
@@ -199,11 +206,7 @@ impl Writer {
     }
 
     /// Sets the shard this writer serves and the consumers of its change feed.
-    pub fn with_feeds(
-        mut self,
-        shard: usize,
-        feeds: Vec<flume::Sender<Arc<ChangeBatch>>>,
-    ) -> Writer {
+    pub fn with_feeds(mut self, shard: usize, feeds: Vec<FeedTarget>) -> Writer {
         self.shard = shard;
         self.feeds = feeds;
         self
@@ -218,10 +221,13 @@ impl Writer {
         let mut group = Vec::with_capacity(MAX_GROUP);
         let mut last_trim = Instant::now();
         loop {
-            let first = match rx.recv_timeout(Duration::from_millis(200)) {
-                Ok(m) => Some(m),
-                Err(flume::RecvTimeoutError::Timeout) => None,
-                Err(flume::RecvTimeoutError::Disconnected) => break,
+            let first = match spin_recv(&rx, self.settings.spin) {
+                Some(m) => Some(m),
+                None => match rx.recv_timeout(Duration::from_millis(200)) {
+                    Ok(m) => Some(m),
+                    Err(flume::RecvTimeoutError::Timeout) => None,
+                    Err(flume::RecvTimeoutError::Disconnected) => break,
+                },
             };
             if let Some(first) = first {
                 group.push(first);
@@ -447,7 +453,11 @@ impl Writer {
         );
         self.next_seq += 1;
         let op = change.op;
-        if !self.feeds.is_empty() {
+        if self
+            .feeds
+            .iter()
+            .any(|f| f.interest.load(Ordering::Relaxed) > 0)
+        {
             self.pending.push(change);
         }
         *record_delta += match (created, op) {
@@ -469,7 +479,13 @@ impl Writer {
             changes: std::mem::take(&mut self.pending),
         });
         for feed in &self.feeds {
-            if feed.send_timeout(batch.clone(), FEED_WAIT).is_err() {
+            if feed.interest.load(Ordering::Relaxed) == 0 {
+                continue;
+            }
+            // Never wait for a consumer: a writer that blocked here would stall every write of
+            // its shard. A consumer that falls behind sees the gap in sequence numbers and
+            // reads the change log instead.
+            if feed.tx.try_send(batch.clone()).is_err() {
                 self.stats.feed_drops.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -581,6 +597,24 @@ pub fn index_entries(table: &str, attr: &str, doc: Option<&Value>, id: &str) -> 
         }
     }
     out
+}
+
+/// Polls the queue for up to `spin` before the caller blocks: under load the next write
+/// arrives within microseconds, and a futex sleep and wake-up per group would cost more.
+fn spin_recv(rx: &flume::Receiver<WriterMsg>, spin: Duration) -> Option<WriterMsg> {
+    if spin.is_zero() {
+        return None;
+    }
+    let until = Instant::now() + spin;
+    loop {
+        if let Ok(m) = rx.try_recv() {
+            return Some(m);
+        }
+        if Instant::now() >= until {
+            return None;
+        }
+        std::hint::spin_loop();
+    }
 }
 
 /// Shallow merge: top-level fields of `fields` replace those of `old`.

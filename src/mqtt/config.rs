@@ -33,8 +33,6 @@ pub struct MqttConfig {
     pub max_session_expiry_secs: u32,
     /// Records sent as retained messages when a wildcard filter covers a table.
     pub max_table_snapshot: usize,
-    /// Keep-alive forced on clients that ask for none or more (seconds, 0 = none forced).
-    pub max_keep_alive_secs: u16,
 }
 
 impl Default for MqttConfig {
@@ -51,7 +49,6 @@ impl Default for MqttConfig {
             max_retained_bytes: 64 * 1024,
             max_session_expiry_secs: 7 * 86_400,
             max_table_snapshot: 1000,
-            max_keep_alive_secs: 0,
         }
     }
 }

@@ -38,6 +38,22 @@ pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
                 consumed,
                 close,
             } => {
+                match super::realtime::stream_of(shard, &req) {
+                    // SSE or WebSocket: the connection leaves HTTP after this request.
+                    Some(Ok(kind)) => {
+                        if !out.is_empty() && stream.write_all(&out).await.is_err() {
+                            return;
+                        }
+                        let read = buf[consumed..len].to_vec();
+                        return super::realtime::run(shard.clone(), stream, kind, read).await;
+                    }
+                    Some(Err(resp)) => {
+                        resp.write(&mut out, false, true);
+                        let _ = stream.write_all(&out).await;
+                        return;
+                    }
+                    None => {}
+                }
                 shard.in_flight.set(shard.in_flight.get() + 1);
                 let head_only = req.method == super::request::Method::Head;
                 let resp = super::router::handle(shard, &req).await;

@@ -5,9 +5,13 @@
 pub mod admin;
 pub mod conn;
 pub mod problem;
+pub mod realtime;
 pub mod request;
 pub mod response;
 pub mod rest;
 pub mod router;
 pub mod server;
+pub mod sse;
 pub mod status;
+pub mod ws;
+pub mod ws_mqtt;

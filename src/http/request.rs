@@ -24,6 +24,14 @@ pub struct Request<'a> {
     pub if_match: Option<&'a str>,
     pub if_none_match: Option<&'a str>,
     pub accept: Option<&'a str>,
+    /// Real-time requests: `Upgrade`, whether `Connection` names `upgrade`, the WebSocket
+    /// key, version and subprotocols, and SSE's `Last-Event-ID`.
+    pub upgrade: Option<&'a str>,
+    pub connection_upgrade: bool,
+    pub ws_key: Option<&'a str>,
+    pub ws_version: Option<&'a str>,
+    pub ws_protocol: Option<&'a str>,
+    pub last_event_id: Option<&'a str>,
     pub body: &'a [u8],
 }
 
@@ -115,6 +123,12 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits, scratch: &'a mut Vec<u8>) -> Pa
         if_match: None,
         if_none_match: None,
         accept: None,
+        upgrade: None,
+        connection_upgrade: false,
+        ws_key: None,
+        ws_version: None,
+        ws_protocol: None,
+        last_event_id: None,
         body: &[],
     };
     if let Some((p, q)) = target.split_once('?') {
@@ -152,6 +166,9 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits, scratch: &'a mut Vec<u8>) -> Pa
             } else if value.eq_ignore_ascii_case("keep-alive") {
                 close = false;
             }
+            r.connection_upgrade |= value
+                .split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
         } else if name.eq_ignore_ascii_case("content-type") {
             r.content_type = Some(value);
         } else if name.eq_ignore_ascii_case("if-match") {
@@ -160,6 +177,16 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits, scratch: &'a mut Vec<u8>) -> Pa
             r.if_none_match = Some(value);
         } else if name.eq_ignore_ascii_case("accept") {
             r.accept = Some(value);
+        } else if name.eq_ignore_ascii_case("upgrade") {
+            r.upgrade = Some(value);
+        } else if name.eq_ignore_ascii_case("sec-websocket-key") {
+            r.ws_key = Some(value);
+        } else if name.eq_ignore_ascii_case("sec-websocket-version") {
+            r.ws_version = Some(value);
+        } else if name.eq_ignore_ascii_case("sec-websocket-protocol") {
+            r.ws_protocol = Some(value);
+        } else if name.eq_ignore_ascii_case("last-event-id") {
+            r.last_event_id = Some(value);
         } else if name.eq_ignore_ascii_case("expect") {
             expect_continue = value.eq_ignore_ascii_case("100-continue");
         }

@@ -85,6 +85,7 @@ pub fn reason(status: u16) -> &'static str {
         412 => "Precondition Failed",
         413 => "Content Too Large",
         415 => "Unsupported Media Type",
+        426 => "Upgrade Required",
         428 => "Precondition Required",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",

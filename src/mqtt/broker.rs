@@ -213,7 +213,10 @@ pub async fn remove_session(shard: &Shard, s: &Rc<Session>) {
     if current.is_some_and(|c| Rc::ptr_eq(&c, s)) {
         shard.mqtt.sessions.borrow_mut().remove(&s.client_id);
     }
-    store::delete_session(shard, &s.client_id);
+    let on_disk = s.st.borrow().on_disk;
+    if on_disk {
+        store::delete_session(shard, &s.client_id);
+    }
     announce(shard, gone, false, false).await;
 }
 

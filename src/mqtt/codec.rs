@@ -123,6 +123,7 @@ fn from_v4(p: v4::Packet) -> Result<Packet, Fault> {
                     props: None,
                     expires_at_ms: None,
                     from: Arc::from(c.client_id.as_str()),
+                    version: None,
                 },
                 delay_secs: 0,
             });
@@ -220,6 +221,7 @@ fn from_v5(p: v5::Packet) -> Result<Packet, Fault> {
                         // Resolved to a deadline when the will is published.
                         expires_at_ms: expiry.map(u64::from),
                         from: Arc::from(c.client_id.as_str()),
+                        version: None,
                     },
                     delay_secs,
                 }

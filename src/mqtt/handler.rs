@@ -263,6 +263,7 @@ async fn publish(ctx: &mut Ctx, p: PublishIn) -> Result<(), Fault> {
         props: p.props,
         expires_at_ms: p.expiry_secs.map(|s| now + s as u64 * 1000),
         from: ctx.session.client_id.clone(),
+        version: None,
     };
     tracing::debug!(shard = shard.id, topic = %msg.topic, qos = p.qos, "publish");
     let reason = publish_message(&shard, msg, p.qos > 0).await;

@@ -4,12 +4,13 @@
 //! home shard of its client id.
 
 use super::codec::{self, Decoded};
+use super::conn::Transport;
 use super::mesh::{Handoff, MqttMsg};
 use super::packet::{Connect, Packet};
 use crate::runtime::mesh::MeshMsg;
 use crate::runtime::shard::Shard;
 use bytes::BytesMut;
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::future::or;
 use glommio::net::TcpStream;
 use std::os::fd::{FromRawFd, IntoRawFd, RawFd};
 use std::rc::Rc;
@@ -77,28 +78,28 @@ async fn first_contact(shard: Rc<Shard>, mut stream: TcpStream, mut input: Bytes
     shard.node.mqtt.connections[shard.id].fetch_sub(1, Ordering::Relaxed);
 }
 
-/// Reads until a whole CONNECT is decoded. Returns it, whether its id was assigned here, and
-/// the bytes after it; `input` keeps every byte read (for a handoff).
-async fn read_connect(
+/// Reads until a whole CONNECT is decoded (bounded in size by the packet limit and in time by
+/// `CONNECT_TIMEOUT`). Returns it, whether its id was assigned here, and the bytes after it;
+/// `input` keeps every byte read (for a handoff).
+pub async fn read_connect<T: Transport>(
     shard: &Shard,
-    stream: &mut TcpStream,
+    io: &mut T,
     input: &mut BytesMut,
 ) -> Option<(Box<Connect>, bool, BytesMut)> {
     let max = shard.config().mqtt.max_packet_bytes;
-    let _ = stream.set_read_timeout(Some(CONNECT_TIMEOUT));
+    let deadline = std::time::Instant::now() + CONNECT_TIMEOUT;
     let mut chunk = vec![0u8; 4096];
     loop {
         let mut work = input.clone();
         match codec::decode(&mut work, None, max) {
             Ok(Decoded::Packet(Packet::Connect(mut c))) => {
-                let _ = stream.set_read_timeout(None);
                 let assigned = c.client_id.is_empty();
                 if assigned {
                     if !c.clean && !c.v5 {
                         // 3.1.1: a persistent session needs a client id (CONNACK 0x02).
                         let mut out = BytesMut::new();
                         codec::connack(&mut out, codec::Version::V4, refused(2));
-                        let _ = stream.write_all(&out).await;
+                        let _ = io.write_all(&out).await;
                         return None;
                     }
                     c.client_id = local_client_id(shard);
@@ -109,7 +110,7 @@ async fn read_connect(
             Ok(Decoded::UnsupportedVersion) => {
                 let mut out = BytesMut::new();
                 codec::connack(&mut out, codec::Version::V4, refused(1));
-                let _ = stream.write_all(&out).await;
+                let _ = io.write_all(&out).await;
                 return None;
             }
             Ok(Decoded::Incomplete) => {}
@@ -118,9 +119,15 @@ async fn read_connect(
                 return None;
             }
         }
-        match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => return None,
-            Ok(n) => input.extend_from_slice(&chunk[..n]),
+        let left = deadline.checked_duration_since(std::time::Instant::now())?;
+        let read = or(async { Some(io.read(&mut chunk).await) }, async {
+            glommio::timer::sleep(left).await;
+            None
+        })
+        .await;
+        match read {
+            Some(Ok(n)) if n > 0 => input.extend_from_slice(&chunk[..n]),
+            _ => return None,
         }
     }
 }

@@ -21,6 +21,11 @@ pub enum MqttMsg {
     /// A connection whose client id lives on this shard, with the bytes read so far (its
     /// CONNECT first).
     Handoff { socket: Handoff, read: Vec<u8> },
+    /// A connection relayed by another shard (MQTT over a WebSocket that landed there).
+    Pipe {
+        pipe: super::pipe::Pipe,
+        read: Vec<u8>,
+    },
 }
 
 /// A socket in transit between shards; closed if never taken.
@@ -65,5 +70,6 @@ pub fn handle(shard: &Rc<Shard>, msg: MqttMsg) {
                 super::listener::adopt(shard, fd, read);
             }
         }
+        MqttMsg::Pipe { pipe, read } => super::pipe::adopt(shard, pipe, read),
     }
 }

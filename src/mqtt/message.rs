@@ -29,6 +29,8 @@ pub struct Message {
     pub expires_at_ms: Option<u64>,
     /// Client id of the publisher (for v5 no-local); empty for database changes.
     pub from: Arc<str>,
+    /// For a record's value or change: its version (SSE event ids, resumption).
+    pub version: Option<crate::storage::hlc::Version>,
 }
 
 impl Message {
@@ -83,6 +85,7 @@ impl StoredMessage {
             props: self.props.clone().map(Box::new),
             expires_at_ms: (self.expires_at_ms != 0).then_some(self.expires_at_ms),
             from: Arc::from(self.from.as_str()),
+            version: None,
         }
     }
 
@@ -118,6 +121,7 @@ mod tests {
             })),
             expires_at_ms: Some(5),
             from: Arc::from("c1"),
+            version: None,
         };
         let s = StoredMessage::from_message(&m, 1, false, 7, 1);
         let back = StoredMessage::decode(&s.encode()).unwrap();

@@ -15,12 +15,14 @@ pub mod listener;
 pub mod mesh;
 pub mod message;
 pub mod packet;
+pub mod pipe;
 pub mod retained;
 pub mod session;
 pub mod store;
 pub mod tables;
 pub mod topic;
 pub mod trie;
+pub mod watch;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 

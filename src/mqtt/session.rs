@@ -79,6 +79,8 @@ pub struct State {
     pub max_packet: usize,
     /// Changes at every connect and disconnect; timers check it before acting.
     pub generation: u64,
+    /// A session record was written (so ending the session must delete stored state).
+    pub on_disk: bool,
 }
 
 pub struct Session {
@@ -105,6 +107,7 @@ impl Session {
                 receive_max: u16::MAX,
                 max_packet: usize::MAX,
                 generation: 0,
+                on_disk: false,
             }),
         })
     }

@@ -131,6 +131,7 @@ pub async fn set_incoming(shard: &Shard, client: &str, pkid: u16, held: bool) {
 
 /// Writes the session record (subscriptions, expiry).
 pub fn put_session(shard: &Shard, s: &Session) {
+    s.st.borrow_mut().on_disk = true;
     let st = s.st.borrow();
     let rec = SessionRecord {
         v5: st.version == Version::V5,
@@ -201,6 +202,7 @@ pub fn load_sessions(shard: &Shard) -> Vec<Rc<Session>> {
         let s = Session::new(Arc::from(client.as_str()), v, rec.expiry_secs);
         {
             let mut st = s.st.borrow_mut();
+            st.on_disk = true;
             for sub in rec.subs {
                 let o = SubOpts {
                     qos: sub.qos,

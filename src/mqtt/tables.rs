@@ -8,6 +8,7 @@ use crate::http::router::MAX_ID_BYTES;
 use crate::runtime::shard::Shard;
 use crate::storage::catalog::TableDef;
 use crate::storage::changelog::{ChangeBatch, ChangeOp};
+use crate::storage::hlc::Version;
 use crate::storage::keys;
 use crate::storage::writer::{Precondition, WriteOp, WriteOutcome};
 use bytes::Bytes;
@@ -24,7 +25,7 @@ pub fn table_of<'a>(shard: &Shard, topic: &'a str) -> Option<(Arc<TableDef>, &'a
     Some((shard.table(table)?, id))
 }
 
-fn record_message(topic: String, body: &[u8]) -> Message {
+pub fn record_message(topic: String, body: &[u8], version: Version) -> Message {
     Message {
         topic,
         payload: Bytes::copy_from_slice(body),
@@ -33,6 +34,7 @@ fn record_message(topic: String, body: &[u8]) -> Message {
         props: None,
         expires_at_ms: None,
         from: Arc::from(""),
+        version: Some(version),
     }
 }
 
@@ -82,13 +84,13 @@ pub fn snapshot(shard: &Shard, filter: &str) -> Vec<Message> {
     if !rest.contains(['+', '#']) {
         let (p, owner) = shard.locate(&def.name, rest);
         if let Ok(Some(rec)) = shard.node.dbs[owner].get(&keys::record_key(&def.name, p, rest)) {
-            out.push(record_message(filter.to_string(), rec.body()));
+            out.push(record_message(filter.to_string(), rec.body(), rec.version));
         }
         return out;
     }
     'dbs: for db in &shard.node.dbs {
         for item in db.scan_table(&def.name) {
-            let Ok((id, _, value)) = item else {
+            let Ok((id, version, value)) = item else {
                 continue;
             };
             let topic = format!("{}/{id}", def.name);
@@ -101,7 +103,7 @@ pub fn snapshot(shard: &Shard, filter: &str) -> Vec<Message> {
             let body = crate::storage::envelope::Envelope::decode(&value)
                 .map(|e| e.body)
                 .unwrap_or(b"");
-            out.push(record_message(topic, body));
+            out.push(record_message(topic, body, version));
         }
     }
     out
@@ -131,7 +133,15 @@ fn on_changes(shard: &Shard, batch: &ChangeBatch) {
             ChangeOp::Put => &c.body,
             ChangeOp::Delete => b"",
         };
-        let msg = Arc::new(record_message(format!("{}/{}", c.table, c.id), body));
+        let version = Version {
+            clock: c.clock,
+            node: c.node,
+        };
+        let msg = Arc::new(record_message(
+            format!("{}/{}", c.table, c.id),
+            body,
+            version,
+        ));
         super::broker::deliver_local(shard, &msg);
     }
 }

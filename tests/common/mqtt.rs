@@ -113,6 +113,20 @@ impl Client {
         o.set_keep_alive(Duration::from_secs(30));
         o.set_max_packet_size(1 << 20, 1 << 20);
         tweak(&mut o);
+        Client::v4_opts(o)
+    }
+
+    /// MQTT 3.1.1 over a WebSocket to `ws://{http_addr}/mqtt`.
+    pub fn v4_ws(http_addr: &str, id: &str) -> Client {
+        let (_, p) = split(http_addr);
+        let mut o = rumqttc::MqttOptions::new(id, format!("ws://{http_addr}/mqtt"), p);
+        o.set_transport(rumqttc::Transport::Ws);
+        o.set_keep_alive(Duration::from_secs(30));
+        o.set_max_packet_size(1 << 20, 1 << 20);
+        Client::v4_opts(o)
+    }
+
+    pub fn v4_opts(o: rumqttc::MqttOptions) -> Client {
         let (client, mut conn) = rumqttc::Client::new(o, 64);
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {

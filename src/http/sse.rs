@@ -1,0 +1,123 @@
+//! Server-Sent Events on `/{Table}/{id}` and `/{Table}/`: the current record first (record
+//! paths), then every change, each as `id: <version>`, `event: put|delete|message`,
+//! `data: <json>`. With `Last-Event-ID` the changes since that version are replayed from the
+//! change logs (and current values sent too if a log no longer reaches back that far).
+
+use super::realtime::{event_json, Target};
+use crate::mqtt::message::Message;
+use crate::mqtt::watch::{self, Watch};
+use crate::runtime::shard::Shard;
+use crate::storage::hlc::Version;
+use futures_lite::future::or;
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+use std::collections::HashMap;
+use std::io::Write;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// A comment line this often keeps proxies from closing an idle stream and finds dead peers.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// A client that does not read for this long is dropped.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream, target: Target, last: Option<Version>) {
+    let head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nX-Accel-Buffering: no\r\n\r\n";
+    if stream.write_all(head).await.is_err() {
+        return;
+    }
+    let watch = Watch::open(&shard, &target.filter).await;
+    let mut first = Vec::new();
+    match last {
+        Some(after) => {
+            let (events, gap) =
+                watch::replay(&shard, &target.table.name, target.id.as_deref(), after);
+            if gap {
+                first.extend(crate::mqtt::tables::snapshot(&shard, &target.filter));
+            }
+            first.extend(events);
+        }
+        None if target.id.is_some() => {
+            first.extend(crate::mqtt::tables::snapshot(&shard, &target.filter));
+        }
+        None => {}
+    }
+    let mut sent: HashMap<String, Version> = HashMap::new();
+    let mut out = Vec::new();
+    for m in &first {
+        push_event(&mut out, m, &mut sent);
+    }
+    let mut scratch = [0u8; 512];
+    let mut last_write = std::time::Instant::now();
+    loop {
+        if watch.closed().is_some() || shard.draining.get() {
+            break;
+        }
+        for m in watch.take() {
+            push_event(&mut out, &m, &mut sent);
+        }
+        if !out.is_empty() {
+            let written = or(async { Some(stream.write_all(&out).await) }, async {
+                glommio::timer::sleep(WRITE_TIMEOUT).await;
+                None
+            })
+            .await;
+            if !matches!(written, Some(Ok(()))) {
+                break;
+            }
+            out.clear();
+            last_write = std::time::Instant::now();
+        }
+        enum Ev {
+            Gone,
+            Wake,
+            Tick,
+        }
+        let ev = or(
+            async {
+                match stream.read(&mut scratch).await {
+                    Ok(0) | Err(_) => Ev::Gone,
+                    Ok(_) => Ev::Wake,
+                }
+            },
+            or(
+                async {
+                    let _ = watch.wake.recv().await;
+                    Ev::Wake
+                },
+                async {
+                    // Wake every second to notice a shutdown.
+                    glommio::timer::sleep(Duration::from_secs(1)).await;
+                    Ev::Tick
+                },
+            ),
+        )
+        .await;
+        match ev {
+            Ev::Gone => break,
+            Ev::Wake => {}
+            Ev::Tick => {
+                if last_write.elapsed() >= KEEP_ALIVE {
+                    out.extend_from_slice(b": keep-alive\n\n");
+                }
+            }
+        }
+    }
+    watch.end().await;
+}
+
+/// Appends one event unless the record already had a newer or equal version sent.
+fn push_event(out: &mut Vec<u8>, m: &Message, sent: &mut HashMap<String, Version>) {
+    let (kind, json) = event_json(m);
+    if let Some(v) = m.version {
+        let key = m.topic.clone();
+        if sent.get(&key).is_some_and(|prev| *prev >= v) {
+            return;
+        }
+        sent.insert(key, v);
+        let _ = write!(out, "id: {v}\n");
+    }
+    let _ = write!(out, "event: {kind}\ndata: ");
+    out.extend_from_slice(&json);
+    out.extend_from_slice(b"\n\n");
+}

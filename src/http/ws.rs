@@ -1,0 +1,177 @@
+//! WebSockets: the handshake (RFC 6455 via tungstenite's key derivation) and two kinds of
+//! session. On `/{Table}/{id}` and `/{Table}/` the socket streams the same events as SSE (one
+//! JSON text message each) and takes JSON messages from the client, published to the
+//! record's topic (delivered to subscribers, not written). On `/mqtt` (subprotocol `mqtt`)
+//! it carries MQTT, each binary message a piece of the byte stream (see `ws_mqtt`).
+
+use super::realtime::{event_json, Target};
+use crate::mqtt::message::Message as MqttMessage;
+use crate::mqtt::watch::Watch;
+use crate::runtime::shard::Shard;
+use async_tungstenite::tungstenite::handshake::derive_accept_key;
+use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use async_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use async_tungstenite::tungstenite::Message;
+use async_tungstenite::WebSocketStream;
+use futures_lite::future::or;
+use futures_lite::AsyncWriteExt;
+use futures_util::{SinkExt, StreamExt};
+use glommio::net::TcpStream;
+use std::rc::Rc;
+use std::time::Duration;
+
+pub type Ws = WebSocketStream<TcpStream>;
+
+/// Answers the upgrade and wraps the socket. `read` holds bytes the client sent after the
+/// request (already WebSocket frames).
+pub async fn accept(
+    shard: &Shard,
+    mut stream: TcpStream,
+    key: &str,
+    protocol: Option<&str>,
+    read: Vec<u8>,
+) -> Option<Ws> {
+    let mut head = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n",
+        derive_accept_key(key.as_bytes())
+    );
+    if let Some(p) = protocol {
+        head.push_str(&format!("Sec-WebSocket-Protocol: {p}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await.ok()?;
+    let max = shard.config().http.max_body_bytes;
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(max))
+        .max_frame_size(Some(max));
+    Some(WebSocketStream::from_partially_read(stream, read, Role::Server, Some(config)).await)
+}
+
+/// A WebSocket on a record or table path.
+pub async fn serve_table(
+    shard: Rc<Shard>,
+    stream: TcpStream,
+    target: Target,
+    key: String,
+    read: Vec<u8>,
+) {
+    let Some(mut ws) = accept(&shard, stream, &key, None, read).await else {
+        return;
+    };
+    let watch = Watch::open(&shard, &target.filter).await;
+    if target.id.is_some() {
+        for m in crate::mqtt::tables::snapshot(&shard, &target.filter) {
+            let _ = ws.feed(text(&m)).await;
+        }
+    }
+    let close = loop {
+        if watch.closed().is_some() {
+            break Some((CloseCode::Policy, "too slow: events were not read in time"));
+        }
+        if shard.draining.get() {
+            break Some((CloseCode::Away, "server shutting down"));
+        }
+        for m in watch.take() {
+            if ws.feed(text(&m)).await.is_err() {
+                break;
+            }
+        }
+        if ws.flush().await.is_err() {
+            break None;
+        }
+        enum Ev {
+            In(Option<Result<Message, async_tungstenite::tungstenite::Error>>),
+            Wake,
+            Tick,
+        }
+        let ev = or(
+            async { Ev::In(ws.next().await) },
+            or(
+                async {
+                    let _ = watch.wake.recv().await;
+                    Ev::Wake
+                },
+                async {
+                    glommio::timer::sleep(Duration::from_secs(1)).await;
+                    Ev::Tick
+                },
+            ),
+        )
+        .await;
+        match ev {
+            Ev::In(Some(Ok(Message::Text(t)))) => {
+                if let Err(why) = publish(&shard, &watch, &target, t.as_bytes()).await {
+                    break Some((CloseCode::Invalid, why));
+                }
+            }
+            Ev::In(Some(Ok(Message::Binary(b)))) => {
+                if let Err(why) = publish(&shard, &watch, &target, &b).await {
+                    break Some((CloseCode::Invalid, why));
+                }
+            }
+            Ev::In(Some(Ok(Message::Close(_)))) | Ev::In(None) | Ev::In(Some(Err(_))) => {
+                break None
+            }
+            Ev::In(Some(Ok(_))) | Ev::Wake | Ev::Tick => {}
+        }
+    };
+    if let Some((code, reason)) = close {
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        let _ = ws.close(Some(frame)).await;
+    }
+    watch.end().await;
+}
+
+fn text(m: &MqttMessage) -> Message {
+    let (_, json) = event_json(m);
+    Message::text(String::from_utf8(json).unwrap_or_default())
+}
+
+/// A client's message: a JSON value published to the record's topic (on a table path, an
+/// object naming its record by primary key).
+async fn publish(
+    shard: &Shard,
+    watch: &Watch,
+    target: &Target,
+    payload: &[u8],
+) -> Result<(), &'static str> {
+    let value: serde_json::Value =
+        serde_json::from_slice(payload).map_err(|_| "messages must be JSON")?;
+    let topic = match &target.id {
+        Some(_) => target.filter.clone(),
+        None => {
+            let id = match value.get(&target.table.primary_key) {
+                Some(serde_json::Value::String(s)) => s.clone(),
+                Some(serde_json::Value::Number(n)) => n.to_string(),
+                _ => return Err("on a table, a message must be an object with its primary key"),
+            };
+            if id.is_empty() || id.contains(['+', '#', '\0']) {
+                return Err("invalid record id");
+            }
+            format!("{}/{id}", target.table.name)
+        }
+    };
+    let msg = MqttMessage {
+        topic,
+        payload: bytes::Bytes::copy_from_slice(payload),
+        qos: 0,
+        retain: false,
+        props: None,
+        expires_at_ms: None,
+        from: watch.session.client_id.clone(),
+        version: None,
+    };
+    crate::mqtt::handler::publish_message(shard, msg, false).await;
+    Ok(())
+}
+
+/// MQTT over WebSocket on `/mqtt`.
+pub async fn serve_mqtt(shard: Rc<Shard>, stream: TcpStream, key: String, read: Vec<u8>) {
+    let Some(ws) = accept(&shard, stream, &key, Some("mqtt"), read).await else {
+        return;
+    };
+    super::ws_mqtt::serve(shard, ws).await;
+}

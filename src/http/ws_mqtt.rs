@@ -1,0 +1,127 @@
+//! MQTT over WebSocket (`/mqtt`, subprotocol `mqtt`): the WebSocket's binary messages carry
+//! the MQTT byte stream. If the client id lives on this shard the session runs here over the
+//! WebSocket; otherwise this shard relays the bytes to the home shard (`mqtt::pipe`), one hop
+//! per message, since a WebSocket cannot be handed over like a plain socket.
+
+use super::ws::Ws;
+use crate::mqtt::conn::Transport;
+use crate::mqtt::listener::read_connect;
+use crate::mqtt::mesh::MqttMsg;
+use crate::mqtt::pipe::{Pipe, DEPTH};
+use crate::runtime::mesh::MeshMsg;
+use crate::runtime::shard::Shard;
+use async_tungstenite::tungstenite::Message;
+use bytes::BytesMut;
+use futures_lite::future::or;
+use futures_util::StreamExt;
+use std::rc::Rc;
+
+/// A WebSocket as an MQTT byte stream.
+pub struct WsTransport {
+    ws: Ws,
+    pending: Vec<u8>,
+}
+
+impl Transport for WsTransport {
+    fn read<'a>(
+        &'a mut self,
+        buf: &'a mut [u8],
+    ) -> impl std::future::Future<Output = std::io::Result<usize>> + 'a {
+        async move {
+            while self.pending.is_empty() {
+                match self.ws.next().await {
+                    Some(Ok(Message::Binary(b))) => self.pending = b.to_vec(),
+                    Some(Ok(Message::Text(_))) => {
+                        return Err(std::io::Error::other("MQTT over WebSocket is binary"))
+                    }
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ok(0),
+                    Some(Ok(_)) => {}
+                }
+            }
+            let n = buf.len().min(self.pending.len());
+            buf[..n].copy_from_slice(&self.pending[..n]);
+            self.pending.drain(..n);
+            Ok(n)
+        }
+    }
+
+    fn write_all<'a>(
+        &'a mut self,
+        buf: &'a [u8],
+    ) -> impl std::future::Future<Output = std::io::Result<()>> + 'a {
+        async move {
+            self.ws
+                .send(Message::binary(buf.to_vec()))
+                .await
+                .map_err(std::io::Error::other)
+        }
+    }
+}
+
+pub async fn serve(shard: Rc<Shard>, ws: Ws) {
+    let mut io = WsTransport {
+        ws,
+        pending: Vec::new(),
+    };
+    let mut input = BytesMut::new();
+    let Some((connect, assigned, rest)) = read_connect(&shard, &mut io, &mut input).await else {
+        let _ = io.ws.close(None).await;
+        return;
+    };
+    let home = shard.locate("$mqtt", &connect.client_id).1;
+    if home == shard.id || assigned {
+        crate::mqtt::conn::run(shard, io, rest, *connect, assigned).await;
+        return;
+    }
+    // Relay to the home shard: what we read so far (the CONNECT first), then every message.
+    let (up_tx, up_rx) = flume::bounded(DEPTH);
+    let (down_tx, down_rx) = flume::bounded::<Vec<u8>>(DEPTH);
+    let msg = MqttMsg::Pipe {
+        pipe: Pipe::new(up_rx, down_tx),
+        read: input.to_vec(),
+    };
+    if shard.node.inboxes[home]
+        .send_async(MeshMsg::Mqtt(msg))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    if !io.pending.is_empty() {
+        let _ = up_tx.send_async(std::mem::take(&mut io.pending)).await;
+    }
+    loop {
+        enum Ev {
+            FromClient(Option<Vec<u8>>),
+            ToClient(Option<Vec<u8>>),
+        }
+        let ev = or(
+            async {
+                let mut chunk = vec![0u8; 16 * 1024];
+                match io.read(&mut chunk).await {
+                    Ok(n) if n > 0 => {
+                        chunk.truncate(n);
+                        Ev::FromClient(Some(chunk))
+                    }
+                    _ => Ev::FromClient(None),
+                }
+            },
+            async { Ev::ToClient(down_rx.recv_async().await.ok()) },
+        )
+        .await;
+        match ev {
+            Ev::FromClient(Some(b)) => {
+                if up_tx.send_async(b).await.is_err() {
+                    break;
+                }
+            }
+            Ev::ToClient(Some(b)) => {
+                if io.write_all(&b).await.is_err() {
+                    break;
+                }
+            }
+            Ev::FromClient(None) | Ev::ToClient(None) => break,
+        }
+    }
+    let _ = io.ws.close(None).await;
+}

@@ -1,0 +1,74 @@
+//! A connection whose bytes do not arrive on a socket of this shard: MQTT over a WebSocket
+//! that landed on another shard. That shard keeps the WebSocket and relays the MQTT bytes
+//! both ways over a pair of bounded channels; this side runs the session as usual.
+
+use super::conn::Transport;
+use super::listener::read_connect;
+use crate::runtime::shard::Shard;
+use bytes::BytesMut;
+use std::rc::Rc;
+
+/// Bytes from and to a relaying shard.
+pub struct Pipe {
+    pub from_client: flume::Receiver<Vec<u8>>,
+    pub to_client: flume::Sender<Vec<u8>>,
+    pending: Vec<u8>,
+}
+
+/// Chunks in flight each way before the sender waits.
+pub const DEPTH: usize = 64;
+
+impl Pipe {
+    pub fn new(from_client: flume::Receiver<Vec<u8>>, to_client: flume::Sender<Vec<u8>>) -> Pipe {
+        Pipe {
+            from_client,
+            to_client,
+            pending: Vec::new(),
+        }
+    }
+}
+
+impl Transport for Pipe {
+    fn read<'a>(
+        &'a mut self,
+        buf: &'a mut [u8],
+    ) -> impl std::future::Future<Output = std::io::Result<usize>> + 'a {
+        async move {
+            if self.pending.is_empty() {
+                match self.from_client.recv_async().await {
+                    Ok(bytes) => self.pending = bytes,
+                    Err(_) => return Ok(0),
+                }
+            }
+            let n = buf.len().min(self.pending.len());
+            buf[..n].copy_from_slice(&self.pending[..n]);
+            self.pending.drain(..n);
+            Ok(n)
+        }
+    }
+
+    fn write_all<'a>(
+        &'a mut self,
+        buf: &'a [u8],
+    ) -> impl std::future::Future<Output = std::io::Result<()>> + 'a {
+        async move {
+            self.to_client
+                .send_async(buf.to_vec())
+                .await
+                .map_err(|_| std::io::ErrorKind::BrokenPipe.into())
+        }
+    }
+}
+
+/// Runs a relayed connection on this (its home) shard; `read` starts with its CONNECT.
+pub fn adopt(shard: &Rc<Shard>, mut pipe: Pipe, read: Vec<u8>) {
+    let shard = shard.clone();
+    glommio::spawn_local(async move {
+        pipe.pending = read;
+        let mut input = BytesMut::new();
+        if let Some((c, assigned, rest)) = read_connect(&shard, &mut pipe, &mut input).await {
+            super::conn::run(shard, pipe, rest, *c, assigned).await;
+        }
+    })
+    .detach();
+}

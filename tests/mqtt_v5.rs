@@ -205,3 +205,52 @@ fn mqtt_v5_client_maximum_packet_size() {
     let stats = get(&a, &s.url("/status")).json()["mqtt"].clone();
     assert_eq!(stats["oversize_dropped"], 1);
 }
+
+#[test]
+fn mqtt_v5_subscription_options() {
+    let s = server();
+    // No local: a client does not get its own messages back.
+    let mut r = Raw::connect(&s.mqtt_addr);
+    r.send(&pkt::connect5("nl", true, 30, &[], None));
+    r.packet(WAIT).unwrap();
+    r.send(&pkt::subscribe(5, 1, "nl/t", 1 | 0x04));
+    r.packet_of(9, WAIT).unwrap();
+    r.send(&pkt::publish(5, "nl/t", 1, 2, b"mine", false, false));
+    r.packet_of(4, WAIT).unwrap();
+    let mut other = Client::v5(&s.mqtt_addr, "nl-other", true);
+    other.publish("nl/t", 1, false, b"theirs");
+    let got = r.packet_of(3, WAIT).unwrap();
+    assert_eq!(
+        pkt::parse_publish(&got, 5).1,
+        b"theirs",
+        "own message not echoed"
+    );
+    // Retain handling: 2 = never, 1 = only for a new subscription.
+    other.publish("rh/t", 1, true, b"kept");
+    r.send(&pkt::subscribe(5, 3, "rh/t", 1 | 0x20));
+    assert_eq!(r.packet(WAIT).unwrap()[0], 0x90);
+    r.send(&pkt::pingreq());
+    assert_eq!(
+        r.packet(WAIT).unwrap(),
+        vec![0xD0, 0],
+        "retain handling 2: nothing sent"
+    );
+    r.send(&pkt::subscribe(5, 4, "rh/+", 1 | 0x10));
+    r.packet_of(9, WAIT).unwrap();
+    let first = r.packet_of(3, WAIT).unwrap();
+    assert_eq!(
+        pkt::parse_publish(&first, 5).1,
+        b"kept",
+        "new subscription: retained sent"
+    );
+    r.send(&pkt::ack(pkt::PUBACK, pkt::parse_publish(&first, 5).4));
+    r.send(&pkt::subscribe(5, 5, "rh/+", 1 | 0x10));
+    assert_eq!(r.packet(WAIT).unwrap()[0], 0x90);
+    other.publish("rh/t", 1, false, b"live");
+    let next = r.packet_of(3, WAIT).unwrap();
+    assert_eq!(
+        pkt::parse_publish(&next, 5).1,
+        b"live",
+        "no retained copy for a renewed subscription"
+    );
+}

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod mqtt;
+pub mod raw_mqtt;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

@@ -177,3 +177,23 @@ pub fn event_json(msg: &crate::mqtt::message::Message) -> (&'static str, Vec<u8>
     };
     (kind, serde_json::to_vec(&body).unwrap_or_default())
 }
+
+/// Drops record events a stream already sent a newer or equal version of (a change can reach
+/// a stream both in its first snapshot or replay and live).
+#[derive(Default)]
+pub struct Fresh {
+    sent: std::collections::HashMap<String, Version>,
+}
+
+impl Fresh {
+    pub fn check(&mut self, m: &crate::mqtt::message::Message) -> bool {
+        let Some(v) = m.version else {
+            return true;
+        };
+        if self.sent.get(&m.topic).is_some_and(|prev| *prev >= v) {
+            return false;
+        }
+        self.sent.insert(m.topic.clone(), v);
+        true
+    }
+}

@@ -3,7 +3,7 @@
 //! `data: <json>`. With `Last-Event-ID` the changes since that version are replayed from the
 //! change logs (and current values sent too if a log no longer reaches back that far).
 
-use super::realtime::{event_json, Target};
+use super::realtime::{event_json, Fresh, Target};
 use crate::mqtt::message::Message;
 use crate::mqtt::watch::{self, Watch};
 use crate::runtime::shard::Shard;
@@ -11,7 +11,6 @@ use crate::storage::hlc::Version;
 use futures_lite::future::or;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
-use std::collections::HashMap;
 use std::io::Write;
 use std::rc::Rc;
 use std::time::Duration;
@@ -42,7 +41,7 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream, target: Target, last
         }
         None => {}
     }
-    let mut sent: HashMap<String, Version> = HashMap::new();
+    let mut sent = Fresh::default();
     let mut out = Vec::new();
     for m in &first {
         push_event(&mut out, m, &mut sent);
@@ -107,14 +106,12 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream, target: Target, last
 }
 
 /// Appends one event unless the record already had a newer or equal version sent.
-fn push_event(out: &mut Vec<u8>, m: &Message, sent: &mut HashMap<String, Version>) {
+fn push_event(out: &mut Vec<u8>, m: &Message, sent: &mut Fresh) {
+    if !sent.check(m) {
+        return;
+    }
     let (kind, json) = event_json(m);
     if let Some(v) = m.version {
-        let key = m.topic.clone();
-        if sent.get(&key).is_some_and(|prev| *prev >= v) {
-            return;
-        }
-        sent.insert(key, v);
         let _ = write!(out, "id: {v}\n");
     }
     let _ = write!(out, "event: {kind}\ndata: ");

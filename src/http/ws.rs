@@ -4,7 +4,7 @@
 //! record's topic (delivered to subscribers, not written). On `/mqtt` (subprotocol `mqtt`)
 //! it carries MQTT, each binary message a piece of the byte stream (see `ws_mqtt`).
 
-use super::realtime::{event_json, Target};
+use super::realtime::{event_json, Fresh, Target};
 use crate::mqtt::message::Message as MqttMessage;
 use crate::mqtt::watch::Watch;
 use crate::runtime::shard::Shard;
@@ -59,9 +59,12 @@ pub async fn serve_table(
         return;
     };
     let watch = Watch::open(&shard, &target.filter).await;
+    let mut fresh = Fresh::default();
     if target.id.is_some() {
         for m in crate::mqtt::tables::snapshot(&shard, &target.filter) {
-            let _ = ws.feed(text(&m)).await;
+            if fresh.check(&m) {
+                let _ = ws.feed(text(&m)).await;
+            }
         }
     }
     let close = loop {
@@ -72,7 +75,7 @@ pub async fn serve_table(
             break Some((CloseCode::Away, "server shutting down"));
         }
         for m in watch.take() {
-            if ws.feed(text(&m)).await.is_err() {
+            if fresh.check(&m) && ws.feed(text(&m)).await.is_err() {
                 break;
             }
         }

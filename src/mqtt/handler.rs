@@ -353,8 +353,18 @@ async fn subscribe(ctx: &mut Ctx, pkid: u16, filters: Vec<SubRequest>) {
         let mut msgs = retained::matching(&shard, &filter);
         msgs.extend(tables::snapshot(&shard, &filter));
         for m in msgs {
-            let q = qos.min(m.qos);
-            ctx.session.enqueue(&shard, Arc::new(m), q, true);
+            // A change that arrived while we subscribed is already queued: skip its older or
+            // equal snapshot.
+            let queued = m.version.is_some_and(|v| {
+                let st = ctx.session.st.borrow();
+                st.queue
+                    .iter()
+                    .any(|e| e.msg.topic == m.topic && e.msg.version.is_some_and(|q| q >= v))
+            });
+            if !queued {
+                let q = qos.min(m.qos);
+                ctx.session.enqueue(&shard, Arc::new(m), q, true);
+            }
         }
     }
 }

@@ -296,7 +296,7 @@ fn spawn_shard(
     feed: flume::Receiver<Arc<crate::storage::changelog::ChangeBatch>>,
     addr: (SocketAddr, SocketAddr),
     ready: std::sync::mpsc::Sender<Result<(SocketAddr, SocketAddr), String>>,
-) -> Result<glommio::ExecutorJoinHandle<()>, StartError> {
+) -> Result<std::thread::JoinHandle<()>, StartError> {
     let shards = node.dbs.len();
     let cfg = &node.config.shards;
     let builder = LocalExecutorBuilder::new(Placement::Fixed(node.cores[s]))
@@ -305,22 +305,35 @@ fn spawn_shard(
         .ring_depth(128)
         .preempt_timer(Duration::from_micros(cfg.preempt_timer_us))
         .spin_before_park(Duration::from_micros(cfg.spin_before_park_us));
-    builder
-        .spawn(move || async move {
-            let shard = Rc::new(Shard {
-                id: s,
-                node,
-                catalog: RefCell::new(catalog),
-                in_flight: Cell::new(0),
-                draining: Cell::new(false),
-                id_counter: Cell::new(0),
-                feed_next_seq: RefCell::new(vec![0; shards]),
-                feed_listeners: RefCell::new(Vec::new()),
-                mqtt: Default::default(),
-            });
-            glommio::spawn_local(super::feed::run(shard.clone(), feed)).detach();
-            shard.node.shard_tids[shard.id].store(super::kick::current_tid(), Ordering::Release);
-            run_shard(shard, inbox, addr, ready).await
+    // Our own thread rather than `builder.spawn`: the thread id must be registered for the
+    // reactor kick before the executor can first park, or a wake-up lost before its first
+    // poll leaves the shard asleep for good (seen as a start-up hang under load).
+    std::thread::Builder::new()
+        .name(format!("shard-{s}"))
+        .spawn(move || {
+            node.shard_tids[s].store(super::kick::current_tid(), Ordering::Release);
+            let executor = match builder.make() {
+                Ok(e) => e,
+                Err(e) => {
+                    let _ = ready.send(Err(format!("cannot start shard {s} executor: {e}")));
+                    return;
+                }
+            };
+            executor.run(async move {
+                let shard = Rc::new(Shard {
+                    id: s,
+                    node,
+                    catalog: RefCell::new(catalog),
+                    in_flight: Cell::new(0),
+                    draining: Cell::new(false),
+                    id_counter: Cell::new(0),
+                    feed_next_seq: RefCell::new(vec![0; shards]),
+                    feed_listeners: RefCell::new(Vec::new()),
+                    mqtt: Default::default(),
+                });
+                glommio::spawn_local(super::feed::run(shard.clone(), feed)).detach();
+                run_shard(shard, inbox, addr, ready).await
+            })
         })
         .map_err(|e| StartError(format!("cannot start shard {s} executor: {e}")))
 }

@@ -7,6 +7,21 @@ use common::mqtt::{pkt, Client, Raw, WAIT};
 use common::*;
 use std::time::Duration;
 
+fn small_receive_buffer(r: &Raw) {
+    use std::os::fd::AsRawFd;
+    let size: libc::c_int = 4096;
+    // SAFETY: a valid socket and a pointer to an int of the size given.
+    unsafe {
+        libc::setsockopt(
+            r.s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            &size as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
 fn stats(s: &Server) -> serde_json::Value {
     get(&agent(), &s.url("/status")).json()["mqtt"].clone()
 }
@@ -15,13 +30,16 @@ fn stats(s: &Server) -> serde_json::Value {
 fn mqtt_slow_subscriber_never_blocks_publishers() {
     let s =
         Server::start("[shards]\ncount = 2\n[mqtt]\nmax_queued_messages = 10\nmax_inflight = 4\n");
-    // Two subscribers that never read nor acknowledge.
+    // Two subscribers that never read nor acknowledge (with small receive buffers, so the
+    // kernel cannot absorb what the broker sends them).
     let mut slow0 = Raw::connect(&s.mqtt_addr);
+    small_receive_buffer(&slow0);
     slow0.send(&pkt::connect(4, "slow0", true, 0, None));
     slow0.packet(WAIT).unwrap();
     slow0.send(&pkt::subscribe(4, 1, "bp/0", 0));
     slow0.packet_of(9, WAIT).unwrap();
     let mut slow1 = Raw::connect(&s.mqtt_addr);
+    small_receive_buffer(&slow1);
     slow1.send(&pkt::connect(4, "slow1", true, 0, None));
     slow1.packet(WAIT).unwrap();
     slow1.send(&pkt::subscribe(4, 1, "bp/1", 1));

@@ -112,7 +112,7 @@ fn push_event(out: &mut Vec<u8>, m: &Message, sent: &mut Fresh) {
     }
     let (kind, json) = event_json(m);
     if let Some(v) = m.version {
-        let _ = write!(out, "id: {v}\n");
+        let _ = writeln!(out, "id: {v}");
     }
     let _ = write!(out, "event: {kind}\ndata: ");
     out.extend_from_slice(&json);

@@ -23,38 +23,28 @@ pub struct WsTransport {
 }
 
 impl Transport for WsTransport {
-    fn read<'a>(
-        &'a mut self,
-        buf: &'a mut [u8],
-    ) -> impl std::future::Future<Output = std::io::Result<usize>> + 'a {
-        async move {
-            while self.pending.is_empty() {
-                match self.ws.next().await {
-                    Some(Ok(Message::Binary(b))) => self.pending = b.to_vec(),
-                    Some(Ok(Message::Text(_))) => {
-                        return Err(std::io::Error::other("MQTT over WebSocket is binary"))
-                    }
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ok(0),
-                    Some(Ok(_)) => {}
+    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.pending.is_empty() {
+            match self.ws.next().await {
+                Some(Ok(Message::Binary(b))) => self.pending = b.to_vec(),
+                Some(Ok(Message::Text(_))) => {
+                    return Err(std::io::Error::other("MQTT over WebSocket is binary"))
                 }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ok(0),
+                Some(Ok(_)) => {}
             }
-            let n = buf.len().min(self.pending.len());
-            buf[..n].copy_from_slice(&self.pending[..n]);
-            self.pending.drain(..n);
-            Ok(n)
         }
+        let n = buf.len().min(self.pending.len());
+        buf[..n].copy_from_slice(&self.pending[..n]);
+        self.pending.drain(..n);
+        Ok(n)
     }
 
-    fn write_all<'a>(
-        &'a mut self,
-        buf: &'a [u8],
-    ) -> impl std::future::Future<Output = std::io::Result<()>> + 'a {
-        async move {
-            self.ws
-                .send(Message::binary(buf.to_vec()))
-                .await
-                .map_err(std::io::Error::other)
-        }
+    async fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.ws
+            .send(Message::binary(buf.to_vec()))
+            .await
+            .map_err(std::io::Error::other)
     }
 }
 

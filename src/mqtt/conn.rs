@@ -19,30 +19,20 @@ const FLUSH_AT: usize = 64 * 1024;
 /// A client that does not read for this long while we write is disconnected.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The byte stream under a connection (TCP, or a WebSocket carrying MQTT).
+/// The byte stream under a connection (TCP, a WebSocket carrying MQTT, or a relay).
+/// Single-threaded by design: its futures need not be `Send`.
+#[allow(async_fn_in_trait)]
 pub trait Transport {
-    fn read<'a>(
-        &'a mut self,
-        buf: &'a mut [u8],
-    ) -> impl std::future::Future<Output = std::io::Result<usize>> + 'a;
-    fn write_all<'a>(
-        &'a mut self,
-        buf: &'a [u8],
-    ) -> impl std::future::Future<Output = std::io::Result<()>> + 'a;
+    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize>;
+    async fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()>;
 }
 
 impl Transport for glommio::net::TcpStream {
-    fn read<'a>(
-        &'a mut self,
-        buf: &'a mut [u8],
-    ) -> impl std::future::Future<Output = std::io::Result<usize>> + 'a {
-        AsyncReadExt::read(self, buf)
+    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        AsyncReadExt::read(self, buf).await
     }
-    fn write_all<'a>(
-        &'a mut self,
-        buf: &'a [u8],
-    ) -> impl std::future::Future<Output = std::io::Result<()>> + 'a {
-        AsyncWriteExt::write_all(self, buf)
+    async fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        AsyncWriteExt::write_all(self, buf).await
     }
 }
 

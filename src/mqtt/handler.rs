@@ -80,17 +80,15 @@ pub async fn connect(
     let expiry = c.session_expiry_secs.min(cfg.max_session_expiry_secs);
     let client: Arc<str> = Arc::from(c.client_id.as_str());
     let existing = shard.mqtt.sessions.borrow().get(&client).cloned();
-    if let Some(old) = &existing {
-        // Takeover: the older connection goes; its will only if the session ends here.
+    // Takeover: the older connection goes; its will only if the session ends here.
+    let old_will = existing.as_ref().and_then(|old| {
         let mut st = old.st.borrow_mut();
-        if let Some(link) = st.link.take() {
-            link.close(Fault::TakenOver);
-            let will = st.will.take();
-            drop(st);
-            if let (true, Some(w)) = (c.clean, will) {
-                publish_will(shard, w.message).await;
-            }
-        }
+        let link = st.link.take()?;
+        link.close(Fault::TakenOver);
+        st.will.take()
+    });
+    if let (true, Some(w)) = (c.clean, old_will) {
+        publish_will(shard, w.message).await;
     }
     let (session, present) = match existing {
         Some(old) if !c.clean => (old, true),

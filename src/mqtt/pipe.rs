@@ -29,34 +29,24 @@ impl Pipe {
 }
 
 impl Transport for Pipe {
-    fn read<'a>(
-        &'a mut self,
-        buf: &'a mut [u8],
-    ) -> impl std::future::Future<Output = std::io::Result<usize>> + 'a {
-        async move {
-            if self.pending.is_empty() {
-                match self.from_client.recv_async().await {
-                    Ok(bytes) => self.pending = bytes,
-                    Err(_) => return Ok(0),
-                }
+    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.pending.is_empty() {
+            match self.from_client.recv_async().await {
+                Ok(bytes) => self.pending = bytes,
+                Err(_) => return Ok(0),
             }
-            let n = buf.len().min(self.pending.len());
-            buf[..n].copy_from_slice(&self.pending[..n]);
-            self.pending.drain(..n);
-            Ok(n)
         }
+        let n = buf.len().min(self.pending.len());
+        buf[..n].copy_from_slice(&self.pending[..n]);
+        self.pending.drain(..n);
+        Ok(n)
     }
 
-    fn write_all<'a>(
-        &'a mut self,
-        buf: &'a [u8],
-    ) -> impl std::future::Future<Output = std::io::Result<()>> + 'a {
-        async move {
-            self.to_client
-                .send_async(buf.to_vec())
-                .await
-                .map_err(|_| std::io::ErrorKind::BrokenPipe.into())
-        }
+    async fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.to_client
+            .send_async(buf.to_vec())
+            .await
+            .map_err(|_| std::io::ErrorKind::BrokenPipe.into())
     }
 }
 

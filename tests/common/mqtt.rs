@@ -1,6 +1,7 @@
 //! MQTT test clients: rumqttc (3.1.1 and 5.0) behind one small blocking interface; the raw
 //! byte-level client is in `raw_mqtt.rs` (re-exported here).
 
+#[allow(unused_imports)]
 pub use super::raw_mqtt::{pkt, Raw};
 
 use std::collections::VecDeque;

@@ -132,3 +132,18 @@ fn mqtt_offline_queue_bound_drops_new_and_counts() {
         2
     );
 }
+
+#[test]
+fn mqtt_shutdown_tells_clients() {
+    let mut s = Server::start(TWO_SHARDS);
+    let mut r = Raw::connect(&s.mqtt_addr);
+    r.send(&pkt::connect(5, "bye", true, 30, None));
+    r.packet(WAIT).unwrap();
+    assert!(s.stop().success());
+    let got = r.until_closed(WAIT);
+    assert_eq!(
+        got.last().map(|p| (p[0], p[2])),
+        Some((0xE0, 0x8B)),
+        "server shutting down"
+    );
+}

@@ -132,3 +132,20 @@ impl MqttConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    #[test]
+    fn mqtt_keys_are_validated_by_name() {
+        let e = Config::from_toml("[mqtt]\nlisten = \"nowhere\"\n", "t").unwrap_err();
+        assert_eq!(e.key, "mqtt.listen");
+        let e = Config::from_toml("[mqtt]\nmax_inflight = 0\n", "t").unwrap_err();
+        assert_eq!(e.key, "mqtt.max_inflight");
+        let e = Config::from_toml("[mqtt]\nbogus = 1\n", "t").unwrap_err();
+        assert_eq!(e.key, "bogus");
+        let c = Config::from_toml("[mqtt]\nlisten = \"127.0.0.1:0\"\n", "t").unwrap();
+        assert_eq!(c.mqtt.max_offline_messages, 10_000);
+    }
+}

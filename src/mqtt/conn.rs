@@ -101,11 +101,15 @@ async fn serve<T: Transport>(
             }
             handler::handle(ctx, p).await?;
             if let Some(how) = ctx.ended {
-                flush(io, &mut ctx.out).await?;
+                if let Err(end) = flush(io, &mut ctx.out).await {
+                    return end;
+                }
                 return Ok(how);
             }
             if ctx.out.len() >= FLUSH_AT {
-                flush(io, &mut ctx.out).await?;
+                if let Err(end) = flush(io, &mut ctx.out).await {
+                    return end;
+                }
             }
         }
         if let Some(f) = close.get() {
@@ -114,7 +118,9 @@ async fn serve<T: Transport>(
         ctx.session
             .fill(&shard, &mut ctx.out, crate::storage::now_millis());
         let n = ctx.out.len();
-        flush(io, &mut ctx.out).await?;
+        if let Err(end) = flush(io, &mut ctx.out).await {
+            return end;
+        }
         tracing::trace!(client = %ctx.session.client_id, n, "flushed");
         let event = {
             let read = async { Event::Read(io.read(&mut chunk).await) };
@@ -147,7 +153,8 @@ async fn serve<T: Transport>(
     }
 }
 
-async fn flush<T: Transport>(io: &mut T, out: &mut BytesMut) -> Result<(), Fault> {
+/// Writes what is pending. `Err` carries how the connection ends: lost, or too slow.
+async fn flush<T: Transport>(io: &mut T, out: &mut BytesMut) -> Result<(), Result<End, Fault>> {
     if out.is_empty() {
         return Ok(());
     }
@@ -159,9 +166,8 @@ async fn flush<T: Transport>(io: &mut T, out: &mut BytesMut) -> Result<(), Fault
     out.clear();
     match written {
         Some(Ok(())) => Ok(()),
-        // The peer is gone: the read side will see it too.
-        Some(Err(_)) => Err(Fault::ShuttingDown),
-        None => Err(Fault::QuotaExceeded),
+        Some(Err(_)) => Err(Ok(End::Lost)),
+        None => Err(Err(Fault::QuotaExceeded)),
     }
 }
 

@@ -386,7 +386,12 @@ pub async fn end(shard: &Rc<Shard>, session: &Rc<Session>, link_id: u64, how: En
         st.closing = false;
         st.generation += 1;
         let will = st.will.take();
-        let publish = !matches!(how, End::Normal | End::Fault(Fault::TakenOver));
+        // No will for a normal DISCONNECT, a takeover (the new connection decided), or a
+        // server shutdown (the client did nothing wrong; its session survives).
+        let publish = !matches!(
+            how,
+            End::Normal | End::Fault(Fault::TakenOver) | End::Fault(Fault::ShuttingDown)
+        );
         (will.filter(|_| publish), st.expiry_secs, st.generation)
     };
     if expiry > 0 {

@@ -130,7 +130,19 @@ pub fn start(shard: &std::rc::Rc<crate::runtime::shard::Shard>) {
     tables::listen(shard);
 }
 
-/// Waits until every MQTT write queued so far on this shard is committed (at shutdown).
+/// At shutdown: tells every connected client (5.0: DISCONNECT 0x8B), gives the connections a
+/// moment to end, then waits until every MQTT write queued on this shard is committed.
 pub async fn drain(shard: &crate::runtime::shard::Shard) {
+    let sessions: Vec<_> = shard.mqtt.sessions.borrow().values().cloned().collect();
+    let mut open = 0;
+    for s in sessions {
+        if let Some(link) = &s.st.borrow().link {
+            link.close(packet::Fault::ShuttingDown);
+            open += 1;
+        }
+    }
+    if open > 0 {
+        glommio::timer::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let _ = store::submit_wait(shard, shard.id, Vec::new()).await;
 }

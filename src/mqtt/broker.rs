@@ -124,7 +124,9 @@ pub fn add_sub(shard: &Shard, s: &Session, filter: &str, o: SubOpts) -> (bool, b
             .is_none();
     let mut local = shard.mqtt.local.borrow_mut();
     if local.is_empty() {
-        // Record changes are delivered through the change feed: ask the writers for it.
+        // Record changes are delivered through the change feed: ask the writers for it. They
+        // skipped this shard while it had no interest: that is no gap to fill.
+        crate::runtime::feed::reset_positions(shard);
         shard.node.feed_interest[shard.id].fetch_add(1, Ordering::Relaxed);
     }
     let subs = local.get_or_insert_with(filter, HashMap::new);

@@ -5,9 +5,13 @@
 //! change log.
 
 use super::shard::Shard;
-use crate::storage::changelog::ChangeBatch;
+use crate::storage::changelog::{Change, ChangeBatch};
+use crate::storage::keys;
 use std::rc::Rc;
 use std::sync::Arc;
+
+/// Most changes read back from a change log to fill one gap.
+const MAX_GAP_FILL: u64 = 10_000;
 
 /// A local consumer of committed changes (e.g. the subscription registry of a protocol).
 pub type FeedListener = Box<dyn Fn(&Arc<ChangeBatch>)>;
@@ -20,14 +24,8 @@ pub async fn run(shard: Rc<Shard>, rx: flume::Receiver<Arc<ChangeBatch>>) {
             .get(batch.shard)
             .copied()
             .unwrap_or(0);
-        if expected != 0 && batch.first_seq != expected {
-            tracing::warn!(
-                shard = shard.id,
-                writer = batch.shard,
-                expected,
-                got = batch.first_seq,
-                "change feed gap"
-            );
+        if expected != 0 && batch.first_seq > expected {
+            fill_gap(&shard, batch.shard, expected, batch.first_seq);
         }
         if let Some(next) = shard.feed_next_seq.borrow_mut().get_mut(batch.shard) {
             *next = batch.first_seq + batch.changes.len() as u64;
@@ -35,5 +33,48 @@ pub async fn run(shard: Rc<Shard>, rx: flume::Receiver<Arc<ChangeBatch>>) {
         for listener in shard.feed_listeners.borrow().iter() {
             listener(&batch);
         }
+    }
+}
+
+/// Hands the listeners the changes `from..to` of writer `w` that the feed dropped, read back
+/// from that shard's change log (what it still holds, at most `MAX_GAP_FILL`).
+fn fill_gap(shard: &Shard, w: usize, from: u64, to: u64) {
+    let start = from.max(to.saturating_sub(MAX_GAP_FILL));
+    let mut changes = Vec::new();
+    for seq in start..to {
+        match shard.node.dbs[w].changelog.get(keys::seq_key(seq)) {
+            Ok(Some(v)) => changes.extend(Change::decode(&v)),
+            _ => break,
+        }
+    }
+    if start > from || changes.len() as u64 != to - start {
+        tracing::warn!(
+            shard = shard.id,
+            writer = w,
+            from,
+            to,
+            filled = changes.len(),
+            "change feed gap only partly filled from the change log"
+        );
+    }
+    if changes.is_empty() {
+        return;
+    }
+    let batch = Arc::new(ChangeBatch {
+        shard: w,
+        first_seq: start,
+        changes,
+    });
+    for listener in shard.feed_listeners.borrow().iter() {
+        listener(&batch);
+    }
+}
+
+/// Forgets where each writer's feed was: the next batch is taken as it comes, without gap
+/// filling (for a listener that starts after a time with no interest in the feed, when the
+/// writers skipped this shard on purpose).
+pub fn reset_positions(shard: &Shard) {
+    for next in shard.feed_next_seq.borrow_mut().iter_mut() {
+        *next = 0;
     }
 }

@@ -51,8 +51,10 @@ impl Broker {
     }
 }
 
-/// Sends a message to every shard that has a matching subscription (once per shard).
-pub fn route(shard: &Shard, msg: Arc<Message>) {
+/// Sends a message to every shard that has a matching subscription (once per shard). A full
+/// inbox of another shard drops a QoS 0 message (counted) and makes a QoS 1/2 publisher wait
+/// for room: back-pressure reaches the publisher, never the other shards.
+pub async fn route(shard: &Shard, msg: Arc<Message>) {
     super::count(&shard.node.mqtt.stats.messages_in);
     let mut targets = BTreeSet::new();
     shard
@@ -72,12 +74,7 @@ pub fn route(shard: &Shard, msg: Arc<Message>) {
         match inbox.try_send(MeshMsg::Mqtt(MqttMsg::Deliver(msg.clone()))) {
             Ok(()) => {}
             Err(flume::TrySendError::Full(m)) if msg.qos > 0 => {
-                // QoS 1/2 must arrive: wait for room without holding up this caller.
-                let inbox = inbox.clone();
-                glommio::spawn_local(async move {
-                    let _ = inbox.send_async(m).await;
-                })
-                .detach();
+                let _ = inbox.send_async(m).await;
             }
             Err(_) => super::count(&shard.node.mqtt.stats.mesh_dropped),
         }

@@ -298,7 +298,7 @@ pub async fn publish_message(shard: &Shard, msg: Message, wait: bool) -> u8 {
             // An empty retained payload only deletes; subscribers still get it (spec 3.3.1.3).
         }
     }
-    broker::route(shard, Arc::new(msg));
+    broker::route(shard, Arc::new(msg)).await;
     0
 }
 

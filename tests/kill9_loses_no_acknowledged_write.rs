@@ -52,11 +52,9 @@ fn trial(durability: &str) {
         std::thread::sleep(Duration::from_millis(20));
     }
     s.kill9();
-    let t0 = Instant::now();
     for w in workers {
         w.join().unwrap();
     }
-    eprintln!("{durability}: workers stopped in {:?}", t0.elapsed());
     let acked = acked.lock().unwrap().clone();
     eprintln!(
         "{durability}: {} writes acknowledged before kill -9",
@@ -68,10 +66,7 @@ fn trial(durability: &str) {
         acked.len()
     );
 
-    let t0 = Instant::now();
     let s = Server::start_with_config(tmp.path(), &cfg_path, &data).unwrap();
-    eprintln!("{durability}: restart took {:?}", t0.elapsed());
-    let t0 = Instant::now();
     let a = agent();
     let mut missing = Vec::new();
     for (id, n) in &acked {

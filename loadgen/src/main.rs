@@ -1,6 +1,6 @@
 //! Entry point of `loadgen`: parses the command line, expands scenario files, runs the
 //! chosen workload, prints the summary, writes `--out` files, and maps failures to exit
-//! codes (2 = bad input or unreachable target, 3 = no successful operation measured).
+//! codes (2 = bad input or unreachable target, 3 = no response or delivery measured).
 
 mod affinity;
 mod cli;
@@ -9,6 +9,7 @@ mod dist;
 mod http;
 mod mqtt;
 mod net;
+mod pace;
 mod progress;
 mod report;
 mod rng;
@@ -94,7 +95,7 @@ fn finish(r: &RunResult, expect_samples: bool) -> Result<i32> {
         eprintln!("loadgen: wrote {dir}/result.json, result.md, latency.hgrm, latency.svg");
     }
     if expect_samples && r.latency_us.count == 0 {
-        eprintln!("loadgen: error: no successful operation was measured (see the errors above)");
+        eprintln!("loadgen: error: no response or delivery was measured in the window (see the errors above)");
         return Ok(3);
     }
     Ok(0)

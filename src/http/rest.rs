@@ -2,6 +2,8 @@
 //! `POST /{Table}/`, `GET|DELETE /{Table}/?query`, `GET /{Table}` (description).
 //! Reads go straight to the owning shard's storage; writes go to the owner's writer.
 
+#![allow(clippy::result_large_err)] // handlers return their ready-made error response
+
 use super::problem::problem;
 use super::request::{Method, Request};
 use super::response::Response;

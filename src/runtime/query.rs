@@ -95,7 +95,7 @@ async fn scan(
                 }
             }
             seen += 1;
-            if seen % 256 == 0 {
+            if seen.is_multiple_of(256) {
                 glommio::yield_if_needed().await;
             }
         }
@@ -108,7 +108,7 @@ async fn scan(
                 }
             }
             seen += 1;
-            if seen % 256 == 0 {
+            if seen.is_multiple_of(256) {
                 glommio::yield_if_needed().await;
             }
         }

@@ -2,6 +2,8 @@
 //! `Upgrade: websocket` on `/{Table}/{id}` and `/{Table}/`, and `Upgrade: websocket` with the
 //! `mqtt` subprotocol on `/mqtt`. Checks them, and hands the connection to `sse` or `ws`.
 
+#![allow(clippy::result_large_err)] // like the REST handlers: the error is the ready response
+
 use super::problem::problem;
 use super::request::{Method, Request};
 use super::response::Response;

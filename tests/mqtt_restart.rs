@@ -147,3 +147,36 @@ fn mqtt_shutdown_tells_clients() {
         "server shutting down"
     );
 }
+
+#[test]
+fn mqtt_state_moves_with_a_shard_count_change() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let one = "[shards]\ncount = 1\n";
+    let mut s = Server::start_at(tmp.path(), &data, one).unwrap();
+    let mut p = Client::v4(&s.mqtt_addr, "mv-pub", true);
+    for i in 0..20 {
+        p.publish(&format!("mv/{i}"), 1, true, format!("v{i}").as_bytes());
+    }
+    // A persistent session with a subscription and a message queued while it is away.
+    let mut c = Client::v4(&s.mqtt_addr, "mv-sub", false);
+    c.sub("away/#", 1);
+    c.disconnect();
+    p.publish("away/x", 1, false, b"queued");
+    assert!(s.stop().success());
+
+    let s = Server::start_at(tmp.path(), &data, TWO_SHARDS).unwrap();
+    let mut r = Client::v4(&s.mqtt_addr, "mv-reader", true);
+    r.sub("mv/#", 1);
+    let mut got: Vec<String> = (0..20).map(|_| r.expect().text()).collect();
+    got.sort();
+    let mut want: Vec<String> = (0..20).map(|i| format!("v{i}")).collect();
+    want.sort();
+    assert_eq!(got, want, "retained messages moved to their new shards");
+    let mut c = Client::v4(&s.mqtt_addr, "mv-sub", false);
+    assert_eq!(
+        c.expect().text(),
+        "queued",
+        "the session and its queue moved with it"
+    );
+}

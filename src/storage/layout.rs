@@ -211,6 +211,14 @@ fn migrate(
             );
             next_seq[t] += 1;
         }
+        for guard in src.mqtt.iter() {
+            let (k, v) = guard.into_inner().map_err(fail)?;
+            let Some((space, name)) = mqtt_key_owner(&k) else {
+                continue;
+            };
+            let t = owner_of(keys::partition_of(space, name, old.partitions), shards);
+            batches[t].insert(&targets[t].mqtt, k, v);
+        }
         for b in batches {
             b.commit().map_err(fail)?;
         }
@@ -223,6 +231,23 @@ fn migrate(
     save(data_dir, &new).map_err(|e| LayoutError::Io(format!("cannot write layout: {e}")))?;
     tracing::info!(records = moved, "partitions moved");
     Ok(new)
+}
+
+/// The placement of an MQTT state key (see `mqtt/store.rs`): sessions, their queues and
+/// QoS 2 state live with the client id (`$mqtt`), retained messages with the topic
+/// (`$retained`).
+fn mqtt_key_owner(k: &[u8]) -> Option<(&'static str, &str)> {
+    let (tag, rest) = (k.first()?, k.get(2..)?);
+    let name_end = match tag {
+        b'q' | b'p' => rest.iter().position(|b| *b == 0)?,
+        _ => rest.len(),
+    };
+    let name = std::str::from_utf8(&rest[..name_end]).ok()?;
+    match tag {
+        b's' | b'q' | b'p' => Some(("$mqtt", name)),
+        b'r' => Some(("$retained", name)),
+        _ => None,
+    }
 }
 
 /// (table, id) of an index key.

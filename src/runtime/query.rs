@@ -62,14 +62,16 @@ async fn scan(
     let pk = def.primary_key.as_str();
     let cmp = |a: &Value, b: &Value| -> Ordering { compare_docs(a, b, &q.sort, pk) };
     let mut out: Vec<Value> = Vec::new();
-    let consider = |doc: Value, out: &mut Vec<Value>| {
+    let consider = |doc: Value, out: &mut Vec<Value>| -> bool {
         if q.filter.as_ref().is_none_or(|f| f.matches(&doc)) {
             out.push(doc);
             if out.len() >= keep * 2 + 64 {
                 out.sort_by(cmp);
                 out.truncate(keep);
             }
+            return true;
         }
+        false
     };
     let is_indexed = |attr: &str| def.indexes.iter().any(|i| i == attr);
     let plan = q
@@ -86,12 +88,19 @@ async fn scan(
         }
         ids.sort_unstable();
         ids.dedup();
+        // Without sort(), rows are ordered by record id, the order `ids` is in now: the first
+        // `keep` matches are the answer, and the rest need not be read.
+        let stop_after = q.sort.is_empty().then_some(keep);
+        let mut accepted = 0usize;
         for id in ids {
+            if stop_after.is_some_and(|n| accepted >= n) {
+                break;
+            }
             let (p, _) = shard.locate(&def.name, &id);
             let key = crate::storage::keys::record_key(&def.name, p, &id);
             if let Some(rec) = db.get(&key).map_err(|e| e.to_string())? {
                 if let Ok(doc) = serde_json::from_slice::<Value>(rec.body()) {
-                    consider(doc, &mut out);
+                    accepted += usize::from(consider(doc, &mut out));
                 }
             }
             seen += 1;

@@ -56,6 +56,7 @@ pub fn status(shard: &Shard) -> Response {
         "durability": n.config.storage.durability,
         "shards": shards,
         "tables": tables,
+        "cluster": n.cluster.as_ref().map(|c| c.to_json()),
     });
     Response::json(200, serde_json::to_vec(&body).unwrap_or_default())
 }

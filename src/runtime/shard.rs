@@ -29,6 +29,8 @@ pub struct NodeShared {
     /// Open HTTP connections per shard.
     pub connections: Vec<AtomicUsize>,
     pub started_ms: u64,
+    /// Replication status (`None` when no cluster secret is configured).
+    pub cluster: Option<Arc<crate::cluster::state::ClusterState>>,
 }
 
 /// One shard's context.

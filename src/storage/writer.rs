@@ -100,6 +100,30 @@ pub enum WriterMsg {
     },
     /// Flush everything to disk and stop.
     Stop { done: flume::Sender<()> },
+    /// Changes made on other nodes: each is applied if its version is newer than the stored
+    /// one (last-writer-wins), and observed by the clock either way. The reply comes after the
+    /// commit that holds them (`Ok(applied)`), or says why nothing was stored.
+    Replicate {
+        changes: Vec<RemoteChange>,
+        reply: flume::Sender<Result<usize, String>>,
+    },
+    /// Stores one value in another keyspace of this shard's database (replication cursors),
+    /// committed with the group so it is durable once `done` answers.
+    PutMeta {
+        keyspace: fjall::Keyspace,
+        key: Vec<u8>,
+        value: Vec<u8>,
+        done: flume::Sender<Result<(), String>>,
+    },
+}
+
+/// A change that came from another node, routed to the writer that owns its partition.
+#[derive(Debug, Clone)]
+pub struct RemoteChange {
+    pub partition: u16,
+    /// The local definition of the table, for its indexes (`None`: table unknown here).
+    pub table: Option<Arc<TableDef>>,
+    pub change: Change,
 }
 
 /// Counters a writer keeps, readable from any thread (status endpoint).
@@ -113,6 +137,10 @@ pub struct WriterStats {
     pub failures: AtomicU64,
     /// Change batches a feed consumer was too slow to take.
     pub feed_drops: AtomicU64,
+    /// Changes from other nodes that won last-writer-wins and were stored.
+    pub replicated: AtomicU64,
+    /// Changes from other nodes that lost to a newer stored version (or were duplicates).
+    pub replicated_stale: AtomicU64,
 }
 
 /// Settings of a writer.
@@ -253,6 +281,11 @@ impl Writer {
         let mut replies: Vec<(Reply, WriteOutcome)> = Vec::with_capacity(group.len());
         let mut stop = None;
         let mut record_delta = 0i64;
+        // Replicated changes and meta values in this group (they need a commit too).
+        let mut other_writes = 0usize;
+        let mut remote_replies: Vec<(flume::Sender<Result<usize, String>>, Result<usize, String>)> =
+            Vec::new();
+        let mut meta_replies: Vec<flume::Sender<Result<(), String>>> = Vec::new();
         let first_seq = self.next_seq;
         self.pending.clear();
         for msg in group.drain(..) {
@@ -276,13 +309,43 @@ impl Writer {
                     );
                 }
                 WriterMsg::Stop { done } => stop = Some(done),
+                WriterMsg::Replicate { changes, reply } => {
+                    let mut applied = 0usize;
+                    let mut failed = None;
+                    for rc in &changes {
+                        match self.apply_remote(rc, &mut batch, &mut overlay, &mut record_delta) {
+                            Ok(true) => applied += 1,
+                            Ok(false) => {}
+                            Err(e) => {
+                                failed = Some(e);
+                                break;
+                            }
+                        }
+                    }
+                    self.stats.replicated.fetch_add(applied as u64, Ordering::Relaxed);
+                    self.stats
+                        .replicated_stale
+                        .fetch_add((changes.len() - applied) as u64, Ordering::Relaxed);
+                    other_writes += applied;
+                    remote_replies.push((reply, failed.map_or(Ok(applied), Err)));
+                }
+                WriterMsg::PutMeta {
+                    keyspace,
+                    key,
+                    value,
+                    done,
+                } => {
+                    batch.insert(&keyspace, key, value);
+                    other_writes += 1;
+                    meta_replies.push(done);
+                }
             }
         }
         let written = replies
             .iter()
             .filter(|(_, o)| matches!(o, WriteOutcome::Written { .. }))
             .count();
-        if written > 0 {
+        if written + other_writes > 0 {
             let mode = match self.settings.durability {
                 Durability::Sync => PersistMode::SyncData,
                 // In the OS's hands: a killed process loses nothing; a power loss loses what
@@ -316,8 +379,20 @@ impl Writer {
                             *o = WriteOutcome::Failed(format!("storage commit failed: {e}"));
                         }
                     }
+                    for (_, o) in remote_replies.iter_mut() {
+                        *o = Err(format!("storage commit failed: {e}"));
+                    }
+                    for done in meta_replies.drain(..) {
+                        let _ = done.send(Err(format!("storage commit failed: {e}")));
+                    }
                 }
             }
+        }
+        for (reply, outcome) in remote_replies {
+            let _ = reply.send(outcome);
+        }
+        for done in meta_replies {
+            let _ = done.send(Ok(()));
         }
         for (reply, outcome) in replies {
             let _ = reply.send(outcome);
@@ -347,10 +422,12 @@ impl Writer {
                 Err(e) => return WriteOutcome::Failed(format!("read failed: {e}")),
             },
         };
-        let live = current
-            .as_deref()
-            .and_then(Envelope::decode)
-            .filter(|e| !e.tombstone);
+        let stored_env = current.as_deref().and_then(Envelope::decode);
+        if let Some(e) = stored_env {
+            // A replicated version may come from a clock ahead of ours: the new one must be newer.
+            self.hlc.observe(e.version);
+        }
+        let live = stored_env.filter(|e| !e.tombstone);
         match req.precondition {
             Precondition::None => {}
             Precondition::IfMatch { clock, node } => {
@@ -442,6 +519,75 @@ impl Writer {
             _ => 0,
         };
         WriteOutcome::Written { version, created }
+    }
+
+    /// Applies one change from another node if it wins last-writer-wins against the stored
+    /// version (tombstones included). Returns whether it was stored.
+    fn apply_remote(
+        &mut self,
+        rc: &RemoteChange,
+        batch: &mut fjall::OwnedWriteBatch,
+        overlay: &mut HashMap<Vec<u8>, Option<Vec<u8>>>,
+        record_delta: &mut i64,
+    ) -> Result<bool, String> {
+        let c = &rc.change;
+        let incoming = Version {
+            clock: c.clock,
+            node: c.node,
+        };
+        self.hlc.observe(incoming);
+        let key = keys::record_key(&c.table, rc.partition, &c.id);
+        let current: Option<Vec<u8>> = match overlay.get(&key) {
+            Some(v) => v.clone(),
+            None => self
+                .db
+                .records
+                .get(&key)
+                .map_err(|e| format!("read failed: {e}"))?
+                .map(|s| s.to_vec()),
+        };
+        let stored = current.as_deref().and_then(Envelope::decode);
+        if stored.is_some_and(|e| e.version >= incoming) {
+            return Ok(false);
+        }
+        let old_live = stored.filter(|e| !e.tombstone);
+        let new_body = match c.op {
+            ChangeOp::Put => Some(c.body.as_slice()),
+            ChangeOp::Delete => None,
+        };
+        if let Some(table) = rc.table.as_deref().filter(|t| !t.indexes.is_empty()) {
+            let old_doc: Option<Value> = old_live.and_then(|e| serde_json::from_slice(e.body).ok());
+            let new_doc: Option<Value> = new_body.and_then(|b| serde_json::from_slice(b).ok());
+            for attr in &table.indexes {
+                let old_terms = index_entries(&c.table, attr, old_doc.as_ref(), &c.id);
+                let new_terms = index_entries(&c.table, attr, new_doc.as_ref(), &c.id);
+                for k in old_terms.difference(&new_terms) {
+                    batch.remove(&self.db.index, k.clone());
+                }
+                for k in new_terms.difference(&old_terms) {
+                    batch.insert(&self.db.index, k.clone(), b"".to_vec());
+                }
+            }
+        }
+        let value = Envelope::encode(incoming, new_body.is_none(), new_body.unwrap_or(b""));
+        batch.insert(&self.db.records, key.clone(), value.clone());
+        overlay.insert(key, Some(value));
+        // Into the local change log too (for subscribers), marked by its origin node.
+        batch.insert(
+            &self.db.changelog,
+            keys::seq_key(self.next_seq).to_vec(),
+            c.encode(),
+        );
+        self.next_seq += 1;
+        if !self.feeds.is_empty() {
+            self.pending.push(c.clone());
+        }
+        *record_delta += match (old_live.is_some(), new_body.is_some()) {
+            (false, true) => 1,
+            (true, false) => -1,
+            _ => 0,
+        };
+        Ok(true)
     }
 
     /// Hands the committed group to every feed consumer.

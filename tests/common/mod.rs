@@ -3,6 +3,9 @@
 //! or raw sockets.
 #![allow(dead_code)]
 
+pub mod cluster;
+pub mod proxy;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -14,6 +17,8 @@ pub struct Server {
     pub addr: String,
     pub data_dir: PathBuf,
     pub config_path: PathBuf,
+    /// The ready line after `microlith ready ` (e.g. `http=... shards=2 node=1 peer=...`).
+    pub ready: String,
     log_path: PathBuf,
     _tmp: Option<tempfile::TempDir>,
 }
@@ -52,6 +57,16 @@ impl Server {
         config_path: &Path,
         data_dir: &Path,
     ) -> Result<Server, String> {
+        Server::start_with_env(dir, config_path, data_dir, &[])
+    }
+
+    /// Like `start_with_config`, with extra environment variables for the server.
+    pub fn start_with_env(
+        dir: &Path,
+        config_path: &Path,
+        data_dir: &Path,
+        env: &[(String, String)],
+    ) -> Result<Server, String> {
         let log_path = dir.join(format!("server-{}.log", std::process::id()));
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -62,6 +77,7 @@ impl Server {
             .arg("serve")
             .arg("--config")
             .arg(config_path)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .spawn()
@@ -70,15 +86,16 @@ impl Server {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(rest) = line.strip_prefix("microlith ready http=") {
-                    let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
+                if let Some(rest) = line.strip_prefix("microlith ready ") {
+                    let _ = tx.send(rest.to_string());
                 }
             }
         });
         match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(addr) => Ok(Server {
+            Ok(ready) => Ok(Server {
                 child: Some(child),
-                addr,
+                addr: ready_field(&ready, "http").unwrap_or_default(),
+                ready,
                 data_dir: data_dir.to_path_buf(),
                 config_path: config_path.to_path_buf(),
                 log_path,
@@ -93,6 +110,11 @@ impl Server {
                 ))
             }
         }
+    }
+
+    /// A `key=value` field of the ready line.
+    pub fn ready_field(&self, key: &str) -> Option<String> {
+        ready_field(&self.ready, key)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -137,6 +159,12 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// A `key=value` field of a ready line.
+pub fn ready_field(line: &str, key: &str) -> Option<String> {
+    line.split_whitespace()
+        .find_map(|f| f.strip_prefix(key)?.strip_prefix('=').map(String::from))
 }
 
 fn unsafe_kill(pid: u32, sig: i32) {

@@ -157,6 +157,8 @@ fn frame_pump(i: Arc<Inner>, mut from: TcpStream, mut to: TcpStream) {
         let ok = match fault {
             None => to.write_all(&header).and_then(|_| to.write_all(&payload)).is_ok(),
             Some(f) => {
+                // Refuse reconnections at once: the retry must not deliver the record.
+                i.cut.store(true, Ordering::SeqCst);
                 match f {
                     Fault::Corrupt => {
                         payload[len / 2] ^= 0x55;
@@ -178,7 +180,6 @@ fn frame_pump(i: Arc<Inner>, mut from: TcpStream, mut to: TcpStream) {
                 let _ = to.flush();
                 // Let the receiver see the damage before the cut closes the connection.
                 std::thread::sleep(Duration::from_millis(300));
-                i.cut.store(true, Ordering::SeqCst);
                 i.faults_done.fetch_add(1, Ordering::SeqCst);
                 close_all(&i);
                 false

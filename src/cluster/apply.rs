@@ -131,8 +131,7 @@ pub async fn apply(
     }
     let mut applied = 0;
     for w in waits {
-        applied += w
-            .recv_async()
+        applied += crate::runtime::reply::recv(&w)
             .await
             .map_err(|_| "writer stopped".to_string())??;
     }

@@ -69,7 +69,7 @@ impl Cursors {
             })
             .await
             .map_err(|_| "writer stopped".to_string())?;
-        wait.recv_async()
+        crate::runtime::reply::recv(&wait)
             .await
             .map_err(|_| "writer stopped".to_string())?
     }

@@ -8,6 +8,7 @@ pub mod inbox;
 pub mod mesh;
 pub mod preflight;
 pub mod query;
+pub mod reply;
 pub mod shard;
 
 pub use boot::{serve, StartError};

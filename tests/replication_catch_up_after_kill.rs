@@ -4,16 +4,22 @@
 
 mod common;
 use common::cluster::*;
-use common::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 type Acked = Arc<Mutex<Vec<(String, u64)>>>;
 
-fn writer(base: String, prefix: String, acked: Acked, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+fn writer(
+    base: String,
+    prefix: String,
+    acked: Acked,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
-        let a = ureq::AgentBuilder::new().timeout(Duration::from_secs(5)).build();
+        let a = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(5))
+            .build();
         let mut n = 0u64;
         let mut errors = 0;
         while !stop.load(Ordering::Relaxed) {
@@ -50,10 +56,29 @@ fn killed_node_catches_up_and_no_acknowledged_write_is_lost() {
     let stop = Arc::new(AtomicBool::new(false));
     let stop_victim = Arc::new(AtomicBool::new(false));
     let mut ws: Vec<_> = (0..2)
-        .map(|i| writer(c.nodes[i].url("/Product/"), format!("n{i}"), acked.clone(), stop.clone()))
+        .map(|i| {
+            writer(
+                c.nodes[i].url("/Product/"),
+                format!("n{i}"),
+                acked.clone(),
+                stop.clone(),
+            )
+        })
         .collect();
-    let victim = writer(c.nodes[2].url("/Product/"), "n2".into(), acked.clone(), stop_victim.clone());
-    let count = |p: &str| acked.lock().unwrap().iter().filter(|(id, _)| id.starts_with(p)).count();
+    let victim = writer(
+        c.nodes[2].url("/Product/"),
+        "n2".into(),
+        acked.clone(),
+        stop_victim.clone(),
+    );
+    let count = |p: &str| {
+        acked
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(id, _)| id.starts_with(p))
+            .count()
+    };
     wait_for("writes on every node", Duration::from_secs(60), || {
         count("n0") > 100 && count("n2") > 100
     });
@@ -62,9 +87,18 @@ fn killed_node_catches_up_and_no_acknowledged_write_is_lost() {
     let before = count("n0") + count("n1");
     // Down for a while, with writes on the others.
     std::thread::sleep(Duration::from_millis(1500));
-    wait_for("writes while node 3 is down", Duration::from_secs(60), || count("n0") + count("n1") > before + 300);
+    wait_for(
+        "writes while node 3 is down",
+        Duration::from_secs(60),
+        || count("n0") + count("n1") > before + 300,
+    );
     c.boot(2);
-    ws.push(writer(c.nodes[2].url("/Product/"), "n2b".into(), acked.clone(), stop_victim.clone()));
+    ws.push(writer(
+        c.nodes[2].url("/Product/"),
+        "n2b".into(),
+        acked.clone(),
+        stop_victim.clone(),
+    ));
     std::thread::sleep(Duration::from_millis(1000));
     stop.store(true, Ordering::Relaxed);
     stop_victim.store(true, Ordering::Relaxed);
@@ -74,15 +108,19 @@ fn killed_node_catches_up_and_no_acknowledged_write_is_lost() {
     c.wait_converged(Duration::from_secs(30));
     let acked = acked.lock().unwrap().clone();
     eprintln!("{} writes acknowledged", acked.len());
-    let a = agent();
     for (i, node) in c.nodes.iter().enumerate() {
         // Every record of the node in one query, then every acknowledged write checked in it.
-        let rows = get(&a, &node.url("/Product/?select(id,seq)&limit(0,1000000)")).json();
+        let rows = fetch(&node.url("/Product/?select(id,seq)&limit(0,1000000)")).json();
         let held: std::collections::HashMap<String, u64> = rows
             .as_array()
             .unwrap()
             .iter()
-            .map(|r| (r["id"].as_str().unwrap().to_string(), r["seq"].as_u64().unwrap()))
+            .map(|r| {
+                (
+                    r["id"].as_str().unwrap().to_string(),
+                    r["seq"].as_u64().unwrap(),
+                )
+            })
             .collect();
         let lost: Vec<&String> = acked
             .iter()
@@ -106,7 +144,15 @@ fn killed_node_catches_up_and_no_acknowledged_write_is_lost() {
         }
     }
     // The restarted node resumed from its cursors: no repair was needed.
-    let st = get(&a, &c.nodes[2].url("/status")).json();
-    let repairs: u64 = st["cluster"]["peers"].as_array().unwrap().iter().map(|p| p["repairs"].as_u64().unwrap()).sum();
-    assert_eq!(repairs, 0, "catch-up should come from the change logs: {st}");
+    let st = fetch(&c.nodes[2].url("/status")).json();
+    let repairs: u64 = st["cluster"]["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["repairs"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        repairs, 0,
+        "catch-up should come from the change logs: {st}"
+    );
 }

@@ -4,7 +4,6 @@
 
 mod common;
 use common::cluster::*;
-use common::*;
 use std::time::Duration;
 
 #[test]
@@ -15,20 +14,35 @@ fn concurrent_writes_on_three_nodes_converge() {
         .map(|n| {
             let base = c.nodes[n].url("/Product/");
             std::thread::spawn(move || {
-                let a = agent();
                 for i in 0..120 {
                     // Shared keys: every node writes them.
                     let k = format!("shared-{}", i % 30);
-                    let r = put(&a, &format!("{base}{k}"), &format!(r#"{{"by":{n},"i":{i},"category":"c{n}"}}"#));
+                    let r = cput(
+                        &format!("{base}{k}"),
+                        &format!(r#"{{"by":{n},"i":{i},"category":"c{n}"}}"#),
+                    );
                     assert!(r.status == 201 || r.status == 204, "{}", r.body);
                     // Keys of one node.
-                    let r = put(&a, &format!("{base}own-{n}-{i}"), &format!(r#"{{"by":{n},"price":{i}}}"#));
+                    let r = cput(
+                        &format!("{base}own-{n}-{i}"),
+                        &format!(r#"{{"by":{n},"price":{i}}}"#),
+                    );
                     assert!(r.status == 201 || r.status == 204, "{}", r.body);
                     if i % 7 == 0 {
-                        let _ = send(&a, "DELETE", &format!("{base}shared-{}", (i + 3) % 30), None, &[]);
+                        let _ = call(
+                            "DELETE",
+                            &format!("{base}shared-{}", (i + 3) % 30),
+                            None,
+                            &[],
+                        );
                     }
                     if i % 5 == 0 {
-                        let _ = send(&a, "PATCH", &format!("{base}shared-{}", (i + 1) % 30), Some(r#"{"patched":true}"#), &[]);
+                        let _ = call(
+                            "PATCH",
+                            &format!("{base}shared-{}", (i + 1) % 30),
+                            Some(r#"{"patched":true}"#),
+                            &[],
+                        );
                     }
                 }
             })
@@ -38,11 +52,20 @@ fn concurrent_writes_on_three_nodes_converge() {
         w.join().unwrap();
     }
     let digest = c.wait_converged(Duration::from_secs(30));
-    assert_eq!(digest["Product"]["records"].as_u64().unwrap() >= 360, true, "{digest}");
-    for k in (0..30).map(|i| format!("shared-{i}")).chain((0..3).flat_map(|n| (0..120).map(move |i| format!("own-{n}-{i}")))) {
+    assert_eq!(
+        digest["Product"]["records"].as_u64().unwrap() >= 360,
+        true,
+        "{digest}"
+    );
+    for k in (0..30)
+        .map(|i| format!("shared-{i}"))
+        .chain((0..3).flat_map(|n| (0..120).map(move |i| format!("own-{n}-{i}"))))
+    {
         let answers = c.read_everywhere(&format!("/Product/{k}"));
         assert!(
-            answers.iter().all(|a| a.0 == answers[0].0 && a.1 == answers[0].1 && a.2 == answers[0].2),
+            answers
+                .iter()
+                .all(|a| a.0 == answers[0].0 && a.1 == answers[0].1 && a.2 == answers[0].2),
             "{k}: nodes disagree: {answers:?}"
         );
     }
@@ -52,5 +75,8 @@ fn concurrent_writes_on_three_nodes_converge() {
         .into_iter()
         .map(|a| a.2)
         .collect();
-    assert!(q.iter().all(|x| *x == q[0]), "index queries disagree: {q:?}");
+    assert!(
+        q.iter().all(|x| *x == q[0]),
+        "index queries disagree: {q:?}"
+    );
 }

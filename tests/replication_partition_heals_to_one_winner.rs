@@ -5,7 +5,6 @@
 
 mod common;
 use common::cluster::*;
-use common::*;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,7 +25,9 @@ fn partitioned_writers_converge_to_the_highest_version() {
         .map(|n| {
             let (base, acked, stop) = (c.nodes[n].url("/Product/"), acked.clone(), stop.clone());
             std::thread::spawn(move || {
-                let a = ureq::AgentBuilder::new().timeout(Duration::from_secs(5)).build();
+                let a = ureq::AgentBuilder::new()
+                    .timeout(Duration::from_secs(5))
+                    .build();
                 let mut i = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     let k = format!("k{}", i as usize % KEYS);
@@ -41,7 +42,12 @@ fn partitioned_writers_converge_to_the_highest_version() {
                     if let Ok(r) = r {
                         if let Some(etag) = r.header("etag") {
                             let stored = if i % 11 == 5 { String::new() } else { body };
-                            acked.lock().unwrap().entry(k).or_default().push((version(etag), stored));
+                            acked
+                                .lock()
+                                .unwrap()
+                                .entry(k)
+                                .or_default()
+                                .push((version(etag), stored));
                         }
                     }
                     i += 1;
@@ -53,9 +59,13 @@ fn partitioned_writers_converge_to_the_highest_version() {
     std::thread::sleep(CUT);
     // The cut-off node did not see the others' writes, nor they its.
     assert_ne!(c.digest(0), c.digest(2), "the cut node must have diverged");
-    let st = get(&agent(), &c.nodes[2].url("/status")).json();
+    let st = fetch(&c.nodes[2].url("/status")).json();
     assert!(
-        st["cluster"]["peers"].as_array().unwrap().iter().all(|p| p["inbound"]["state"] != "connected"),
+        st["cluster"]["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["inbound"]["state"] != "connected"),
         "the cut node's links are down: {st}"
     );
     c.heal();
@@ -68,9 +78,18 @@ fn partitioned_writers_converge_to_the_highest_version() {
     assert_eq!(acked.len(), KEYS, "every key was written");
     for (k, writes) in acked.iter() {
         let (winner, body) = writes.iter().max_by_key(|(v, _)| *v).unwrap();
-        for (node, (status, etag, got)) in c.read_everywhere(&format!("/Product/{k}")).into_iter().enumerate() {
+        for (node, (status, etag, got)) in c
+            .read_everywhere(&format!("/Product/{k}"))
+            .into_iter()
+            .enumerate()
+        {
             if body.is_empty() {
-                assert_eq!(status, 404, "node {}: {k} should be deleted (winner {winner:?})", node + 1);
+                assert_eq!(
+                    status,
+                    404,
+                    "node {}: {k} should be deleted (winner {winner:?})",
+                    node + 1
+                );
             } else {
                 assert_eq!(status, 200, "node {}: {k}", node + 1);
                 assert_eq!(version(&etag.unwrap()), *winner, "node {}: {k}", node + 1);

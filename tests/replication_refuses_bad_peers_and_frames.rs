@@ -13,7 +13,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 fn healthy(url: &str) -> bool {
-    get(&agent(), url).status == 200
+    fetch(url).status == 200
 }
 
 /// Writes raw bytes to a peer port and tells whether the node closed the connection.
@@ -41,26 +41,47 @@ fn wrong_secret_is_refused_and_gets_nothing() {
     let cfg = tmp.path().join("m.toml");
     std::fs::write(
         &cfg,
-        node_config(2, &data, 1, &[c.nodes[0].peer_addr.clone()], "not-the-cluster-secret!!", "", ""),
+        node_config(
+            2,
+            &data,
+            1,
+            &[c.nodes[0].peer_addr.clone()],
+            "not-the-cluster-secret!!",
+            "",
+            "",
+        ),
     )
     .unwrap();
     let intruder = Server::start_with_config(tmp.path(), &cfg, &data).unwrap();
-    let a = agent();
-    assert_eq!(put(&a, &c.nodes[0].url("/Product/secret-1"), r#"{"x":1}"#).status, 201);
-    wait_for("the refusal in node 1's log", Duration::from_secs(10), || {
-        c.log(0).contains("wrong secret")
-    });
-    wait_for("the intruder to report the refusal", Duration::from_secs(10), || {
-        let st = get(&a, &intruder.url("/status")).json();
-        st["cluster"]["peers"][0]["inbound"]["state"] == "refused"
-    });
-    let st = get(&a, &c.nodes[0].url("/status")).json();
-    assert!(st["cluster"]["refused_links"].as_u64().unwrap() >= 1, "{st}");
+    assert_eq!(
+        cput(&c.nodes[0].url("/Product/secret-1"), r#"{"x":1}"#).status / 100,
+        2
+    );
+    wait_for(
+        "the refusal in node 1's log",
+        Duration::from_secs(10),
+        || c.log(0).contains("wrong secret"),
+    );
+    wait_for(
+        "the intruder to report the refusal",
+        Duration::from_secs(10),
+        || {
+            let st = fetch(&intruder.url("/status")).json();
+            st["cluster"]["peers"][0]["inbound"]["state"] == "refused"
+        },
+    );
+    let st = fetch(&c.nodes[0].url("/status")).json();
+    assert!(
+        st["cluster"]["refused_links"].as_u64().unwrap() >= 1,
+        "{st}"
+    );
     // The cluster itself still replicates; the intruder never got the record.
-    wait_for("replication between the real nodes", Duration::from_secs(10), || {
-        get(&a, &c.nodes[1].url("/Product/secret-1")).status == 200
-    });
-    assert_eq!(get(&a, &intruder.url("/Product/secret-1")).status, 404);
+    wait_for(
+        "replication between the real nodes",
+        Duration::from_secs(10),
+        || fetch(&c.nodes[1].url("/Product/secret-1")).status == 200,
+    );
+    assert_eq!(fetch(&intruder.url("/Product/secret-1")).status, 404);
     assert!(healthy(&c.nodes[0].url("/health")));
 }
 
@@ -86,40 +107,64 @@ fn unauthenticated_garbage_and_oversized_frames_are_dropped() {
 fn damaged_frames_close_the_link_and_are_never_applied() {
     let c = Cluster::start(Opts::nodes(&[1, 2]));
     c.wait_linked(Duration::from_secs(20));
-    let a = agent();
     let body = format!(r#"{{"pad":"{}"}}"#, "x".repeat(600));
-    for (n, fault) in [Fault::Corrupt, Fault::Garbage, Fault::Truncate, Fault::Oversize]
-        .into_iter()
-        .enumerate()
+    for (n, fault) in [
+        Fault::Corrupt,
+        Fault::Garbage,
+        Fault::Truncate,
+        Fault::Oversize,
+    ]
+    .into_iter()
+    .enumerate()
     {
         // Node 1 pulls node 2's changes through this proxy.
         let p = c.proxy(0, 1);
         let done = p.faults_done();
         p.arm(fault);
         let id = format!("fault-{n}");
-        assert_eq!(put(&a, &c.nodes[1].url(&format!("/Product/{id}")), &body).status, 201);
-        wait_for(&format!("the proxy to inject {fault:?}"), Duration::from_secs(10), || {
-            p.faults_done() > done
-        });
+        assert_eq!(
+            cput(&c.nodes[1].url(&format!("/Product/{id}")), &body).status / 100,
+            2
+        );
+        wait_for(
+            &format!("the proxy to inject {fault:?}"),
+            Duration::from_secs(10),
+            || p.faults_done() > done,
+        );
         // The link is cut now: what node 1 holds is what it applied from the damaged frame.
         std::thread::sleep(Duration::from_millis(200));
         assert_eq!(
-            get(&a, &c.nodes[0].url(&format!("/Product/{id}"))).status,
+            fetch(&c.nodes[0].url(&format!("/Product/{id}"))).status,
             404,
             "{fault:?}: the damaged frame was applied"
         );
-        assert!(healthy(&c.nodes[0].url("/health")), "{fault:?}: node 1 stopped serving");
+        assert!(
+            healthy(&c.nodes[0].url("/health")),
+            "{fault:?}: node 1 stopped serving"
+        );
         p.resume();
-        wait_for(&format!("{id} after the link recovers from {fault:?}"), Duration::from_secs(15), || {
-            get(&a, &c.nodes[0].url(&format!("/Product/{id}"))).status == 200
-        });
+        wait_for(
+            &format!("{id} after the link recovers from {fault:?}"),
+            Duration::from_secs(15),
+            || fetch(&c.nodes[0].url(&format!("/Product/{id}"))).status == 200,
+        );
     }
     let log = c.log(0);
-    for what in ["checksum mismatch", "archive does not validate", "connection ended inside a frame", "over the frame limit"] {
-        assert!(log.contains(what), "node 1's log does not say {what:?}:\n{log}");
+    for what in [
+        "checksum mismatch",
+        "archive does not validate",
+        "connection ended inside a frame",
+        "over the frame limit",
+    ] {
+        assert!(
+            log.contains(what),
+            "node 1's log does not say {what:?}:\n{log}"
+        );
     }
-    let st = get(&a, &c.nodes[0].url("/status")).json();
-    let bad = st["cluster"]["peers"][0]["inbound"]["bad_frames"].as_u64().unwrap();
+    let st = fetch(&c.nodes[0].url("/status")).json();
+    let bad = st["cluster"]["peers"][0]["inbound"]["bad_frames"]
+        .as_u64()
+        .unwrap();
     assert!(bad >= 4, "bad frames counted: {st}");
     c.wait_converged(Duration::from_secs(10));
 }

@@ -10,7 +10,12 @@ use common::*;
 use std::time::Duration;
 
 fn repairs(st: &serde_json::Value) -> u64 {
-    st["cluster"]["peers"].as_array().unwrap().iter().map(|p| p["repairs"].as_u64().unwrap()).sum()
+    st["cluster"]["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["repairs"].as_u64().unwrap())
+        .sum()
 }
 
 #[test]
@@ -19,31 +24,55 @@ fn trimmed_log_is_repaired_by_anti_entropy() {
     o.storage = vec!["changelog_retention_secs = 1".to_string(); 3];
     let c = Cluster::start(o);
     c.wait_linked(Duration::from_secs(20));
-    let a = agent();
     for k in ["x", "y"] {
-        assert_eq!(put(&a, &c.nodes[0].url(&format!("/Product/shared-{k}")), r#"{"v":"old"}"#).status, 201);
+        assert_eq!(
+            cput(
+                &c.nodes[0].url(&format!("/Product/shared-{k}")),
+                r#"{"v":"old"}"#
+            )
+            .status
+                / 100,
+            2
+        );
     }
     c.wait_converged(Duration::from_secs(10));
     c.isolate(2);
     // The lagging node: a record only it has, and the newer version of shared-x.
-    assert_eq!(put(&a, &c.nodes[2].url("/Product/only-c"), r#"{"v":"c"}"#).status, 201);
-    let x = put(&a, &c.nodes[2].url("/Product/shared-x"), r#"{"v":"from-c"}"#);
+    assert_eq!(
+        cput(&c.nodes[2].url("/Product/only-c"), r#"{"v":"c"}"#).status / 100,
+        2
+    );
+    let x = cput(&c.nodes[2].url("/Product/shared-x"), r#"{"v":"from-c"}"#);
     // The others: many writes, and the newer version of shared-y.
     for i in 0..300 {
-        assert_eq!(put(&a, &c.nodes[i % 2].url(&format!("/Product/ab-{i}")), r#"{"v":"ab"}"#).status, 201);
+        assert_eq!(
+            cput(
+                &c.nodes[i % 2].url(&format!("/Product/ab-{i}")),
+                r#"{"v":"ab"}"#
+            )
+            .status
+                / 100,
+            2
+        );
     }
-    let y = put(&a, &c.nodes[1].url("/Product/shared-y"), r#"{"v":"from-b"}"#);
+    let y = cput(&c.nodes[1].url("/Product/shared-y"), r#"{"v":"from-b"}"#);
     // Let every log trim past the other side's cursors.
-    wait_for("the change logs to be trimmed", Duration::from_secs(20), || {
-        (0..3).all(|i| {
-            let st = get(&a, &c.nodes[i].url("/status")).json();
-            st["shards"].as_array().unwrap().iter().all(|s| {
-                s["changelog_first"].as_u64() == s["changelog_next"].as_u64()
+    wait_for(
+        "the change logs to be trimmed",
+        Duration::from_secs(20),
+        || {
+            (0..3).all(|i| {
+                let st = fetch(&c.nodes[i].url("/status")).json();
+                st["shards"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|s| s["changelog_first"].as_u64() == s["changelog_next"].as_u64())
             })
-        })
-    });
+        },
+    );
     let before: Vec<u64> = (0..3)
-        .map(|i| repairs(&get(&a, &c.nodes[i].url("/status")).json()))
+        .map(|i| repairs(&fetch(&c.nodes[i].url("/status")).json()))
         .collect();
     c.heal();
     c.wait_converged(Duration::from_secs(30));
@@ -63,7 +92,7 @@ fn trimmed_log_is_repaired_by_anti_entropy() {
     }
     // Both sides needed repair: the lagging node from both others, each other from it.
     for (i, need) in [(0, 1), (1, 1), (2, 2)] {
-        let st = get(&a, &c.nodes[i].url("/status")).json();
+        let st = fetch(&c.nodes[i].url("/status")).json();
         assert!(
             repairs(&st) >= before[i] + need,
             "node {} ran {} repairs after healing, expected {need}: {st}",
@@ -81,7 +110,7 @@ fn trimmed_log_is_repaired_by_anti_entropy() {
     let newcomer = Server::start_with_config(tmp.path(), &cfg, &data).unwrap();
     let want = c.digest(0);
     wait_for("the new node to converge", Duration::from_secs(30), || {
-        get(&a, &newcomer.url("/cluster/digest")).json()["tables"] == want
+        fetch(&newcomer.url("/cluster/digest")).json()["tables"] == want
     });
-    assert_eq!(get(&a, &newcomer.url("/Product/only-c")).status, 200);
+    assert_eq!(fetch(&newcomer.url("/Product/only-c")).status, 200);
 }

@@ -53,7 +53,10 @@ impl Tables {
             if let Some(t) = self.tables.borrow().get(name) {
                 return Some(t.clone());
             }
-            tracing::warn!(table = name, "replicated change for a table not declared on this node: stored without indexes");
+            tracing::warn!(
+                table = name,
+                "replicated change for a table not declared on this node: stored without indexes"
+            );
         }
         None
     }

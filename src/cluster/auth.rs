@@ -40,10 +40,7 @@ impl Secret {
             s.clone()
         } else if let Some(path) = &c.secret_file {
             std::fs::read_to_string(path).map_err(|e| {
-                format!(
-                    "`cluster.secret_file`: cannot read {}: {e}",
-                    path.display()
-                )
+                format!("`cluster.secret_file`: cannot read {}: {e}", path.display())
             })?
         } else if let Some(var) = &c.secret_env {
             std::env::var(var).map_err(|_| {
@@ -61,7 +58,14 @@ impl Secret {
         Ok(Some(Secret(trimmed.as_bytes().to_vec())))
     }
 
-    fn mac(&self, role: Role, d_nonce: &[u8; 32], a_nonce: &[u8; 32], d_id: u16, a_id: u16) -> HmacSha256 {
+    fn mac(
+        &self,
+        role: Role,
+        d_nonce: &[u8; 32],
+        a_nonce: &[u8; 32],
+        d_id: u16,
+        a_id: u16,
+    ) -> HmacSha256 {
         let mut m = HmacSha256::new_from_slice(&self.0).expect("HMAC takes keys of any length");
         m.update(LABEL);
         m.update(match role {
@@ -76,7 +80,14 @@ impl Secret {
     }
 
     /// The proof of `role` for this pair of nonces and node ids.
-    pub fn prove(&self, role: Role, d_nonce: &[u8; 32], a_nonce: &[u8; 32], d_id: u16, a_id: u16) -> [u8; 32] {
+    pub fn prove(
+        &self,
+        role: Role,
+        d_nonce: &[u8; 32],
+        a_nonce: &[u8; 32],
+        d_id: u16,
+        a_id: u16,
+    ) -> [u8; 32] {
         self.mac(role, d_nonce, a_nonce, d_id, a_id)
             .finalize()
             .into_bytes()

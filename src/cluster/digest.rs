@@ -49,7 +49,10 @@ pub fn compute(dbs: &[ShardDb]) -> fjall::Result<BTreeMap<String, TableDigest>> 
             let same = matches!(&current, Some((t, p, _)) if t == table && *p == partition);
             if !same {
                 if let Some((t, p, h)) = current.take() {
-                    out.entry(t).or_default().parts.insert(p, h.finalize().into());
+                    out.entry(t)
+                        .or_default()
+                        .parts
+                        .insert(p, h.finalize().into());
                 }
                 current = Some((table.to_string(), partition, Sha256::new()));
             }
@@ -68,7 +71,10 @@ pub fn compute(dbs: &[ShardDb]) -> fjall::Result<BTreeMap<String, TableDigest>> 
             }
         }
         if let Some((t, p, h)) = current.take() {
-            out.entry(t).or_default().parts.insert(p, h.finalize().into());
+            out.entry(t)
+                .or_default()
+                .parts
+                .insert(p, h.finalize().into());
         }
     }
     Ok(out)

@@ -53,7 +53,9 @@ pub struct PartDigest {
 pub enum Frame {
     Hello(Hello),
     /// The dialer's proof that it knows the secret.
-    Auth { mac: [u8; 32] },
+    Auth {
+        mac: [u8; 32],
+    },
     /// The acceptor's proof, and what the dialer needs to subscribe.
     Welcome {
         mac: [u8; 32],
@@ -61,9 +63,14 @@ pub enum Frame {
         shards: u16,
     },
     /// The link is refused; the reason is for the log.
-    Refuse { reason: String },
+    Refuse {
+        reason: String,
+    },
     /// Stream shard `shard`'s change log from `from` (0: no cursor, repair first).
-    Subscribe { shard: u16, from: u64 },
+    Subscribe {
+        shard: u16,
+        from: u64,
+    },
     /// Entries of the sender's change log up to `upto` (exclusive); only changes made on the
     /// sender are included. `log_next` and `lag_ms` describe the sender's side for `/status`.
     Changes {
@@ -74,9 +81,15 @@ pub enum Frame {
         lag_ms: u64,
     },
     /// The log no longer reaches the cursor: repair, then subscribe again from `resume_at`.
-    Gap { shard: u16, resume_at: u64 },
+    Gap {
+        shard: u16,
+        resume_at: u64,
+    },
     /// The receiver made everything before `upto` durable.
-    Ack { shard: u16, upto: u64 },
+    Ack {
+        shard: u16,
+        upto: u64,
+    },
     /// Keeps an idle link alive (the dialer answers each with one).
     Ping,
     DigestRequest,

@@ -76,7 +76,10 @@ pub async fn dial<S: AsyncRead + AsyncWrite + Unpin>(
     frame::write(s, &my_hello(ctx, mine))
         .await
         .map_err(|e| e.to_string())?;
-    let theirs = match frame::read(s, HANDSHAKE_MAX).await.map_err(|e| e.to_string())? {
+    let theirs = match frame::read(s, HANDSHAKE_MAX)
+        .await
+        .map_err(|e| e.to_string())?
+    {
         Frame::Hello(h) => h,
         Frame::Refuse { reason } => return Err(format!("refused by peer: {reason}")),
         other => return Err(format!("expected Hello, got {}", kind(&other))),
@@ -84,13 +87,20 @@ pub async fn dial<S: AsyncRead + AsyncWrite + Unpin>(
     if let Err(reason) = check_hello(ctx, &theirs) {
         return Err(refuse(s, format!("peer has {reason}")).await);
     }
-    let proof = ctx
-        .secret
-        .prove(Role::Dialer, &mine, &theirs.nonce, ctx.node_id, theirs.node_id);
+    let proof = ctx.secret.prove(
+        Role::Dialer,
+        &mine,
+        &theirs.nonce,
+        ctx.node_id,
+        theirs.node_id,
+    );
     frame::write(s, &Frame::Auth { mac: proof })
         .await
         .map_err(|e| e.to_string())?;
-    match frame::read(s, HANDSHAKE_MAX).await.map_err(|e| e.to_string())? {
+    match frame::read(s, HANDSHAKE_MAX)
+        .await
+        .map_err(|e| e.to_string())?
+    {
         Frame::Welcome {
             mac,
             generation,
@@ -126,7 +136,10 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
     ctx: &Ctx,
     s: &mut S,
 ) -> Result<PeerInfo, String> {
-    let theirs = match frame::read(s, HANDSHAKE_MAX).await.map_err(|e| e.to_string())? {
+    let theirs = match frame::read(s, HANDSHAKE_MAX)
+        .await
+        .map_err(|e| e.to_string())?
+    {
         Frame::Hello(h) => h,
         other => {
             return Err(refuse(s, format!("expected Hello, got {}", kind(&other))).await);
@@ -139,7 +152,10 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
     frame::write(s, &my_hello(ctx, mine))
         .await
         .map_err(|e| e.to_string())?;
-    let proof = match frame::read(s, HANDSHAKE_MAX).await.map_err(|e| e.to_string())? {
+    let proof = match frame::read(s, HANDSHAKE_MAX)
+        .await
+        .map_err(|e| e.to_string())?
+    {
         Frame::Auth { mac } => mac,
         other => return Err(refuse(s, format!("expected Auth, got {}", kind(&other))).await),
     };

@@ -120,10 +120,13 @@ async fn stream_from<S: AsyncRead + AsyncWrite + Unpin>(
             .get(peer.node_id, i as u16)
             .filter(|c| c.generation == peer.generation)
             .map_or(0, |c| c.next);
-        send(s, &Frame::Subscribe {
-            shard: i as u16,
-            from: *c,
-        })
+        send(
+            s,
+            &Frame::Subscribe {
+                shard: i as u16,
+                from: *c,
+            },
+        )
         .await?;
     }
     let mut gaps: Vec<(u16, u64)> = Vec::new();
@@ -135,8 +138,9 @@ async fn stream_from<S: AsyncRead + AsyncWrite + Unpin>(
         let f = frame::read(s, ctx.max_frame)
             .await
             .map_err(|e| e.to_string())?;
-        ctx.state
-            .dialed(addr, Some(peer.node_id), |p| p.last_contact_ms = now_millis());
+        ctx.state.dialed(addr, Some(peer.node_id), |p| {
+            p.last_contact_ms = now_millis()
+        });
         match f {
             Frame::Changes {
                 shard,
@@ -192,7 +196,11 @@ async fn stream_from<S: AsyncRead + AsyncWrite + Unpin>(
                 if shard as usize >= shards {
                     return Err(format!("bad frame: Gap for shard {shard}"));
                 }
-                tracing::info!(peer = peer.node_id, shard, "no usable cursor or the peer's log was trimmed past it: anti-entropy repair");
+                tracing::info!(
+                    peer = peer.node_id,
+                    shard,
+                    "no usable cursor or the peer's log was trimmed past it: anti-entropy repair"
+                );
                 gaps.push((shard, resume_at));
                 if repair.is_none() {
                     repair = Some(start_repair(ctx, addr, peer, s, &mut gaps).await?);
@@ -231,7 +239,11 @@ async fn stream_from<S: AsyncRead + AsyncWrite + Unpin>(
                         r.queue.push_back((table.clone(), *p));
                     }
                 }
-                tracing::info!(peer = peer.node_id, partitions = r.queue.len(), "repair: partitions that differ");
+                tracing::info!(
+                    peer = peer.node_id,
+                    partitions = r.queue.len(),
+                    "repair: partitions that differ"
+                );
                 if next_range(s, r, None).await? {
                     finish_repair(ctx, addr, peer, s, &mut repair, &mut cursor, &mut gaps).await?;
                 }
@@ -242,7 +254,9 @@ async fn stream_from<S: AsyncRead + AsyncWrite + Unpin>(
                 records,
                 more,
             } => {
-                let r = repair.as_mut().ok_or("bad frame: Range without a request")?;
+                let r = repair
+                    .as_mut()
+                    .ok_or("bad frame: Range without a request")?;
                 if r.asked.as_ref() != Some(&(table.clone(), partition)) {
                     return Err("bad frame: Range that was not asked for".into());
                 }
@@ -282,8 +296,9 @@ async fn start_repair<S: AsyncWrite + Unpin>(
     s: &mut S,
     gaps: &mut Vec<(u16, u64)>,
 ) -> Result<Repair, String> {
-    ctx.state
-        .dialed(addr, Some(peer.node_id), |p| p.inbound.set_state("repairing"));
+    ctx.state.dialed(addr, Some(peer.node_id), |p| {
+        p.inbound.set_state("repairing")
+    });
     send(s, &Frame::DigestRequest).await?;
     Ok(Repair {
         covering: std::mem::take(gaps),
@@ -298,22 +313,28 @@ async fn next_range<S: AsyncWrite + Unpin>(
     more: Option<String>,
 ) -> Result<bool, String> {
     if let (Some(after), Some((table, partition))) = (more, r.asked.clone()) {
-        send(s, &Frame::RangeRequest {
-            table,
-            partition,
-            after: Some(after),
-        })
+        send(
+            s,
+            &Frame::RangeRequest {
+                table,
+                partition,
+                after: Some(after),
+            },
+        )
         .await?;
         return Ok(false);
     }
     match r.queue.pop_front() {
         Some((table, partition)) => {
             r.asked = Some((table.clone(), partition));
-            send(s, &Frame::RangeRequest {
-                table,
-                partition,
-                after: None,
-            })
+            send(
+                s,
+                &Frame::RangeRequest {
+                    table,
+                    partition,
+                    after: None,
+                },
+            )
             .await?;
             Ok(false)
         }
@@ -350,10 +371,13 @@ async fn finish_repair<S: AsyncWrite + Unpin>(
             )
             .await?;
         cursor[*shard as usize] = *resume_at;
-        send(s, &Frame::Subscribe {
-            shard: *shard,
-            from: *resume_at,
-        })
+        send(
+            s,
+            &Frame::Subscribe {
+                shard: *shard,
+                from: *resume_at,
+            },
+        )
         .await?;
     }
     tracing::info!(peer = peer.node_id, applied = r.applied, "repair done");

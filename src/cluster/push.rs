@@ -293,7 +293,9 @@ async fn write_loop<W: futures_lite::AsyncWrite + Unpin>(
             let (mut entries, mut ms) = (0u64, 0u64);
             for (s, sub) in st.borrow().subs.iter().enumerate() {
                 if let Some(sub) = sub {
-                    let next = ctx.node.writer_stats[s].changelog_next.load(Ordering::Acquire);
+                    let next = ctx.node.writer_stats[s]
+                        .changelog_next
+                        .load(Ordering::Acquire);
                     entries += next.saturating_sub(sub.acked);
                     ms = ms.max(lag_ms(ctx, s, sub.acked, next));
                 }

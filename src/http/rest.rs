@@ -178,7 +178,7 @@ pub async fn submit(
         }
         Err(flume::TrySendError::Disconnected(_)) => return Err(problem(503, "shutting down")),
     }
-    crate::runtime::reply::recv(&rx)
+    rx.recv_async()
         .await
         .map_err(|_| problem(503, "the writer stopped before answering"))
 }

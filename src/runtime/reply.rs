@@ -1,8 +1,9 @@
-//! Waiting on an executor for a reply that another OS thread (a storage writer) sends. We saw
-//! such waits hang for good under load: the writer had answered, but the waiting task was never
-//! woken (a cross-thread wake-up lost between flume and the glommio reactor; 1 PUT in a few
-//! thousand on 3 busy nodes). `recv` also looks at the channel every `RECHECK`, so a lost
-//! wake-up costs at most that long instead of the request.
+//! Waiting on an executor for a reply that another OS thread (a storage writer) sends, such
+//! that a lost wake-up can cost at most `RECHECK`, never the wait. Under load we saw HTTP
+//! requests hang for good with every thread of the node idle (a freshly accepted connection's
+//! request left unread: a wake-up lost between the kernel and the reactor, see the report in
+//! docs/replication.md). Whether a cross-thread wake from flume can be lost the same way is
+//! unproven; the replication links, which have no client to retry for them, poll as well.
 
 use std::time::Duration;
 

@@ -61,7 +61,15 @@ impl Opts {
 }
 
 /// The config of node `i` (id i+1) pulling from `peers`.
-pub fn node_config(i: usize, data: &std::path::Path, shards: usize, peers: &[String], secret: &str, storage: &str, extra: &str) -> String {
+pub fn node_config(
+    i: usize,
+    data: &std::path::Path,
+    shards: usize,
+    peers: &[String],
+    secret: &str,
+    storage: &str,
+    extra: &str,
+) -> String {
     let mut c = format!(
         "[cluster]\nnode_id = {}\nname = \"n{}\"\nsecret = \"{secret}\"\nlisten = \"127.0.0.1:0\"\nreconnect_max_ms = 300\n",
         i + 1,
@@ -96,7 +104,15 @@ impl Cluster {
             let config = dir.join("microlith.toml");
             std::fs::write(
                 &config,
-                node_config(i, &data, o.shards[i], &peers, SECRET, &o.storage[i], &o.extra[i]),
+                node_config(
+                    i,
+                    &data,
+                    o.shards[i],
+                    &peers,
+                    SECRET,
+                    &o.storage[i],
+                    &o.extra[i],
+                ),
             )
             .unwrap();
             nodes.push(Node {
@@ -165,11 +181,15 @@ impl Cluster {
     }
 
     pub fn log(&self, i: usize) -> String {
-        self.nodes[i].server.as_ref().map(|s| s.log()).unwrap_or_default()
+        self.nodes[i]
+            .server
+            .as_ref()
+            .map(|s| s.log())
+            .unwrap_or_default()
     }
 
     pub fn digest(&self, i: usize) -> Value {
-        let r = get(&agent(), &self.nodes[i].url("/cluster/digest"));
+        let r = fetch(&self.nodes[i].url("/cluster/digest"));
         assert_eq!(r.status, 200, "digest of node {}: {}", i + 1, r.body);
         r.json()["tables"].clone()
     }
@@ -181,8 +201,11 @@ impl Cluster {
         loop {
             let mut missing = Vec::new();
             for i in 0..n {
-                let st = get(&agent(), &self.nodes[i].url("/status")).json();
-                let peers = st["cluster"]["peers"].as_array().cloned().unwrap_or_default();
+                let st = fetch(&self.nodes[i].url("/status")).json();
+                let peers = st["cluster"]["peers"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
                 let up = |dir: &str| {
                     peers
                         .iter()
@@ -197,7 +220,10 @@ impl Cluster {
                 return;
             }
             if Instant::now() > deadline {
-                panic!("links not all up after {timeout:?}:\n{}", missing.join("\n"));
+                panic!(
+                    "links not all up after {timeout:?}:\n{}",
+                    missing.join("\n")
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -221,7 +247,13 @@ impl Cluster {
                     .collect();
                 let status: Vec<String> = ds
                     .iter()
-                    .map(|(i, _)| format!("node {}: {}", i + 1, get(&agent(), &self.nodes[*i].url("/status")).json()["cluster"]))
+                    .map(|(i, _)| {
+                        format!(
+                            "node {}: {}",
+                            i + 1,
+                            fetch(&self.nodes[*i].url("/status")).json()["cluster"]
+                        )
+                    })
                     .collect();
                 panic!(
                     "nodes did not converge within {timeout:?}\ndigests:\n{}\nstatus:\n{}",
@@ -235,11 +267,10 @@ impl Cluster {
 
     /// (status, ETag, body) of a record on every running node.
     pub fn read_everywhere(&self, path: &str) -> Vec<(u16, Option<String>, String)> {
-        let a = agent();
         (0..self.nodes.len())
             .filter(|i| self.nodes[*i].server.is_some())
             .map(|i| {
-                let r = get(&a, &self.nodes[i].url(path));
+                let r = fetch(&self.nodes[i].url(path));
                 (r.status, r.etag, r.body)
             })
             .collect()
@@ -249,7 +280,9 @@ impl Cluster {
 /// Parses an ETag `"<clock hex>.<node>"` into a comparable (clock, node).
 pub fn version(etag: &str) -> (u64, u16) {
     let t = etag.trim_matches('"');
-    let (c, n) = t.split_once('.').unwrap_or_else(|| panic!("bad etag {etag}"));
+    let (c, n) = t
+        .split_once('.')
+        .unwrap_or_else(|| panic!("bad etag {etag}"));
     (u64::from_str_radix(c, 16).unwrap(), n.parse().unwrap())
 }
 
@@ -283,4 +316,61 @@ impl Drop for Cluster {
             }
         }
     }
+}
+
+/// One request with a short timeout, retried on transport errors. Under load a fresh
+/// connection's request sometimes sits unread on the server for good (a lost wake-up in the HTTP
+/// front end, seen without replication too), so each thread keeps one keep-alive connection and
+/// a failed try starts a new one instead of waiting 30 s. A retried write may have been applied
+/// once already; the tests only count writes whose answer they saw.
+pub fn call(method: &str, url: &str, body: Option<&str>, headers: &[(&str, &str)]) -> Resp {
+    thread_local! {
+        static AGENT: std::cell::RefCell<ureq::Agent> = std::cell::RefCell::new(short_agent());
+    }
+    let mut last = String::new();
+    for _ in 0..10 {
+        let a = AGENT.with(|a| a.borrow().clone());
+        let mut r = a.request(method, url);
+        for (k, v) in headers {
+            r = r.set(k, v);
+        }
+        let result = match body {
+            Some(b) => r.set("Content-Type", "application/json").send_string(b),
+            None => r.call(),
+        };
+        let resp = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => {
+                last = e.to_string();
+                AGENT.with(|a| *a.borrow_mut() = short_agent());
+                continue;
+            }
+        };
+        return Resp {
+            status: resp.status(),
+            etag: resp.header("etag").map(String::from),
+            location: resp.header("location").map(String::from),
+            content_type: resp.header("content-type").map(String::from),
+            retry_after: resp.header("retry-after").map(String::from),
+            body: resp.into_string().unwrap_or_default(),
+        };
+    }
+    panic!("{method} {url}: no answer in 10 tries: {last}");
+}
+
+fn short_agent() -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(3))
+        .build()
+}
+
+/// `call("GET", ...)`.
+pub fn fetch(url: &str) -> Resp {
+    call("GET", url, None, &[])
+}
+
+/// `call("PUT", ...)` with a JSON body.
+pub fn cput(url: &str, body: &str) -> Resp {
+    call("PUT", url, Some(body), &[])
 }

@@ -53,10 +53,9 @@ impl Proxy {
                 let Some(target) = i.target.lock().unwrap().clone() else {
                     continue;
                 };
-                let Ok(server) = TcpStream::connect_timeout(
-                    &target.parse().unwrap(),
-                    Duration::from_secs(1),
-                ) else {
+                let Ok(server) =
+                    TcpStream::connect_timeout(&target.parse().unwrap(), Duration::from_secs(1))
+                else {
                     continue;
                 };
                 {
@@ -155,7 +154,10 @@ fn frame_pump(i: Arc<Inner>, mut from: TcpStream, mut to: TcpStream) {
             None
         };
         let ok = match fault {
-            None => to.write_all(&header).and_then(|_| to.write_all(&payload)).is_ok(),
+            None => to
+                .write_all(&header)
+                .and_then(|_| to.write_all(&payload))
+                .is_ok(),
             Some(f) => {
                 // Refuse reconnections at once: the retry must not deliver the record.
                 i.cut.store(true, Ordering::SeqCst);
@@ -170,7 +172,9 @@ fn frame_pump(i: Arc<Inner>, mut from: TcpStream, mut to: TcpStream) {
                         let _ = to.write_all(&header).and_then(|_| to.write_all(&garbage));
                     }
                     Fault::Truncate => {
-                        let _ = to.write_all(&header).and_then(|_| to.write_all(&payload[..len / 2]));
+                        let _ = to
+                            .write_all(&header)
+                            .and_then(|_| to.write_all(&payload[..len / 2]));
                     }
                     Fault::Oversize => {
                         header[..4].copy_from_slice(&(1u32 << 30).to_be_bytes());
@@ -199,7 +203,11 @@ pub fn crc32(bytes: &[u8]) -> u32 {
     for b in bytes {
         c ^= *b as u32;
         for _ in 0..8 {
-            c = if c & 1 != 0 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 };
+            c = if c & 1 != 0 {
+                0xedb8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
         }
     }
     !c

@@ -72,12 +72,14 @@ pub enum Frame {
         from: u64,
     },
     /// Entries of the sender's change log up to `upto` (exclusive); only changes made on the
-    /// sender are included. `log_next` and `lag_ms` describe the sender's side for `/status`.
+    /// sender are included. `log_next` is the sender's next sequence; `lag_entries` and
+    /// `lag_ms` are what the receiver had not acknowledged when this was sent (for `/status`).
     Changes {
         shard: u16,
         entries: Vec<Entry>,
         upto: u64,
         log_next: u64,
+        lag_entries: u64,
         lag_ms: u64,
     },
     /// The log no longer reaches the cursor: repair, then subscribe again from `resume_at`.

@@ -113,7 +113,8 @@ async fn stream_from<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> Result<(), String> {
     let shards = peer.shards as usize;
     let mut cursor = vec![0u64; shards];
-    let mut peer_next = vec![0u64; shards];
+    // Per peer shard: (entries, ms) not acknowledged when the peer last sent.
+    let mut peer_lag = vec![(0u64, 0u64); shards];
     for (i, c) in cursor.iter_mut().enumerate() {
         *c = ctx
             .cursors
@@ -147,6 +148,7 @@ async fn stream_from<S: AsyncRead + AsyncWrite + Unpin>(
                 entries,
                 upto,
                 log_next,
+                lag_entries,
                 lag_ms,
             } => {
                 let i = shard as usize;
@@ -179,16 +181,14 @@ async fn stream_from<S: AsyncRead + AsyncWrite + Unpin>(
                     cursor[i] = upto;
                 }
                 send(s, &Frame::Ack { shard, upto }).await?;
-                peer_next[i] = log_next.max(upto);
-                let lag: u64 = peer_next
-                    .iter()
-                    .zip(&cursor)
-                    .map(|(n, c)| n.saturating_sub(*c))
-                    .sum();
+                // What the peer had beyond what it sent, plus what it had not heard acknowledged.
+                peer_lag[i] = (lag_entries.max(log_next.saturating_sub(upto)), lag_ms);
+                let entries: u64 = peer_lag.iter().map(|l| l.0).sum();
+                let ms = peer_lag.iter().map(|l| l.1).max().unwrap_or(0);
                 ctx.state.dialed(addr, Some(peer.node_id), |p| {
                     p.inbound.changes += n;
-                    p.inbound.lag_entries = lag;
-                    p.inbound.lag_ms = lag_ms;
+                    p.inbound.lag_entries = entries;
+                    p.inbound.lag_ms = ms;
                 });
             }
             Frame::Ping => send(s, &Frame::Ping).await?,

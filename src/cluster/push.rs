@@ -270,6 +270,7 @@ async fn write_loop<W: futures_lite::AsyncWrite + Unpin>(
                             entries,
                             upto,
                             log_next,
+                            lag_entries: log_next.saturating_sub(sub.acked),
                             lag_ms: lag_ms(ctx, s, sub.acked, log_next),
                         });
                     }
@@ -281,6 +282,7 @@ async fn write_loop<W: futures_lite::AsyncWrite + Unpin>(
                     entries: Vec::new(),
                     upto: sub.next,
                     log_next,
+                    lag_entries: log_next.saturating_sub(sub.acked),
                     lag_ms: lag_ms(ctx, s, sub.acked, log_next),
                 });
             }

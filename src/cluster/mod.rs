@@ -36,6 +36,8 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(15);
 /// How often an idle sender looks for new change-log entries.
 pub const POLL: Duration = Duration::from_millis(5);
+/// A link compares digests this often even when its cursors are good.
+pub const REPAIR_EVERY: Duration = Duration::from_secs(600);
 /// Accepted links served at once; more are closed at once.
 const MAX_ACCEPTED: usize = 256;
 

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::ToSocketAddrs;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Dials `addr` forever (until the node stops).
 pub async fn run(ctx: Rc<Ctx>, addr: String) {
@@ -132,6 +132,7 @@ async fn stream_from<S: AsyncRead + AsyncWrite + Unpin>(
     }
     let mut gaps: Vec<(u16, u64)> = Vec::new();
     let mut repair: Option<Repair> = None;
+    let mut last_repair = Instant::now();
     loop {
         if ctx.stop.load(Ordering::Relaxed) {
             return Ok(());
@@ -142,6 +143,12 @@ async fn stream_from<S: AsyncRead + AsyncWrite + Unpin>(
         ctx.state.dialed(addr, Some(peer.node_id), |p| {
             p.last_contact_ms = now_millis()
         });
+        // Now and then compare everything, even with good cursors: the peer streams only its
+        // own changes, so this is what brings changes of a node that is gone for good.
+        if repair.is_none() && last_repair.elapsed() > super::REPAIR_EVERY {
+            last_repair = Instant::now();
+            repair = Some(start_repair(ctx, addr, peer, s, &mut gaps).await?);
+        }
         match f {
             Frame::Changes {
                 shard,

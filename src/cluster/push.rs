@@ -241,7 +241,9 @@ async fn write_loop<W: futures_lite::AsyncWrite + Unpin>(
             let Some(sub) = guard.subs[s].as_mut() else {
                 continue;
             };
-            if sub.next == 0 || sub.next < log_first {
+            // No cursor, a cursor the log was trimmed past, or one ahead of the log (the peer
+            // saw an earlier incarnation of this node's log): repair first.
+            if sub.next == 0 || sub.next < log_first || sub.next > log_next {
                 out.push(Frame::Gap {
                     shard: s as u16,
                     resume_at: log_next,

@@ -90,10 +90,7 @@ impl ClusterConfig {
         self.listen.parse().map_err(|_| {
             err(
                 "cluster.listen",
-                format!(
-                    "{:?} is not an address like \"0.0.0.0:9933\"",
-                    self.listen
-                ),
+                format!("{:?} is not an address like \"0.0.0.0:9933\"", self.listen),
             )
         })
     }

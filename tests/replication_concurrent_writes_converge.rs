@@ -52,10 +52,9 @@ fn concurrent_writes_on_three_nodes_converge() {
         w.join().unwrap();
     }
     let digest = c.wait_converged(Duration::from_secs(30));
-    assert_eq!(
+    assert!(
         digest["Product"]["records"].as_u64().unwrap() >= 360,
-        true,
-        "{digest}"
+        "every node holds every node's own keys: {digest}"
     );
     for k in (0..30)
         .map(|i| format!("shared-{i}"))

@@ -11,6 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const KEYS: usize = 20;
+
+/// Key → every acknowledged (version, stored body; empty for a delete).
+type Acked = HashMap<String, Vec<((u64, u16), String)>>;
 const CUT: Duration = Duration::from_secs(5);
 
 #[test]
@@ -19,7 +22,7 @@ fn partitioned_writers_converge_to_the_highest_version() {
     c.wait_linked(Duration::from_secs(20));
     c.isolate(2);
     // (key → every acknowledged (version, body)).
-    let acked: Arc<Mutex<HashMap<String, Vec<((u64, u16), String)>>>> = Arc::default();
+    let acked: Arc<Mutex<Acked>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let ws: Vec<_> = (0..3)
         .map(|n| {

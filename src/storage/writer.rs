@@ -105,7 +105,7 @@ pub enum WriterMsg {
     /// commit that holds them (`Ok(applied)`), or says why nothing was stored.
     Replicate {
         changes: Vec<RemoteChange>,
-        reply: flume::Sender<Result<usize, String>>,
+        reply: ReplicateReply,
     },
     /// Stores one value in another keyspace of this shard's database (replication cursors),
     /// committed with the group so it is durable once `done` answers.
@@ -116,6 +116,9 @@ pub enum WriterMsg {
         done: flume::Sender<Result<(), String>>,
     },
 }
+
+/// Where a writer answers `Replicate`: how many changes won, or why nothing was stored.
+pub type ReplicateReply = flume::Sender<Result<usize, String>>;
 
 /// A change that came from another node, routed to the writer that owns its partition.
 #[derive(Debug, Clone)]
@@ -283,8 +286,7 @@ impl Writer {
         let mut record_delta = 0i64;
         // Replicated changes and meta values in this group (they need a commit too).
         let mut other_writes = 0usize;
-        let mut remote_replies: Vec<(flume::Sender<Result<usize, String>>, Result<usize, String>)> =
-            Vec::new();
+        let mut remote_replies: Vec<(ReplicateReply, Result<usize, String>)> = Vec::new();
         let mut meta_replies: Vec<flume::Sender<Result<(), String>>> = Vec::new();
         let first_seq = self.next_seq;
         self.pending.clear();
@@ -322,7 +324,9 @@ impl Writer {
                             }
                         }
                     }
-                    self.stats.replicated.fetch_add(applied as u64, Ordering::Relaxed);
+                    self.stats
+                        .replicated
+                        .fetch_add(applied as u64, Ordering::Relaxed);
                     self.stats
                         .replicated_stale
                         .fetch_add((changes.len() - applied) as u64, Ordering::Relaxed);

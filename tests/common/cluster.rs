@@ -93,6 +93,7 @@ impl Cluster {
             .map(|i| (0..n).map(|j| (i != j).then(Proxy::new)).collect())
             .collect();
         let mut nodes = Vec::new();
+        #[allow(clippy::needless_range_loop)]
         for i in 0..n {
             let dir = tmp.path().join(format!("n{}", i + 1));
             std::fs::create_dir_all(&dir).unwrap();

@@ -44,6 +44,8 @@ pub struct ClusterConfig {
     pub max_frame_bytes: usize,
     /// Longest wait between two attempts to reach a peer (milliseconds).
     pub reconnect_max_ms: u64,
+    /// A tombstone is purged once every node holds it and it is at least this old (ms).
+    pub tombstone_grace_ms: u64,
 }
 
 /// One `[[cluster.peers]]` entry.
@@ -66,6 +68,7 @@ impl Default for ClusterConfig {
             peers: Vec::new(),
             max_frame_bytes: 4 * 1024 * 1024,
             reconnect_max_ms: 5_000,
+            tombstone_grace_ms: 3_600_000,
         }
     }
 }
@@ -142,6 +145,12 @@ impl ClusterConfig {
                     "must be between {} (1 MiB and at least http.max_body_bytes + 64 KiB) and 268435456",
                     min_frame.max(1 << 20)
                 ),
+            ));
+        }
+        if self.tombstone_grace_ms > 30 * 86_400_000 {
+            return Err(err(
+                "cluster.tombstone_grace_ms",
+                "must be at most 30 days (2592000000)",
             ));
         }
         if !(100..=600_000).contains(&self.reconnect_max_ms) {

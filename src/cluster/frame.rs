@@ -48,6 +48,13 @@ pub struct PartDigest {
     pub hash: [u8; 32],
 }
 
+/// How far a node holds an origin's changes.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OriginClock {
+    pub origin: u16,
+    pub clock: u64,
+}
+
 /// Every message of the protocol. See docs/replication.md for the conversation.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub enum Frame {
@@ -81,6 +88,14 @@ pub enum Frame {
         log_next: u64,
         lag_entries: u64,
         lag_ms: u64,
+        /// When not 0: the receiver, once it applied this, holds every change the sender made
+        /// on that shard with a clock below this (tombstone purge, see `purge.rs`).
+        stable_below: u64,
+    },
+    /// The sender's knowledge: for each origin node, a clock below which the sender holds
+    /// every change that origin made.
+    Stable {
+        clocks: Vec<OriginClock>,
     },
     /// The log no longer reaches the cursor: repair, then subscribe again from `resume_at`.
     Gap {

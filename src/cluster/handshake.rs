@@ -213,6 +213,7 @@ pub fn kind(f: &Frame) -> &'static str {
         Frame::Gap { .. } => "Gap",
         Frame::Ack { .. } => "Ack",
         Frame::Ping => "Ping",
+        Frame::Stable { .. } => "Stable",
         Frame::DigestRequest => "DigestRequest",
         Frame::Digest { .. } => "Digest",
         Frame::DigestDone => "DigestDone",

@@ -7,7 +7,8 @@
 //!
 //! Rooms: `frame` (wire format), `auth` (secret and proofs), `handshake`, `push` (sending
 //! side), `pull` (receiving side, repair), `apply` (routing to writers), `cursor` (durable
-//! cursors), `digest` (anti-entropy digests), `state` (what `/status` shows).
+//! cursors), `digest` (anti-entropy digests), `purge` (tombstones every node holds), `state`
+//! (what `/status` shows).
 
 pub mod apply;
 pub mod auth;
@@ -16,6 +17,7 @@ pub mod digest;
 pub mod frame;
 pub mod handshake;
 pub mod pull;
+pub mod purge;
 pub mod push;
 pub mod state;
 
@@ -54,6 +56,8 @@ pub struct Ctx {
     pub reconnect_max: Duration,
     pub tables: apply::Tables,
     pub cursors: cursor::Cursors,
+    /// How complete every member is (tombstone purge).
+    pub knowledge: std::cell::RefCell<purge::Knowledge>,
     pub stop: Arc<AtomicBool>,
 }
 
@@ -111,11 +115,13 @@ pub fn start(
                 max_frame: node.config.cluster.max_frame_bytes,
                 reconnect_max: Duration::from_millis(node.config.cluster.reconnect_max_ms),
                 cursors,
+                knowledge: Default::default(),
                 state,
                 stop,
                 node,
             });
             glommio::spawn_local(heartbeat()).detach();
+            glommio::spawn_local(purge::run(ctx.clone())).detach();
             for p in ctx.node.config.cluster.peers.clone() {
                 glommio::spawn_local(pull::run(ctx.clone(), p.addr)).detach();
             }

@@ -87,6 +87,10 @@ async fn session(ctx: &Rc<Ctx>, addr: &str, authenticated: &mut bool) -> Result<
     let _ = stream.set_read_timeout(Some(super::HANDSHAKE_TIMEOUT));
     let peer = handshake::dial(ctx, &mut stream).await?;
     *authenticated = true;
+    ctx.knowledge
+        .borrow_mut()
+        .members
+        .insert(addr.to_string(), peer.node_id);
     let _ = stream.set_read_timeout(Some(super::IDLE_TIMEOUT));
     tracing::info!(peer = peer.node_id, name = %peer.name, %addr, "peer link up");
     ctx.state.dialed(addr, Some(peer.node_id), |p| {
@@ -130,6 +134,8 @@ async fn stream_from<S: AsyncRead + AsyncWrite + Unpin>(
         )
         .await?;
     }
+    // Per peer shard: the peer's last `stable_below` (0: none yet).
+    let mut stable = vec![0u64; shards];
     let mut gaps: Vec<(u16, u64)> = Vec::new();
     let mut repair: Option<Repair> = None;
     let mut last_repair = Instant::now();
@@ -157,6 +163,7 @@ async fn stream_from<S: AsyncRead + AsyncWrite + Unpin>(
                 log_next,
                 lag_entries,
                 lag_ms,
+                stable_below,
             } => {
                 let i = shard as usize;
                 if i >= shards || upto < cursor[i] {
@@ -173,6 +180,15 @@ async fn stream_from<S: AsyncRead + AsyncWrite + Unpin>(
                 }
                 let n = changes.len() as u64;
                 super::apply::apply(&ctx.node, &ctx.tables, changes).await?;
+                // Everything before `upto` is applied now: so is every change the peer made on
+                // that shard with a clock below `stable_below`.
+                if stable_below > 0 {
+                    stable[i] = stable[i].max(stable_below);
+                    if stable.iter().all(|c| *c > 0) {
+                        let min = stable.iter().copied().min().unwrap_or(0);
+                        ctx.knowledge.borrow_mut().learn(peer.node_id, min);
+                    }
+                }
                 if upto > cursor[i] {
                     ctx.cursors
                         .save(
@@ -199,6 +215,13 @@ async fn stream_from<S: AsyncRead + AsyncWrite + Unpin>(
                 });
             }
             Frame::Ping => send(s, &Frame::Ping).await?,
+            Frame::Stable { clocks } => {
+                if clocks.len() > 4096 {
+                    return Err("bad frame: too many clocks".into());
+                }
+                let view = clocks.into_iter().map(|c| (c.origin, c.clock)).collect();
+                ctx.knowledge.borrow_mut().views.insert(peer.node_id, view);
+            }
             Frame::Gap { shard, resume_at } => {
                 if shard as usize >= shards {
                     return Err(format!("bad frame: Gap for shard {shard}"));

@@ -5,7 +5,7 @@
 //! when the log no longer reaches a cursor. One task reads the peer's frames, this one writes.
 
 use super::digest;
-use super::frame::{self, Entry, Frame, PartDigest};
+use super::frame::{self, Entry, Frame, OriginClock, PartDigest};
 use super::handshake::{self, kind};
 use super::Ctx;
 use crate::storage::changelog::Change;
@@ -18,6 +18,8 @@ use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+/// How often a peer is told how far this node holds each origin's changes.
+const STABLE_EVERY: Duration = Duration::from_millis(500);
 /// Unacknowledged batches per shard stream.
 const WINDOW: usize = 8;
 /// Most entries read per batch.
@@ -29,6 +31,8 @@ struct Sub {
     next: u64,
     acked: u64,
     inflight: VecDeque<u64>,
+    /// When this stream last sent a frame (a quiet stream sends one a second).
+    last_frame: Instant,
 }
 
 #[derive(Default)]
@@ -122,6 +126,7 @@ fn on_frame(ctx: &Rc<Ctx>, st: &Rc<RefCell<Push>>, f: Frame) -> Result<(), Strin
                 next: from,
                 acked: from,
                 inflight: VecDeque::new(),
+                last_frame: Instant::now(),
             });
         }
         Frame::Ack { shard, upto } => {
@@ -222,6 +227,7 @@ async fn write_loop<W: futures_lite::AsyncWrite + Unpin>(
 ) -> Result<(), String> {
     let shards = ctx.node.dbs.len();
     let mut last_sent = Instant::now();
+    let mut last_stable = Instant::now();
     let mut last_status = Instant::now() - Duration::from_secs(1);
     loop {
         if ctx.stop.load(Ordering::Relaxed) {
@@ -235,7 +241,10 @@ async fn write_loop<W: futures_lite::AsyncWrite + Unpin>(
         let mut sent_changes = 0u64;
         for s in 0..shards {
             let stats = &ctx.node.writer_stats[s];
+            // This first: every local change with a clock up to it is below `log_next`.
+            let own_clock = stats.own_clock.load(Ordering::Acquire);
             let log_next = stats.changelog_next.load(Ordering::Acquire);
+            let stable = |upto: u64| if upto == log_next { own_clock + 1 } else { 0 };
             let log_first = stats.changelog_first.load(Ordering::Acquire);
             let mut guard = st.borrow_mut();
             let Some(sub) = guard.subs[s].as_mut() else {
@@ -267,6 +276,7 @@ async fn write_loop<W: futures_lite::AsyncWrite + Unpin>(
                         sent_changes += entries.len() as u64;
                         sub.next = upto;
                         sub.inflight.push_back(upto);
+                        sub.last_frame = Instant::now();
                         out.push(Frame::Changes {
                             shard: s as u16,
                             entries,
@@ -274,11 +284,13 @@ async fn write_loop<W: futures_lite::AsyncWrite + Unpin>(
                             log_next,
                             lag_entries: log_next.saturating_sub(sub.acked),
                             lag_ms: lag_ms(ctx, s, sub.acked, log_next),
+                            stable_below: stable(upto),
                         });
                     }
                     Err(e) => return Err(format!("change log read failed: {e}")),
                 }
-            } else if heartbeat {
+            } else if sub.last_frame.elapsed() > Duration::from_secs(1) {
+                sub.last_frame = Instant::now();
                 out.push(Frame::Changes {
                     shard: s as u16,
                     entries: Vec::new(),
@@ -286,11 +298,26 @@ async fn write_loop<W: futures_lite::AsyncWrite + Unpin>(
                     log_next,
                     lag_entries: log_next.saturating_sub(sub.acked),
                     lag_ms: lag_ms(ctx, s, sub.acked, log_next),
+                    stable_below: stable(sub.next),
                 });
             }
         }
         if out.is_empty() && heartbeat {
             out.push(Frame::Ping);
+        }
+        if last_stable.elapsed() > STABLE_EVERY {
+            last_stable = Instant::now();
+            let clocks = ctx
+                .knowledge
+                .borrow()
+                .mine
+                .iter()
+                .map(|(origin, clock)| OriginClock {
+                    origin: *origin,
+                    clock: *clock,
+                })
+                .collect();
+            out.push(Frame::Stable { clocks });
         }
         if last_status.elapsed() > Duration::from_millis(100) || !out.is_empty() {
             last_status = Instant::now();

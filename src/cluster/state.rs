@@ -69,6 +69,11 @@ pub struct ClusterState {
     peers: Mutex<BTreeMap<String, PeerStatus>>,
     /// Links refused (wrong secret, bad hello) by the listener.
     pub refused: Mutex<u64>,
+    /// Tombstones purged since start, and the last purge bound (HLC clock; 0: none yet).
+    pub tombstones_purged: std::sync::atomic::AtomicU64,
+    pub purge_bound: Mutex<u64>,
+    /// Why no tombstone can be purged now (empty when purging).
+    pub purge_waiting: Mutex<String>,
 }
 
 impl ClusterState {
@@ -157,6 +162,9 @@ impl ClusterState {
             "name": self.name,
             "peer_listen": self.peer_addr.lock().unwrap_or_else(|e| e.into_inner()).map(|a| a.to_string()),
             "refused_links": *self.refused.lock().unwrap_or_else(|e| e.into_inner()),
+            "tombstones_purged": self.tombstones_purged.load(std::sync::atomic::Ordering::Relaxed),
+            "purge_bound": *self.purge_bound.lock().unwrap_or_else(|e| e.into_inner()),
+            "purge_waiting": self.purge_waiting.lock().unwrap_or_else(|e| e.into_inner()).clone(),
             "peers": peers,
         })
     }

@@ -107,6 +107,12 @@ pub enum WriterMsg {
         changes: Vec<RemoteChange>,
         reply: ReplicateReply,
     },
+    /// Removes tombstones that every node has (replication decides which): each key is removed
+    /// only if it still holds a tombstone of exactly that version. Answers how many went.
+    PurgeTombstones {
+        keys: Vec<(Vec<u8>, Version)>,
+        reply: flume::Sender<usize>,
+    },
     /// Stores one value in another keyspace of this shard's database (replication cursors),
     /// committed with the group so it is durable once `done` answers.
     PutMeta {
@@ -144,6 +150,11 @@ pub struct WriterStats {
     pub replicated: AtomicU64,
     /// Changes from other nodes that lost to a newer stored version (or were duplicates).
     pub replicated_stale: AtomicU64,
+    /// A clock such that every local change of this writer with a clock up to it is committed
+    /// below `changelog_next`; stored after `changelog_next` (Release), between groups, so a
+    /// reader that loads this first (Acquire) and then `changelog_next` may rely on it.
+    pub own_clock: AtomicU64,
+    pub tombstones_purged: AtomicU64,
 }
 
 /// Settings of a writer.
@@ -208,6 +219,10 @@ impl Writer {
             }
         }
         stats.records.store(live, Ordering::Relaxed);
+        // Nothing is in flight yet: every change with a clock up to here is committed.
+        stats
+            .own_clock
+            .store(hlc.now().clock.saturating_sub(1), Ordering::Relaxed);
         stats.changelog_first.store(first_seq, Ordering::Relaxed);
         stats.changelog_next.store(next_seq, Ordering::Relaxed);
         Ok(Writer {
@@ -261,6 +276,7 @@ impl Writer {
                     return;
                 }
             }
+            self.publish_own_clock();
             if last_trim.elapsed() > Duration::from_secs(1) {
                 last_trim = Instant::now();
                 if let Err(e) = self.trim_changelog() {
@@ -288,6 +304,7 @@ impl Writer {
         let mut other_writes = 0usize;
         let mut remote_replies: Vec<(ReplicateReply, Result<usize, String>)> = Vec::new();
         let mut meta_replies: Vec<flume::Sender<Result<(), String>>> = Vec::new();
+        let mut purge_replies: Vec<(flume::Sender<usize>, usize)> = Vec::new();
         let first_seq = self.next_seq;
         self.pending.clear();
         for msg in group.drain(..) {
@@ -343,6 +360,11 @@ impl Writer {
                     other_writes += 1;
                     meta_replies.push(done);
                 }
+                WriterMsg::PurgeTombstones { keys, reply } => {
+                    let n = self.purge(&keys, &mut batch, &mut overlay);
+                    other_writes += n;
+                    purge_replies.push((reply, n));
+                }
             }
         }
         let written = replies
@@ -370,6 +392,10 @@ impl Writer {
                     self.stats
                         .changelog_next
                         .store(self.next_seq, Ordering::Relaxed);
+                    let purged: usize = purge_replies.iter().map(|(_, n)| n).sum();
+                    self.stats
+                        .tombstones_purged
+                        .fetch_add(purged as u64, Ordering::Relaxed);
                     self.publish(first_seq);
                 }
                 Err(e) => {
@@ -386,6 +412,9 @@ impl Writer {
                     for (_, o) in remote_replies.iter_mut() {
                         *o = Err(format!("storage commit failed: {e}"));
                     }
+                    for (_, n) in purge_replies.iter_mut() {
+                        *n = 0;
+                    }
                     for done in meta_replies.drain(..) {
                         let _ = done.send(Err(format!("storage commit failed: {e}")));
                     }
@@ -397,6 +426,9 @@ impl Writer {
         }
         for done in meta_replies {
             let _ = done.send(Ok(()));
+        }
+        for (reply, n) in purge_replies {
+            let _ = reply.send(n);
         }
         for (reply, outcome) in replies {
             let _ = reply.send(outcome);
@@ -592,6 +624,42 @@ impl Writer {
             _ => 0,
         };
         Ok(true)
+    }
+
+    /// Between groups nothing is in flight: every change with a clock below the next one is
+    /// committed. Replication tells peers how far they are complete with it.
+    fn publish_own_clock(&mut self) {
+        let c = self.hlc.now().clock.saturating_sub(1);
+        self.stats.own_clock.fetch_max(c, Ordering::Release);
+    }
+
+    /// Removes the tombstones that still hold exactly the given versions; returns how many.
+    fn purge(
+        &mut self,
+        keys: &[(Vec<u8>, Version)],
+        batch: &mut fjall::OwnedWriteBatch,
+        overlay: &mut HashMap<Vec<u8>, Option<Vec<u8>>>,
+    ) -> usize {
+        let mut n = 0;
+        for (key, version) in keys {
+            let current: Option<Vec<u8>> = match overlay.get(key) {
+                Some(v) => v.clone(),
+                None => match self.db.records.get(key) {
+                    Ok(v) => v.map(|s| s.to_vec()),
+                    Err(_) => continue,
+                },
+            };
+            let same = current
+                .as_deref()
+                .and_then(Envelope::decode)
+                .is_some_and(|e| e.tombstone && e.version == *version);
+            if same {
+                batch.remove(&self.db.records, key.clone());
+                overlay.insert(key.clone(), None);
+                n += 1;
+            }
+        }
+        n
     }
 
     /// Hands the committed group to every feed consumer.

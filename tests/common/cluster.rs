@@ -46,6 +46,8 @@ pub struct Opts {
     pub extra: Vec<String>,
     /// Extra `[storage]` keys per node.
     pub storage: Vec<String>,
+    /// Extra `[cluster]` keys per node.
+    pub cluster: Vec<String>,
     pub env: Vec<Vec<(String, String)>>,
 }
 
@@ -55,6 +57,7 @@ impl Opts {
             shards: shards.to_vec(),
             extra: vec![String::new(); shards.len()],
             storage: vec![String::new(); shards.len()],
+            cluster: vec![String::new(); shards.len()],
             env: vec![Vec::new(); shards.len()],
         }
     }
@@ -113,6 +116,10 @@ impl Cluster {
                     SECRET,
                     &o.storage[i],
                     &o.extra[i],
+                )
+                .replace(
+                    "reconnect_max_ms = 300\n",
+                    &format!("reconnect_max_ms = 300\n{}\n", o.cluster[i]),
                 ),
             )
             .unwrap();

@@ -113,7 +113,10 @@ fn secret_from_file_or_environment_starts_the_peer_listener() {
     .unwrap();
     assert!(s.ready_field("peer").is_some(), "{}", s.ready);
     let mut s = s;
-    assert!(s.stop().success(), "a clustered node stops cleanly on SIGTERM");
+    assert!(
+        s.stop().success(),
+        "a clustered node stops cleanly on SIGTERM"
+    );
     // Without a secret there is no peer listener at all.
     let plain = Server::start("");
     assert!(plain.ready_field("peer").is_none(), "{}", plain.ready);

@@ -26,6 +26,34 @@ pub struct Config {
 pub struct ClusterConfig {
     pub node_id: u16,
     pub partitions: u32,
+    /// Human-readable node name shown to peers and in `/status` (default `node-{node_id}`).
+    pub name: String,
+    /// The shared cluster secret, inline. Prefer `secret_file` or `secret_env`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// A file holding the cluster secret (trailing newline ignored).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_file: Option<PathBuf>,
+    /// An environment variable holding the cluster secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_env: Option<String>,
+    /// Address of the peer listener (replication links). Port 0 picks a free port.
+    pub listen: String,
+    /// Peers this node pulls changes from: `[[cluster.peers]] addr = "host:port"`.
+    pub peers: Vec<PeerConfig>,
+    /// Largest replication frame accepted or sent (bytes).
+    pub max_frame_bytes: usize,
+    /// Longest wait between two attempts to reach a peer (milliseconds).
+    pub reconnect_max_ms: u64,
+    /// A tombstone is purged once every node holds it and it is at least this old (ms).
+    pub tombstone_grace_ms: u64,
+}
+
+/// One `[[cluster.peers]]` entry.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PeerConfig {
+    pub addr: String,
 }
 
 impl Default for ClusterConfig {
@@ -33,7 +61,106 @@ impl Default for ClusterConfig {
         Self {
             node_id: 1,
             partitions: 256,
+            name: String::new(),
+            secret: None,
+            secret_file: None,
+            secret_env: None,
+            listen: "0.0.0.0:9933".into(),
+            peers: Vec::new(),
+            max_frame_bytes: 4 * 1024 * 1024,
+            reconnect_max_ms: 5_000,
+            tombstone_grace_ms: 3_600_000,
         }
+    }
+}
+
+impl ClusterConfig {
+    /// True when a cluster secret is configured: the node then runs its peer listener.
+    pub fn enabled(&self) -> bool {
+        self.secret.is_some() || self.secret_file.is_some() || self.secret_env.is_some()
+    }
+
+    /// The node's name, `node-{id}` when none is set.
+    pub fn node_name(&self) -> String {
+        if self.name.is_empty() {
+            format!("node-{}", self.node_id)
+        } else {
+            self.name.clone()
+        }
+    }
+
+    /// The peer listener address.
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.listen.parse().map_err(|_| {
+            err(
+                "cluster.listen",
+                format!("{:?} is not an address like \"0.0.0.0:9933\"", self.listen),
+            )
+        })
+    }
+
+    fn validate(&self, max_body_bytes: usize) -> Result<(), ConfigError> {
+        let sources = [
+            self.secret.is_some(),
+            self.secret_file.is_some(),
+            self.secret_env.is_some(),
+        ];
+        if sources.iter().filter(|s| **s).count() > 1 {
+            return Err(err(
+                "cluster.secret",
+                "give the secret one way only: `secret`, `secret_file` or `secret_env`",
+            ));
+        }
+        if !self.peers.is_empty() && !self.enabled() {
+            return Err(err(
+                "cluster.secret",
+                "peers are listed but no cluster secret is set; add `secret_file = \"...\"` or `secret_env = \"MICROLITH_SECRET\"`",
+            ));
+        }
+        if let Some(s) = &self.secret {
+            if s.len() < 16 {
+                return Err(err("cluster.secret", "must be at least 16 bytes"));
+            }
+        }
+        if self.name.len() > 64 {
+            return Err(err("cluster.name", "must be at most 64 bytes"));
+        }
+        self.listen_addr()?;
+        for (i, p) in self.peers.iter().enumerate() {
+            let ok = p
+                .addr
+                .rsplit_once(':')
+                .is_some_and(|(h, port)| !h.is_empty() && port.parse::<u16>().is_ok_and(|n| n > 0));
+            if !ok {
+                return Err(err(
+                    &format!("cluster.peers[{i}].addr"),
+                    format!("{:?} is not an address like \"10.0.0.2:9933\"", p.addr),
+                ));
+            }
+        }
+        let min_frame = max_body_bytes + 64 * 1024;
+        if self.max_frame_bytes < min_frame.max(1 << 20) || self.max_frame_bytes > 256 << 20 {
+            return Err(err(
+                "cluster.max_frame_bytes",
+                format!(
+                    "must be between {} (1 MiB and at least http.max_body_bytes + 64 KiB) and 268435456",
+                    min_frame.max(1 << 20)
+                ),
+            ));
+        }
+        if self.tombstone_grace_ms > 30 * 86_400_000 {
+            return Err(err(
+                "cluster.tombstone_grace_ms",
+                "must be at most 30 days (2592000000)",
+            ));
+        }
+        if !(100..=600_000).contains(&self.reconnect_max_ms) {
+            return Err(err(
+                "cluster.reconnect_max_ms",
+                "must be between 100 and 600000 milliseconds",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -312,6 +439,7 @@ impl Config {
             return Err(err("storage.data_dir", "must not be empty"));
         }
         self.http_addr()?;
+        self.cluster.validate(self.http.max_body_bytes)?;
         check_range(
             "http.max_header_bytes",
             self.http.max_header_bytes,
@@ -387,7 +515,7 @@ impl Config {
 pub fn validate_table(t: &TableConfig) -> Result<(), String> {
     validate_name(&t.name).map_err(|m| format!("name {:?} {m}", t.name))?;
     validate_name(&t.primary_key).map_err(|m| format!("primary_key {:?} {m}", t.primary_key))?;
-    if t.name == "admin" || t.name == "health" || t.name == "status" {
+    if t.name == "admin" || t.name == "health" || t.name == "status" || t.name == "cluster" {
         return Err(format!(
             "name {:?} is reserved for a built-in endpoint",
             t.name

@@ -3,6 +3,7 @@
 //! admin, health and status.
 
 pub mod admin;
+pub mod cluster;
 pub mod conn;
 pub mod problem;
 pub mod realtime;

@@ -16,6 +16,7 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request<'_>) -> Response {
     match path {
         "/health" => return super::status::health(shard),
         "/status" => return super::status::status(shard),
+        "/cluster/digest" => return super::cluster::digest(shard, req).await,
         _ => {}
     }
     if let Some(rest) = path.strip_prefix("/admin/tables") {

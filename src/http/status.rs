@@ -58,6 +58,7 @@ pub fn status(shard: &Shard) -> Response {
         "shards": shards,
         "tables": tables,
         "mqtt": n.mqtt.status_json(),
+        "cluster": n.cluster.as_ref().map(|c| c.to_json()),
     });
     Response::json(200, serde_json::to_vec(&body).unwrap_or_default())
 }

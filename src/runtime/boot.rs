@@ -156,6 +156,7 @@ pub fn serve(config: Config) -> Result<(), StartError> {
         ),
         started_ms: crate::storage::now_millis(),
         mqtt: crate::mqtt::NodeMqtt::new(shards),
+        cluster: crate::cluster::new_state(&config),
         config,
     });
 
@@ -198,15 +199,20 @@ pub fn serve(config: Config) -> Result<(), StartError> {
             Err(_) => return Err(StartError(format!("shard {s} stopped during start-up"))),
         }
     }
+    let stop_cluster = Arc::new(AtomicBool::new(false));
+    let peer_addr = crate::cluster::start(node.clone(), layout.generation, stop_cluster.clone())
+        .map_err(StartError)?;
     println!(
-        "microlith ready http={bound} shards={shards} node={} mqtt={mqtt_bound}",
-        node.config.cluster.node_id
+        "microlith ready http={bound} shards={shards} node={} mqtt={mqtt_bound}{}",
+        node.config.cluster.node_id,
+        peer_addr.map(|a| format!(" peer={a}")).unwrap_or_default()
     );
     tracing::info!(%bound, shards, cores = ?cores, data_dir = %data_dir.display(), "serving");
 
     let mut signals = signals;
     let sig = signals.forever().next();
     tracing::info!(signal = ?sig, "shutting down: no new connections, finishing requests in flight");
+    stop_cluster.store(true, Ordering::Release);
     for inbox in &node.inboxes {
         let _ = inbox.send(MeshMsg::Shutdown);
     }

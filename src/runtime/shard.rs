@@ -35,6 +35,8 @@ pub struct NodeShared {
     pub shard_tids: Arc<Vec<std::sync::atomic::AtomicI32>>,
     /// MQTT counters shared by every shard.
     pub mqtt: crate::mqtt::NodeMqtt,
+    /// Replication status (`None` when no cluster secret is configured).
+    pub cluster: Option<Arc<crate::cluster::state::ClusterState>>,
 }
 
 /// One shard's context.

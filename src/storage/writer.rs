@@ -21,6 +21,8 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod replica;
+
 /// What a write does.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub enum WriteOp {
@@ -105,7 +107,30 @@ pub enum WriterMsg {
     },
     /// Flush everything to disk and stop.
     Stop { done: flume::Sender<()> },
+    /// Changes made on other nodes: each is applied if its version is newer than the stored
+    /// one (last-writer-wins), and observed by the clock either way. The reply comes after the
+    /// commit that holds them (`Ok(applied)`), or says why nothing was stored.
+    Replicate {
+        changes: Vec<RemoteChange>,
+        reply: ReplicateReply,
+    },
+    /// Removes tombstones that every node has (replication decides which): each key is removed
+    /// only if it still holds a tombstone of exactly that version. Answers how many went.
+    PurgeTombstones {
+        keys: Vec<(Vec<u8>, Version)>,
+        reply: flume::Sender<usize>,
+    },
+    /// Stores one value in another keyspace of this shard's database (replication cursors),
+    /// committed with the group so it is durable once `done` answers.
+    PutMeta {
+        keyspace: fjall::Keyspace,
+        key: Vec<u8>,
+        value: Vec<u8>,
+        done: flume::Sender<Result<(), String>>,
+    },
 }
+
+pub use replica::{RemoteChange, ReplicateReply};
 
 /// Counters a writer keeps, readable from any thread (status endpoint).
 #[derive(Debug, Default)]
@@ -118,6 +143,15 @@ pub struct WriterStats {
     pub failures: AtomicU64,
     /// Change batches a feed consumer was too slow to take.
     pub feed_drops: AtomicU64,
+    /// Changes from other nodes that won last-writer-wins and were stored.
+    pub replicated: AtomicU64,
+    /// Changes from other nodes that lost to a newer stored version (or were duplicates).
+    pub replicated_stale: AtomicU64,
+    /// A clock such that every local change of this writer with a clock up to it is committed
+    /// below `changelog_next`; stored after `changelog_next` (Release), between groups, so a
+    /// reader that loads this first (Acquire) and then `changelog_next` may rely on it.
+    pub own_clock: AtomicU64,
+    pub tombstones_purged: AtomicU64,
 }
 
 /// Settings of a writer.
@@ -189,6 +223,10 @@ impl Writer {
             }
         }
         stats.records.store(live, Ordering::Relaxed);
+        // Nothing is in flight yet: every change with a clock up to here is committed.
+        stats
+            .own_clock
+            .store(hlc.now().clock.saturating_sub(1), Ordering::Relaxed);
         stats.changelog_first.store(first_seq, Ordering::Relaxed);
         stats.changelog_next.store(next_seq, Ordering::Relaxed);
         Ok(Writer {
@@ -241,6 +279,7 @@ impl Writer {
                     return;
                 }
             }
+            self.publish_own_clock();
             if last_trim.elapsed() > Duration::from_secs(1) {
                 last_trim = Instant::now();
                 if let Err(e) = self.trim_changelog() {
@@ -264,6 +303,11 @@ impl Writer {
         let mut replies: Vec<(Reply, WriteOutcome)> = Vec::with_capacity(group.len());
         let mut stop = None;
         let mut record_delta = 0i64;
+        // Replicated changes and meta values in this group (they need a commit too).
+        let mut other_writes = 0usize;
+        let mut remote_replies: Vec<(ReplicateReply, Result<usize, String>)> = Vec::new();
+        let mut meta_replies: Vec<flume::Sender<Result<(), String>>> = Vec::new();
+        let mut purge_replies: Vec<(flume::Sender<usize>, usize)> = Vec::new();
         let first_seq = self.next_seq;
         self.pending.clear();
         for msg in group.drain(..) {
@@ -296,13 +340,50 @@ impl Writer {
                     }
                 }
                 WriterMsg::Stop { done } => stop = Some(done),
+                WriterMsg::Replicate { changes, reply } => {
+                    let mut applied = 0usize;
+                    let mut failed = None;
+                    for rc in &changes {
+                        match self.apply_remote(rc, &mut batch, &mut overlay, &mut record_delta) {
+                            Ok(true) => applied += 1,
+                            Ok(false) => {}
+                            Err(e) => {
+                                failed = Some(e);
+                                break;
+                            }
+                        }
+                    }
+                    self.stats
+                        .replicated
+                        .fetch_add(applied as u64, Ordering::Relaxed);
+                    self.stats
+                        .replicated_stale
+                        .fetch_add((changes.len() - applied) as u64, Ordering::Relaxed);
+                    other_writes += applied;
+                    remote_replies.push((reply, failed.map_or(Ok(applied), Err)));
+                }
+                WriterMsg::PutMeta {
+                    keyspace,
+                    key,
+                    value,
+                    done,
+                } => {
+                    batch.insert(&keyspace, key, value);
+                    other_writes += 1;
+                    meta_replies.push(done);
+                }
+                WriterMsg::PurgeTombstones { keys, reply } => {
+                    let n = self.purge(&keys, &mut batch, &mut overlay);
+                    other_writes += n;
+                    purge_replies.push((reply, n));
+                }
             }
         }
         let written = replies
             .iter()
             .filter(|(_, o)| matches!(o, WriteOutcome::Written { .. }))
             .count();
-        if written > 0 {
+        if written + other_writes > 0 {
             let mode = match self.settings.durability {
                 Durability::Sync => PersistMode::SyncData,
                 // In the OS's hands: a killed process loses nothing; a power loss loses what
@@ -323,6 +404,10 @@ impl Writer {
                     self.stats
                         .changelog_next
                         .store(self.next_seq, Ordering::Relaxed);
+                    let purged: usize = purge_replies.iter().map(|(_, n)| n).sum();
+                    self.stats
+                        .tombstones_purged
+                        .fetch_add(purged as u64, Ordering::Relaxed);
                     self.publish(first_seq);
                 }
                 Err(e) => {
@@ -336,8 +421,26 @@ impl Writer {
                             *o = WriteOutcome::Failed(format!("storage commit failed: {e}"));
                         }
                     }
+                    for (_, o) in remote_replies.iter_mut() {
+                        *o = Err(format!("storage commit failed: {e}"));
+                    }
+                    for (_, n) in purge_replies.iter_mut() {
+                        *n = 0;
+                    }
+                    for done in meta_replies.drain(..) {
+                        let _ = done.send(Err(format!("storage commit failed: {e}")));
+                    }
                 }
             }
+        }
+        for (reply, outcome) in remote_replies {
+            let _ = reply.send(outcome);
+        }
+        for done in meta_replies {
+            let _ = done.send(Ok(()));
+        }
+        for (reply, n) in purge_replies {
+            let _ = reply.send(n);
         }
         for (reply, outcome) in replies {
             let _ = reply.send(outcome);
@@ -367,10 +470,12 @@ impl Writer {
                 Err(e) => return WriteOutcome::Failed(format!("read failed: {e}")),
             },
         };
-        let live = current
-            .as_deref()
-            .and_then(Envelope::decode)
-            .filter(|e| !e.tombstone);
+        let stored_env = current.as_deref().and_then(Envelope::decode);
+        if let Some(e) = stored_env {
+            // A replicated version may come from a clock ahead of ours: the new one must be newer.
+            self.hlc.observe(e.version);
+        }
+        let live = stored_env.filter(|e| !e.tombstone);
         match req.precondition {
             Precondition::None => {}
             Precondition::IfMatch { clock, node } => {

@@ -3,7 +3,9 @@
 //! or raw sockets.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod mqtt;
+pub mod proxy;
 pub mod raw_mqtt;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -19,6 +21,8 @@ pub struct Server {
     pub mqtt_addr: String,
     pub data_dir: PathBuf,
     pub config_path: PathBuf,
+    /// The ready line after `microlith ready ` (e.g. `http=... shards=2 node=1 peer=...`).
+    pub ready: String,
     log_path: PathBuf,
     _tmp: Option<tempfile::TempDir>,
 }
@@ -70,6 +74,16 @@ impl Server {
             let text = text.replacen("[mqtt]\n", "[mqtt]\nlisten = \"127.0.0.1:0\"\n", 1);
             std::fs::write(config_path, text).unwrap();
         }
+        Server::start_with_env(dir, config_path, data_dir, &[])
+    }
+
+    /// Like `start_with_config`, with extra environment variables for the server.
+    pub fn start_with_env(
+        dir: &Path,
+        config_path: &Path,
+        data_dir: &Path,
+        env: &[(String, String)],
+    ) -> Result<Server, String> {
         let log_path = dir.join(format!("server-{}.log", std::process::id()));
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -80,6 +94,7 @@ impl Server {
             .arg("serve")
             .arg("--config")
             .arg(config_path)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .spawn()
@@ -88,22 +103,17 @@ impl Server {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(rest) = line.strip_prefix("microlith ready http=") {
-                    let http = rest.split_whitespace().next().unwrap_or("").to_string();
-                    let mqtt = rest
-                        .split_whitespace()
-                        .find_map(|w| w.strip_prefix("mqtt="))
-                        .unwrap_or("")
-                        .to_string();
-                    let _ = tx.send((http, mqtt));
+                if let Some(rest) = line.strip_prefix("microlith ready ") {
+                    let _ = tx.send(rest.to_string());
                 }
             }
         });
         match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok((addr, mqtt_addr)) => Ok(Server {
+            Ok(ready) => Ok(Server {
                 child: Some(child),
-                addr,
-                mqtt_addr,
+                addr: ready_field(&ready, "http").unwrap_or_default(),
+                mqtt_addr: ready_field(&ready, "mqtt").unwrap_or_default(),
+                ready,
                 data_dir: data_dir.to_path_buf(),
                 config_path: config_path.to_path_buf(),
                 log_path,
@@ -118,6 +128,11 @@ impl Server {
                 ))
             }
         }
+    }
+
+    /// A `key=value` field of the ready line.
+    pub fn ready_field(&self, key: &str) -> Option<String> {
+        ready_field(&self.ready, key)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -189,6 +204,12 @@ impl Drop for Server {
         }
         self.kill9();
     }
+}
+
+/// A `key=value` field of a ready line.
+pub fn ready_field(line: &str, key: &str) -> Option<String> {
+    line.split_whitespace()
+        .find_map(|f| f.strip_prefix(key)?.strip_prefix('=').map(String::from))
 }
 
 fn unsafe_kill(pid: u32, sig: i32) {

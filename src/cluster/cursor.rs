@@ -1,0 +1,76 @@
+//! Durable replication cursors: for each peer and each of its shards, the sequence number of
+//! the next entry of that shard's change log we need, and the log generation it belongs to (a
+//! peer that changed its shard count has new logs: its old cursors are void). Kept in the
+//! `cluster` keyspace of shard 0's database and written through shard 0's writer, after the
+//! changes before it are committed, so a cursor never runs ahead of the data.
+
+use crate::runtime::shard::NodeShared;
+use crate::storage::writer::WriterMsg;
+use fjall::{Keyspace, KeyspaceCreateOptions};
+
+/// A peer shard's cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub generation: u64,
+    pub next: u64,
+}
+
+/// The cursor store.
+#[derive(Clone)]
+pub struct Cursors {
+    ks: Keyspace,
+}
+
+fn key(peer: u16, shard: u16) -> Vec<u8> {
+    let mut k = b"cursor/".to_vec();
+    k.extend_from_slice(&peer.to_be_bytes());
+    k.extend_from_slice(&shard.to_be_bytes());
+    k
+}
+
+impl Cursors {
+    pub fn open(node: &NodeShared) -> fjall::Result<Cursors> {
+        Ok(Cursors {
+            ks: node.dbs[0]
+                .db
+                .keyspace("cluster", KeyspaceCreateOptions::default)?,
+        })
+    }
+
+    /// The stored cursor of a peer's shard, if any.
+    pub fn get(&self, peer: u16, shard: u16) -> Option<Cursor> {
+        let v = self.ks.get(key(peer, shard)).ok()??;
+        if v.len() != 16 {
+            return None;
+        }
+        Some(Cursor {
+            generation: u64::from_be_bytes(v[..8].try_into().ok()?),
+            next: u64::from_be_bytes(v[8..].try_into().ok()?),
+        })
+    }
+
+    /// Makes a cursor durable (through shard 0's writer, with its group commit).
+    pub async fn save(
+        &self,
+        node: &NodeShared,
+        peer: u16,
+        shard: u16,
+        c: Cursor,
+    ) -> Result<(), String> {
+        let mut value = c.generation.to_be_bytes().to_vec();
+        value.extend_from_slice(&c.next.to_be_bytes());
+        let (done, wait) = flume::bounded(1);
+        node.writers[0]
+            .send_async(WriterMsg::PutMeta {
+                keyspace: self.ks.clone(),
+                key: key(peer, shard),
+                value,
+                done,
+            })
+            .await
+            .map_err(|_| "writer stopped".to_string())?;
+        crate::runtime::reply::recv(&wait)
+            .await
+            .map_err(|_| "writer stopped".to_string())?
+    }
+}

@@ -1,0 +1,298 @@
+//! The wire format of replication links: every message is a `Frame`, an rkyv archive sent as
+//! `[payload length u32 BE][CRC-32 of the payload u32 BE][payload]`. The receiver checks the
+//! length against its bound before it allocates, the checksum before it looks at the bytes, and
+//! then validates the archive (rkyv checked access) before reading it. Any failure is an error
+//! that closes the link; nothing of a bad frame is ever applied.
+
+use crate::storage::changelog::Change;
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use rkyv::{Archive, Deserialize, Serialize};
+
+/// Protocol version, checked in `Hello`.
+pub const PROTO: u32 = 1;
+
+/// Bytes before a frame's payload.
+pub const HEADER: usize = 8;
+
+/// The first frame each side sends.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct Hello {
+    pub proto: u32,
+    pub node_id: u16,
+    pub name: String,
+    pub partitions: u32,
+    pub nonce: [u8; 32],
+}
+
+/// One change-log entry of the sender, with its sequence number there.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub seq: u64,
+    pub change: Change,
+}
+
+/// A record as anti-entropy repair ships it (tombstones included).
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct RepairRecord {
+    pub id: String,
+    pub clock: u64,
+    pub node: u16,
+    pub tombstone: bool,
+    pub body: Vec<u8>,
+}
+
+/// The digest of one partition of one table.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct PartDigest {
+    pub partition: u16,
+    pub hash: [u8; 32],
+}
+
+/// How far a node holds an origin's changes.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OriginClock {
+    pub origin: u16,
+    pub clock: u64,
+}
+
+/// Every message of the protocol. See docs/replication.md for the conversation.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    Hello(Hello),
+    /// The dialer's proof that it knows the secret.
+    Auth {
+        mac: [u8; 32],
+    },
+    /// The acceptor's proof, and what the dialer needs to subscribe.
+    Welcome {
+        mac: [u8; 32],
+        generation: u64,
+        shards: u16,
+    },
+    /// The link is refused; the reason is for the log.
+    Refuse {
+        reason: String,
+    },
+    /// Stream shard `shard`'s change log from `from` (0: no cursor, repair first).
+    Subscribe {
+        shard: u16,
+        from: u64,
+    },
+    /// Entries of the sender's change log up to `upto` (exclusive); only changes made on the
+    /// sender are included. `log_next` is the sender's next sequence; `lag_entries` and
+    /// `lag_ms` are what the receiver had not acknowledged when this was sent (for `/status`).
+    Changes {
+        shard: u16,
+        entries: Vec<Entry>,
+        upto: u64,
+        log_next: u64,
+        lag_entries: u64,
+        lag_ms: u64,
+        /// When not 0: the receiver, once it applied this, holds every change the sender made
+        /// on that shard with a clock below this (tombstone purge, see `purge.rs`).
+        stable_below: u64,
+    },
+    /// The sender's knowledge: for each origin node, a clock below which the sender holds
+    /// every change that origin made.
+    Stable {
+        clocks: Vec<OriginClock>,
+    },
+    /// The log no longer reaches the cursor: repair, then subscribe again from `resume_at`.
+    Gap {
+        shard: u16,
+        resume_at: u64,
+    },
+    /// The receiver made everything before `upto` durable.
+    Ack {
+        shard: u16,
+        upto: u64,
+    },
+    /// Keeps an idle link alive (the dialer answers each with one).
+    Ping,
+    DigestRequest,
+    Digest {
+        table: String,
+        parts: Vec<PartDigest>,
+    },
+    DigestDone,
+    RangeRequest {
+        table: String,
+        partition: u16,
+        after: Option<String>,
+    },
+    Range {
+        table: String,
+        partition: u16,
+        records: Vec<RepairRecord>,
+        more: Option<String>,
+    },
+}
+
+/// Why a frame could not be read.
+#[derive(Debug)]
+pub enum FrameError {
+    Io(std::io::Error),
+    /// The peer closed the connection between frames.
+    Closed,
+    /// The connection ended inside a frame.
+    Truncated,
+    TooLarge(usize),
+    Checksum,
+    Invalid(String),
+}
+
+impl std::fmt::Display for FrameError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FrameError::Io(e) => write!(f, "i/o error: {e}"),
+            FrameError::Closed => write!(f, "connection closed"),
+            FrameError::Truncated => write!(f, "bad frame: connection ended inside a frame"),
+            FrameError::TooLarge(n) => write!(f, "bad frame: {n} bytes is over the frame limit"),
+            FrameError::Checksum => write!(f, "bad frame: checksum mismatch"),
+            FrameError::Invalid(m) => write!(f, "bad frame: {m}"),
+        }
+    }
+}
+
+impl FrameError {
+    /// True for errors caused by the bytes received (as opposed to the connection).
+    pub fn is_bad_frame(&self) -> bool {
+        !matches!(self, FrameError::Io(_) | FrameError::Closed)
+    }
+}
+
+/// Encodes a frame with its header.
+pub fn encode(frame: &Frame) -> Vec<u8> {
+    let payload = rkyv::to_bytes::<rkyv::rancor::Error>(frame)
+        .map(|b| b.into_vec())
+        .unwrap_or_default();
+    let mut out = Vec::with_capacity(HEADER + payload.len());
+    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    out.extend_from_slice(&crc32(&payload).to_be_bytes());
+    out.extend_from_slice(&payload);
+    out
+}
+
+/// Checks and decodes a payload whose header said `crc`.
+pub fn decode(payload: &[u8], crc: u32) -> Result<Frame, FrameError> {
+    if crc32(payload) != crc {
+        return Err(FrameError::Checksum);
+    }
+    let mut aligned = rkyv::util::AlignedVec::<16>::with_capacity(payload.len());
+    aligned.extend_from_slice(payload);
+    let archived = rkyv::access::<ArchivedFrame, rkyv::rancor::Error>(&aligned)
+        .map_err(|e| FrameError::Invalid(format!("archive does not validate: {e}")))?;
+    rkyv::deserialize::<Frame, rkyv::rancor::Error>(archived)
+        .map_err(|e| FrameError::Invalid(format!("archive does not decode: {e}")))
+}
+
+/// Reads one frame of at most `max` payload bytes.
+pub async fn read<R: AsyncRead + Unpin>(r: &mut R, max: usize) -> Result<Frame, FrameError> {
+    let mut header = [0u8; HEADER];
+    let mut got = 0;
+    while got < HEADER {
+        match r.read(&mut header[got..]).await {
+            Ok(0) if got == 0 => return Err(FrameError::Closed),
+            Ok(0) => return Err(FrameError::Truncated),
+            Ok(n) => got += n,
+            Err(e) => return Err(FrameError::Io(e)),
+        }
+    }
+    let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
+    let crc = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
+    if len > max {
+        return Err(FrameError::TooLarge(len));
+    }
+    let mut payload = vec![0u8; len];
+    match r.read_exact(&mut payload).await {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            return Err(FrameError::Truncated)
+        }
+        Err(e) => return Err(FrameError::Io(e)),
+    }
+    decode(&payload, crc)
+}
+
+/// Writes one frame.
+pub async fn write<W: AsyncWrite + Unpin>(w: &mut W, frame: &Frame) -> std::io::Result<()> {
+    w.write_all(&encode(frame)).await?;
+    w.flush().await
+}
+
+/// CRC-32 (IEEE 802.3, the one of zip and Ethernet).
+pub fn crc32(bytes: &[u8]) -> u32 {
+    let mut c = !0u32;
+    for b in bytes {
+        c = CRC_TABLE[((c ^ *b as u32) & 0xff) as usize] ^ (c >> 8);
+    }
+    !c
+}
+
+const CRC_TABLE: [u32; 256] = {
+    let mut t = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = i as u32;
+        let mut k = 0;
+        while k < 8 {
+            c = if c & 1 != 0 {
+                0xedb8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+            k += 1;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc_matches_the_standard_check_value() {
+        assert_eq!(crc32(b"123456789"), 0xcbf4_3926);
+    }
+
+    #[test]
+    fn frames_round_trip_and_damage_is_refused() {
+        let f = Frame::Gap {
+            shard: 3,
+            resume_at: 99,
+        };
+        let bytes = encode(&f);
+        let crc = u32::from_be_bytes(bytes[4..8].try_into().unwrap());
+        assert_eq!(decode(&bytes[HEADER..], crc).unwrap(), f);
+        // A flipped bit fails the checksum.
+        let mut bad = bytes[HEADER..].to_vec();
+        bad[0] ^= 1;
+        assert!(matches!(decode(&bad, crc), Err(FrameError::Checksum)));
+        // A damaged archive with a matching checksum fails validation, never panics.
+        let bad = vec![0xff; bytes.len() - HEADER];
+        assert!(matches!(
+            decode(&bad, crc32(&bad)),
+            Err(FrameError::Invalid(_))
+        ));
+        assert!(decode(&[], crc32(&[])).is_err());
+    }
+
+    #[test]
+    fn random_bytes_never_panic() {
+        let mut x = 0x1234_5678_u64;
+        for len in 0..300 {
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            let _ = decode(&bytes, crc32(&bytes));
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! Cluster: active-active replication between nodes. A node has an id, a name and a list of
+//! peers; it runs one extra glommio executor ("cluster", unpinned, never a shard's) that
+//! listens for peers and dials each configured peer. Each link authenticates with an HMAC
+//! challenge-response over the cluster secret, then the dialer pulls the peer's change logs
+//! from its durable cursors and applies them last-writer-wins through the owning shards'
+//! writers; anti-entropy repair covers what the logs no longer hold. See docs/replication.md.
+//!
+//! Rooms: `frame` (wire format), `auth` (secret and proofs), `handshake`, `push` (sending
+//! side), `pull` (receiving side, repair), `apply` (routing to writers), `cursor` (durable
+//! cursors), `digest` (anti-entropy digests), `purge` (tombstones every node holds), `state`
+//! (what `/status` shows).
+
+pub mod apply;
+pub mod auth;
+pub mod cursor;
+pub mod digest;
+pub mod frame;
+pub mod handshake;
+pub mod pull;
+pub mod purge;
+pub mod push;
+pub mod state;
+
+use crate::runtime::shard::NodeShared;
+use auth::Secret;
+use glommio::{LocalExecutorBuilder, Placement};
+use state::ClusterState;
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Longest a connect or a handshake may take.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// A link that hears nothing for this long is closed (both sides send at least every second).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(15);
+/// How often an idle sender looks for new change-log entries.
+pub const POLL: Duration = Duration::from_millis(5);
+/// A link compares digests this often even when its cursors are good.
+pub const REPAIR_EVERY: Duration = Duration::from_secs(600);
+/// Accepted links served at once; more are closed at once.
+const MAX_ACCEPTED: usize = 256;
+
+/// Everything the cluster executor's tasks share.
+pub struct Ctx {
+    pub node: Arc<NodeShared>,
+    pub state: Arc<ClusterState>,
+    pub secret: Secret,
+    pub node_id: u16,
+    pub name: String,
+    /// This node's log generation (changes when its shard count changes).
+    pub generation: u64,
+    pub max_frame: usize,
+    pub reconnect_max: Duration,
+    pub tables: apply::Tables,
+    pub cursors: cursor::Cursors,
+    /// How complete every member is (tombstone purge).
+    pub knowledge: std::cell::RefCell<purge::Knowledge>,
+    pub stop: Arc<AtomicBool>,
+}
+
+/// The status object every shard can read (`None` in `NodeShared` when clustering is off).
+pub fn new_state(config: &crate::config::Config) -> Option<Arc<ClusterState>> {
+    let c = &config.cluster;
+    c.enabled().then(|| {
+        Arc::new(ClusterState::new(
+            c.node_id,
+            c.node_name(),
+            &c.peers.iter().map(|p| p.addr.clone()).collect::<Vec<_>>(),
+        ))
+    })
+}
+
+/// Starts the cluster executor: binds the peer listener and returns its address (`None` when
+/// no cluster secret is configured). `stop` ends the links before the writers stop.
+pub fn start(
+    node: Arc<NodeShared>,
+    generation: u64,
+    stop: Arc<AtomicBool>,
+) -> Result<Option<SocketAddr>, String> {
+    let Some(state) = node.cluster.clone() else {
+        return Ok(None);
+    };
+    let c = &node.config.cluster;
+    let secret = Secret::from_config(c)?.ok_or("`cluster.secret`: no secret")?;
+    let listen = c.listen_addr().map_err(|e| e.to_string())?;
+    let cursors = cursor::Cursors::open(&node)
+        .map_err(|e| format!("cannot open the cluster keyspace: {e}"))?;
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<SocketAddr, String>>();
+    let builder = LocalExecutorBuilder::new(Placement::Unbound)
+        .name("cluster")
+        .io_memory(512 * 1024)
+        .ring_depth(128);
+    builder
+        .spawn(move || async move {
+            let listener = match glommio::net::TcpListener::bind(listen) {
+                Ok(l) => l,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(format!(
+                        "cannot listen for peers on {listen} (`cluster.listen`): {e}; is another process using the port?"
+                    )));
+                    return;
+                }
+            };
+            let local = listener.local_addr().unwrap_or(listen);
+            *state.peer_addr.lock().unwrap_or_else(|e| e.into_inner()) = Some(local);
+            let ctx = Rc::new(Ctx {
+                tables: apply::Tables::new(node.data_dir.clone()),
+                secret,
+                node_id: node.config.cluster.node_id,
+                name: node.config.cluster.node_name(),
+                generation,
+                max_frame: node.config.cluster.max_frame_bytes,
+                reconnect_max: Duration::from_millis(node.config.cluster.reconnect_max_ms),
+                cursors,
+                knowledge: Default::default(),
+                state,
+                stop,
+                node,
+            });
+            glommio::spawn_local(heartbeat()).detach();
+            glommio::spawn_local(purge::run(ctx.clone())).detach();
+            for p in ctx.node.config.cluster.peers.clone() {
+                glommio::spawn_local(pull::run(ctx.clone(), p.addr)).detach();
+            }
+            let _ = ready_tx.send(Ok(local));
+            let open = Rc::new(Cell::new(0usize));
+            loop {
+                match listener.accept().await {
+                    Ok(stream) => {
+                        if open.get() >= MAX_ACCEPTED {
+                            tracing::warn!("too many peer links; closing a new one");
+                            continue;
+                        }
+                        open.set(open.get() + 1);
+                        let (ctx, open) = (ctx.clone(), open.clone());
+                        glommio::spawn_local(async move {
+                            push::serve(ctx, stream).await;
+                            open.set(open.get() - 1);
+                        })
+                        .detach();
+                    }
+                    Err(e) => {
+                        tracing::warn!("peer listener: {e}");
+                        glommio::timer::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+        })
+        .map_err(|e| format!("cannot start the cluster executor: {e}"))?;
+    match ready_rx.recv() {
+        Ok(Ok(a)) => Ok(Some(a)),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err("the cluster executor stopped during start-up".into()),
+    }
+}
+
+/// See `runtime::boot::heartbeat`: keeps a timer armed so the executor never parks blind.
+async fn heartbeat() {
+    loop {
+        glommio::timer::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -170,6 +170,8 @@ pub async fn read_within(
                     return Err(std::io::Error::from(std::io::ErrorKind::TimedOut));
                 }
             }
+            // A signal (the reactor kick) may interrupt a wait: try again.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             other => return other,
         }
     }

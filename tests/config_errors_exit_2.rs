@@ -115,3 +115,19 @@ fn unsafe_is_root() -> bool {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
         .unwrap_or(false)
 }
+
+#[test]
+fn a_port_held_by_another_server_is_refused() {
+    // Listeners use SO_REUSEPORT; a second server must not silently share the first's port.
+    let first = Server::start("");
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = format!(
+        "[storage]\ndata_dir = {:?}\n[http]\nlisten = {:?}\n[mqtt]\nlisten = \"127.0.0.1:0\"\n",
+        tmp.path().join("data").display().to_string(),
+        first.addr
+    );
+    let (code, err) = serve_with(&cfg);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("http.listen"), "{err}");
+    assert_eq!(get(&agent(), &first.url("/health")).status, 200);
+}

@@ -95,7 +95,8 @@ pub fn start(
         .ring_depth(128);
     builder
         .spawn(move || async move {
-            let listener = match glommio::net::TcpListener::bind(listen) {
+            let free = crate::runtime::boot::port_is_free(listen);
+            let listener = match free.and_then(|_| glommio::net::TcpListener::bind(listen).map_err(std::io::Error::other)) {
                 Ok(l) => l,
                 Err(e) => {
                     let _ = ready_tx.send(Err(format!(

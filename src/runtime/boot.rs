@@ -344,12 +344,32 @@ fn spawn_shard(
         .map_err(|e| StartError(format!("cannot start shard {s} executor: {e}")))
 }
 
+/// Binds `addr` without SO_REUSEPORT and lets go: fails if any socket holds the port.
+pub fn port_is_free(addr: SocketAddr) -> std::io::Result<()> {
+    if addr.port() == 0 {
+        return Ok(());
+    }
+    std::net::TcpListener::bind(addr).map(drop)
+}
+
 async fn run_shard(
     shard: Rc<Shard>,
     inbox: flume::Receiver<MeshMsg>,
     (addr, mqtt_addr): (SocketAddr, SocketAddr),
     ready: std::sync::mpsc::Sender<Result<(SocketAddr, SocketAddr), String>>,
 ) {
+    // Listeners use SO_REUSEPORT so that every shard can bind the port; that would also let a
+    // second server on the same port share it silently. Shard 0 proves each port is free first.
+    if shard.id == 0 {
+        for (a, key) in [(addr, "http.listen"), (mqtt_addr, "mqtt.listen")] {
+            if let Err(e) = port_is_free(a) {
+                let _ = ready.send(Err(format!(
+                    "cannot listen on {a} (`{key}`): {e}; is another process using the port?"
+                )));
+                return;
+            }
+        }
+    }
     let listener = match glommio::net::TcpListener::bind(addr) {
         Ok(l) => l,
         Err(e) => {

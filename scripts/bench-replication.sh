@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# bench-replication.sh — replication lag and the write-throughput cost of replication on the
+# 3-node loopback cluster (shards/cluster-3, scripts/cluster.sh). Not a test: it measures.
+#
+#   scripts/bench-replication.sh            # writes bench-results/DATE-replication.md
+#
+# 1. node1 alone (peers down): closed-loop PUT peak            -> single-node write peak
+# 2. all three nodes: closed-loop PUT peak on node1            -> peak with replication
+# 3. all three nodes: open-loop PUT on node1 at half of (1)    -> replication lag, sampled from
+#    node1's /status every 20 ms (the larger outbound lag_ms of its two peers), and the
+#    digests of the three nodes compared once the load stops.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATE=$(date -u +%Y-%m-%d)
+OUT=${OUT:-bench-results/$DATE-replication}
+DURATION=${DURATION:-10s}
+export MICROLITH_BIN=${MICROLITH_BIN:-target/release/microlith}
+LOADGEN=${LOADGEN_BIN:-target/release/loadgen}
+[[ -x $MICROLITH_BIN && -x $LOADGEN ]] || cargo build --release -p microlith -p loadgen
+mkdir -p "$OUT"
+trap 'scripts/cluster.sh stop >/dev/null 2>&1 || true' EXIT
+scripts/cluster.sh stop >/dev/null 2>&1 || true
+rm -rf data/cluster-3
+
+peak() { # $1 = name
+  "$LOADGEN" run loadgen/scenarios/rest-put.toml --url http://127.0.0.1:9926 --duration "$DURATION" \
+    --warmup 2s --quiet --name "$1" --out "$OUT/$1" >/dev/null 2>&1
+  python3 -c "import json;print(round(json.load(open('$OUT/$1/result.json'))['throughput']))"
+}
+
+scripts/cluster.sh start >/dev/null
+scripts/cluster.sh kill 2 >/dev/null; scripts/cluster.sh kill 3 >/dev/null
+single=$(peak put-node1-alone)
+scripts/cluster.sh restart 2 >/dev/null; scripts/cluster.sh restart 3 >/dev/null
+sleep 3
+replicated=$(peak put-node1-replicated)
+rate=$((single / 2))
+
+python3 - "$OUT/lag-samples.txt" <<'PY' &
+import json, sys, time, urllib.request
+out = open(sys.argv[1], "w")
+end = time.time() + 14
+while time.time() < end:
+    try:
+        s = json.load(urllib.request.urlopen("http://127.0.0.1:9926/status", timeout=1))
+        lag = max(p["outbound"]["lag_ms"] for p in s["cluster"]["peers"])
+        out.write(f"{lag}\n"); out.flush()
+    except Exception:
+        pass
+    time.sleep(0.02)
+PY
+sampler=$!
+"$LOADGEN" run loadgen/scenarios/rest-put.toml --url http://127.0.0.1:9926 --rate "$rate" \
+  --duration "$DURATION" --warmup 2s --quiet --name put-node1-open-loop --out "$OUT/put-node1-open-loop" >/dev/null 2>&1
+wait $sampler || true
+sleep 3
+digests=$(for p in 9926 9927 9928; do curl -s localhost:$p/cluster/digest | sha256sum | cut -c1-16; done | sort -u | wc -l)
+
+python3 - "$OUT" "$single" "$replicated" "$rate" "$digests" "$DATE" > "bench-results/$DATE-replication.md" <<'PY'
+import json, os, sys
+out, single, replicated, rate, digests, date = sys.argv[1:]
+lags = sorted(int(l) for l in open(os.path.join(out, "lag-samples.txt")) if l.strip())
+def pct(p): return lags[min(len(lags) - 1, int(len(lags) * p))] if lags else None
+ol = json.load(open(os.path.join(out, "put-node1-open-loop", "result.json")))
+m = ol.get("machine", {})
+print(f"# Replication on the 3-node loopback cluster — {date}\n")
+print(f"Made by `scripts/bench-replication.sh`. Machine: {m.get('cores','?')} cores, {m.get('cpu_model','?')}, kernel {m.get('kernel','?')}; ")
+print("all three nodes, loadgen and the sampler share the machine's 2 cores (no pinning).\n")
+print("| measure | value |\n|---|---:|")
+print(f"| PUT peak on node1, peers down (single-node write peak) | {single} req/s |")
+print(f"| PUT peak on node1, replicating to 2 peers | {replicated} req/s |")
+print(f"| write throughput kept with replication | {int(replicated)/max(1,int(single)):.2f} |")
+print(f"| open-loop PUT rate on node1 (half the single-node peak) | {rate} req/s |")
+print(f"| replication lag, sampled every 20 ms: p50 / p99 / max | {pct(0.5)} / {pct(0.99)} / {lags[-1] if lags else None} ms ({len(lags)} samples) |")
+lat = ol.get("latency", ol.get("latency_us", {}))
+print(f"| open-loop PUT latency p50 / p99 (µs) | {lat.get('p50','?')} / {lat.get('p99','?')} |")
+print(f"| distinct digests across the 3 nodes after the load | {digests} (1 = converged) |")
+print("\nLag is node1's view: for each peer, the age of the oldest change that peer has not yet")
+print("acknowledged as durable (`/status` → cluster.peers[].outbound.lag_ms); a sample takes the larger")
+print("of the two peers. Results of each run are in the folder beside this file.")
+PY
+cat "bench-results/$DATE-replication.md"

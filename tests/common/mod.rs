@@ -61,6 +61,16 @@ impl Server {
         config_path: &Path,
         data_dir: &Path,
     ) -> Result<Server, String> {
+        Server::start_with_env(dir, config_path, data_dir, &[])
+    }
+
+    /// Like `start_with_config`, with extra environment variables for the server.
+    pub fn start_with_env(
+        dir: &Path,
+        config_path: &Path,
+        data_dir: &Path,
+        env: &[(String, String)],
+    ) -> Result<Server, String> {
         // Test servers never take the default MQTT port: loopback, port 0, unless the test
         // configures `[mqtt] listen` itself.
         let text = std::fs::read_to_string(config_path).unwrap_or_default();
@@ -74,16 +84,6 @@ impl Server {
             let text = text.replacen("[mqtt]\n", "[mqtt]\nlisten = \"127.0.0.1:0\"\n", 1);
             std::fs::write(config_path, text).unwrap();
         }
-        Server::start_with_env(dir, config_path, data_dir, &[])
-    }
-
-    /// Like `start_with_config`, with extra environment variables for the server.
-    pub fn start_with_env(
-        dir: &Path,
-        config_path: &Path,
-        data_dir: &Path,
-        env: &[(String, String)],
-    ) -> Result<Server, String> {
         let log_path = dir.join(format!("server-{}.log", std::process::id()));
         let log = std::fs::OpenOptions::new()
             .create(true)

@@ -36,7 +36,8 @@ sleep 3
 replicated=$(peak put-node1-replicated)
 rate=$((single / 2))
 
-python3 - "$OUT/lag-samples.txt" <<'PY' &
+openloop() { # $1 = name, $2 = rate: open-loop PUT on node1 while sampling node1's lag
+python3 - "$OUT/$1-lag.txt" <<'PY' &
 import json, sys, time, urllib.request
 out = open(sys.argv[1], "w")
 end = time.time() + 14
@@ -49,19 +50,36 @@ while time.time() < end:
         pass
     time.sleep(0.02)
 PY
-sampler=$!
-"$LOADGEN" run loadgen/scenarios/rest-put.toml --url http://127.0.0.1:9926 --rate "$rate" \
-  --duration "$DURATION" --warmup 2s --quiet --name put-node1-open-loop --out "$OUT/put-node1-open-loop" >/dev/null 2>&1
+local sampler=$!
+"$LOADGEN" run loadgen/scenarios/rest-put.toml --url http://127.0.0.1:9926 --rate "$2" \
+  --duration "$DURATION" --warmup 2s --quiet --name "$1" --out "$OUT/$1" >/dev/null 2>&1
 wait $sampler || true
-sleep 3
-digests=$(for p in 9926 9927 9928; do curl -s localhost:$p/cluster/digest | sha256sum | cut -c1-16; done | sort -u | wc -l)
+}
+converge() { # seconds until the three digests agree (or "no" after 120 s)
+  local t0=$SECONDS
+  while (( SECONDS - t0 < 120 )); do
+    n=$(for p in 9926 9927 9928; do curl -s localhost:$p/cluster/digest |
+          python3 -c "import json,sys; print(sorted((k, v['digest']) for k, v in json.load(sys.stdin)['tables'].items()))" 2>/dev/null
+        done | sort -u | wc -l)
+    if [[ $n == 1 ]]; then echo $((SECONDS - t0)); return; fi
+    sleep 1
+  done
+  echo no
+}
+openloop open-half-single "$rate"
+conv1=$(converge)
+rate2=$((replicated / 2))
+openloop open-half-replicated "$rate2"
+conv2=$(converge)
 
-python3 - "$OUT" "$single" "$replicated" "$rate" "$digests" "$DATE" > "bench-results/$DATE-replication.md" <<'PY'
+python3 - "$OUT" "$single" "$replicated" "$rate" "$rate2" "$conv1" "$conv2" "$DATE" > "bench-results/$DATE-replication.md" <<'PY'
 import json, os, sys
-out, single, replicated, rate, digests, date = sys.argv[1:]
-lags = sorted(int(l) for l in open(os.path.join(out, "lag-samples.txt")) if l.strip())
-def pct(p): return lags[min(len(lags) - 1, int(len(lags) * p))] if lags else None
-ol = json.load(open(os.path.join(out, "put-node1-open-loop", "result.json")))
+out, single, replicated, rate, rate2, conv1, conv2, date = sys.argv[1:]
+def lags(name):
+    return sorted(int(l) for l in open(os.path.join(out, name + "-lag.txt")) if l.strip())
+def pct(v, p): return v[min(len(v) - 1, int(len(v) * p))] if v else None
+def res(name): return json.load(open(os.path.join(out, name, "result.json")))
+ol = res("open-half-single")
 m = ol.get("machine", {})
 print(f"# Replication on the 3-node loopback cluster — {date}\n")
 print(f"Made by `scripts/bench-replication.sh`. Machine: {m.get('cores','?')} cores, {m.get('cpu_model','?')}, kernel {m.get('kernel','?')}; ")
@@ -70,11 +88,10 @@ print("| measure | value |\n|---|---:|")
 print(f"| PUT peak on node1, peers down (single-node write peak) | {single} req/s |")
 print(f"| PUT peak on node1, replicating to 2 peers | {replicated} req/s |")
 print(f"| write throughput kept with replication | {int(replicated)/max(1,int(single)):.2f} |")
-print(f"| open-loop PUT rate on node1 (half the single-node peak) | {rate} req/s |")
-print(f"| replication lag, sampled every 20 ms: p50 / p99 / max | {pct(0.5)} / {pct(0.99)} / {lags[-1] if lags else None} ms ({len(lags)} samples) |")
-lat = ol.get("latency", ol.get("latency_us", {}))
-print(f"| open-loop PUT latency p50 / p99 (µs) | {lat.get('p50','?')} / {lat.get('p99','?')} |")
-print(f"| distinct digests across the 3 nodes after the load | {digests} (1 = converged) |")
+for name, r, conv, what in [("open-half-single", rate, conv1, "half the single-node peak"), ("open-half-replicated", rate2, conv2, "half the replicated peak")]:
+    v, o = lags(name), res(name)
+    lat = o.get("latency_us", {})
+    print(f"| open loop at {what}: {r} req/s offered, {round(o.get('throughput', 0))} done | replication lag p50 / p99 / max {pct(v, 0.5)} / {pct(v, 0.99)} / {v[-1] if v else None} ms ({len(v)} samples); PUT latency p50 / p99 {lat.get('p50','?')} / {lat.get('p99','?')} µs; digests equal {conv} s after the load |")
 print("\nLag is node1's view: for each peer, the age of the oldest change that peer has not yet")
 print("acknowledged as durable (`/status` → cluster.peers[].outbound.lag_ms); a sample takes the larger")
 print("of the two peers. Results of each run are in the folder beside this file.")

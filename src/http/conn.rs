@@ -141,13 +141,7 @@ pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
     }
 }
 
-/// How often a waiting read checks the socket itself (see `read_within`).
-const READ_RECHECK: Duration = Duration::from_millis(20);
-
-/// Reads with a deadline. While it waits, it looks at the socket itself every
-/// `READ_RECHECK`: under load we observed (docs/runtime.md) a connection whose request bytes
-/// sat in the socket while the reactor never reported it readable. The check turns such a
-/// lost readiness event into a delay of at most one period instead of a hung connection.
+/// Reads with a deadline: the read raced with a timer.
 pub async fn read_within(
     stream: &mut TcpStream,
     buf: &mut [u8],
@@ -155,46 +149,15 @@ pub async fn read_within(
 ) -> std::io::Result<usize> {
     let deadline = Instant::now() + timeout;
     loop {
-        let wait = READ_RECHECK.min(deadline.saturating_duration_since(Instant::now()));
         let read = stream.read(buf);
-        let tick = async {
-            glommio::timer::sleep(wait).await;
-            Err(std::io::Error::from(std::io::ErrorKind::WouldBlock))
+        let expire = async {
+            glommio::timer::sleep(deadline.saturating_duration_since(Instant::now())).await;
+            Err(std::io::Error::from(std::io::ErrorKind::TimedOut))
         };
-        match futures_lite::future::or(read, tick).await {
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                if let Some(result) = recv_now(stream, buf) {
-                    return result;
-                }
-                if Instant::now() >= deadline {
-                    return Err(std::io::Error::from(std::io::ErrorKind::TimedOut));
-                }
-            }
+        match futures_lite::future::or(read, expire).await {
             // A signal (the reactor kick) may interrupt a wait: try again.
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             other => return other,
         }
-    }
-}
-
-/// A non-blocking `recv` on the socket: `None` if nothing is there yet.
-fn recv_now(stream: &TcpStream, buf: &mut [u8]) -> Option<std::io::Result<usize>> {
-    use std::os::unix::io::AsRawFd;
-    // SAFETY: the pointer and length describe `buf`, which outlives the call.
-    let n = unsafe {
-        libc::recv(
-            stream.as_raw_fd(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            libc::MSG_DONTWAIT,
-        )
-    };
-    if n >= 0 {
-        return Some(Ok(n as usize));
-    }
-    let e = std::io::Error::last_os_error();
-    match e.kind() {
-        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted => None,
-        _ => Some(Err(e)),
     }
 }

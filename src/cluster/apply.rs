@@ -134,7 +134,8 @@ pub async fn apply(
     }
     let mut applied = 0;
     for w in waits {
-        applied += crate::runtime::reply::recv(&w)
+        applied += w
+            .recv_async()
             .await
             .map_err(|_| "writer stopped".to_string())??;
     }

@@ -69,7 +69,7 @@ impl Cursors {
             })
             .await
             .map_err(|_| "writer stopped".to_string())?;
-        crate::runtime::reply::recv(&wait)
+        wait.recv_async()
             .await
             .map_err(|_| "writer stopped".to_string())?
     }

@@ -8,7 +8,7 @@
 //! Rooms: `frame` (wire format), `auth` (secret and proofs), `handshake`, `push` (sending
 //! side), `pull` (receiving side, repair), `apply` (routing to writers), `cursor` (durable
 //! cursors), `digest` (anti-entropy digests), `purge` (tombstones every node holds), `state`
-//! (what `/status` shows).
+//! (what `/status` shows), `wake` (senders woken by commits, not polling).
 
 pub mod apply;
 pub mod auth;
@@ -20,6 +20,7 @@ pub mod pull;
 pub mod purge;
 pub mod push;
 pub mod state;
+pub mod wake;
 
 use crate::runtime::shard::NodeShared;
 use auth::Secret;
@@ -36,8 +37,8 @@ use std::time::Duration;
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// A link that hears nothing for this long is closed (both sides send at least every second).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(15);
-/// How often an idle sender looks for new change-log entries.
-pub const POLL: Duration = Duration::from_millis(5);
+/// How often a sender looks for new change-log entries without being rung (`wake`).
+pub const POLL: Duration = Duration::from_millis(20);
 /// A link compares digests this often even when its cursors are good.
 pub const REPAIR_EVERY: Duration = Duration::from_secs(600);
 /// Accepted links served at once; more are closed at once.
@@ -59,6 +60,8 @@ pub struct Ctx {
     /// How complete every member is (tombstone purge).
     pub knowledge: std::cell::RefCell<purge::Knowledge>,
     pub stop: Arc<AtomicBool>,
+    /// Rung when local changes reach a change log.
+    pub bells: wake::Bells,
 }
 
 /// The status object every shard can read (`None` in `NodeShared` when clustering is off).
@@ -93,8 +96,22 @@ pub fn start(
         .name("cluster")
         .io_memory(512 * 1024)
         .ring_depth(128);
-    builder
-        .spawn(move || async move {
+    let kick_slot = node.dbs.len();
+    // Our own thread, registered for the reactor kick before the executor first parks (see
+    // `runtime::kick`): a lost wake-up then costs at most one kick period here too.
+    std::thread::Builder::new()
+        .name("cluster".into())
+        .spawn(move || {
+            node.executor_tids[kick_slot]
+                .store(crate::runtime::kick::current_tid(), std::sync::atomic::Ordering::Release);
+            let executor = match builder.make() {
+                Ok(e) => e,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(format!("cannot start the cluster executor: {e}")));
+                    return;
+                }
+            };
+            executor.run(async move {
             let free = crate::runtime::boot::port_is_free(listen);
             let listener = match free.and_then(|_| glommio::net::TcpListener::bind(listen).map_err(std::io::Error::other)) {
                 Ok(l) => l,
@@ -119,9 +136,13 @@ pub fn start(
                 knowledge: Default::default(),
                 state,
                 stop,
+                bells: Default::default(),
                 node,
             });
             glommio::spawn_local(heartbeat()).detach();
+            if let Some(rx) = ctx.node.log_grew.clone() {
+                glommio::spawn_local(wake::relay(rx, ctx.clone())).detach();
+            }
             glommio::spawn_local(purge::run(ctx.clone())).detach();
             for p in ctx.node.config.cluster.peers.clone() {
                 glommio::spawn_local(pull::run(ctx.clone(), p.addr)).detach();
@@ -149,6 +170,7 @@ pub fn start(
                     }
                 }
             }
+            })
         })
         .map_err(|e| format!("cannot start the cluster executor: {e}"))?;
     match ready_rx.recv() {

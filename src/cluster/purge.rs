@@ -124,7 +124,7 @@ pub async fn run(ctx: Rc<Ctx>) {
             {
                 return;
             }
-            if let Ok(n) = crate::runtime::reply::recv(&wait).await {
+            if let Ok(n) = wait.recv_async().await {
                 ctx.state
                     .tombstones_purged
                     .fetch_add(n as u64, Ordering::Relaxed);

@@ -42,6 +42,16 @@ struct Push {
     /// A digest or range answer is being computed.
     busy: bool,
     closed: Option<String>,
+    /// Wakes the write loop (anything above changed).
+    ringer: Option<super::wake::Ringer>,
+}
+
+impl Push {
+    fn ring(&self) {
+        if let Some(r) = &self.ringer {
+            r.ring();
+        }
+    }
 }
 
 /// Serves one accepted connection until it closes.
@@ -68,8 +78,10 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
         p.outbound.set_state("connected");
     });
     let shards = ctx.node.dbs.len();
+    let bell = ctx.bells.register();
     let st = Rc::new(RefCell::new(Push {
         subs: (0..shards).map(|_| None).collect(),
+        ringer: Some(bell.ringer()),
         ..Default::default()
     }));
     let (mut rd, mut wr) = futures_lite::io::split(stream);
@@ -86,6 +98,7 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
                                 .accepted(peer.node_id, |p| p.outbound.bad_frames += 1);
                         }
                         st.borrow_mut().closed = Some(e.to_string());
+                        st.borrow().ring();
                         return;
                     }
                 };
@@ -94,12 +107,14 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
                 if let Err(e) = on_frame(&ctx, &st, f) {
                     tracing::warn!(peer = peer.node_id, "closing link: {e}");
                     st.borrow_mut().closed = Some(e);
+                    st.borrow().ring();
                     return;
                 }
+                st.borrow().ring();
             }
         })
     };
-    let result = write_loop(&ctx, &st, &mut wr, peer.node_id).await;
+    let result = write_loop(&ctx, &st, &bell, &mut wr, peer.node_id).await;
     drop(reader);
     let reason = match result {
         Err(e) => e,
@@ -173,6 +188,7 @@ fn on_frame(ctx: &Rc<Ctx>, st: &Rc<RefCell<Push>>, f: Frame) -> Result<(), Strin
                     }
                     Err(e) => s.closed = Some(format!("digest failed: {e}")),
                 }
+                s.ring();
             })
             .detach();
         }
@@ -208,6 +224,7 @@ fn on_frame(ctx: &Rc<Ctx>, st: &Rc<RefCell<Push>>, f: Frame) -> Result<(), Strin
                     }),
                     Err(e) => s.closed = Some(format!("range read failed: {e}")),
                 }
+                s.ring();
             })
             .detach();
         }
@@ -222,6 +239,7 @@ fn on_frame(ctx: &Rc<Ctx>, st: &Rc<RefCell<Push>>, f: Frame) -> Result<(), Strin
 async fn write_loop<W: futures_lite::AsyncWrite + Unpin>(
     ctx: &Rc<Ctx>,
     st: &Rc<RefCell<Push>>,
+    bell: &super::wake::Bell,
     wr: &mut W,
     peer: u16,
 ) -> Result<(), String> {
@@ -338,7 +356,7 @@ async fn write_loop<W: futures_lite::AsyncWrite + Unpin>(
             });
         }
         if out.is_empty() {
-            glommio::timer::sleep(super::POLL).await;
+            bell.wait(super::POLL).await;
             continue;
         }
         for f in &out {

@@ -84,6 +84,14 @@ pub fn serve(config: Config) -> Result<(), StartError> {
         });
         feed_rx.push(rx);
     }
+    // One slot: a ring that is not answered yet says everything a later one would.
+    let (log_grew_tx, log_grew) = match config.cluster.enabled() {
+        true => {
+            let (tx, rx) = flume::bounded(1);
+            (Some(tx), Some(rx))
+        }
+        false => (None, None),
+    };
     let mut writers = Vec::new();
     let mut writer_stats = Vec::new();
     let mut writer_threads = Vec::new();
@@ -93,7 +101,8 @@ pub fn serve(config: Config) -> Result<(), StartError> {
     for (s, db) in dbs.iter().enumerate() {
         let w = Writer::new(db.clone(), settings.clone(), dirty[s].clone())
             .map_err(|e| StartError(format!("cannot read storage of shard {s}: {e}")))?
-            .with_feeds(s, feed_tx.clone());
+            .with_feeds(s, feed_tx.clone())
+            .with_log_signal(log_grew_tx.clone());
         writer_stats.push(w.stats());
         let (tx, rx) = flume::bounded(config.storage.write_queue_depth);
         writers.push(tx);
@@ -149,11 +158,12 @@ pub fn serve(config: Config) -> Result<(), StartError> {
         serving: (0..shards).map(|_| AtomicBool::new(false)).collect(),
         connections: (0..shards).map(|_| AtomicUsize::new(0)).collect(),
         feed_interest,
-        shard_tids: Arc::new(
-            (0..shards)
+        executor_tids: Arc::new(
+            (0..=shards)
                 .map(|_| std::sync::atomic::AtomicI32::new(0))
                 .collect(),
         ),
+        log_grew,
         started_ms: crate::storage::now_millis(),
         mqtt: crate::mqtt::NodeMqtt::new(shards),
         cluster: crate::cluster::new_state(&config),
@@ -169,7 +179,7 @@ pub fn serve(config: Config) -> Result<(), StartError> {
     super::kick::install_handler();
     let stop_kick = Arc::new(AtomicBool::new(false));
     let kicker = {
-        let (tids, stop) = (node.shard_tids.clone(), stop_kick.clone());
+        let (tids, stop) = (node.executor_tids.clone(), stop_kick.clone());
         std::thread::Builder::new()
             .name("reactor-kick".into())
             .spawn(move || super::kick::run(tids, stop))
@@ -317,7 +327,7 @@ fn spawn_shard(
     std::thread::Builder::new()
         .name(format!("shard-{s}"))
         .spawn(move || {
-            node.shard_tids[s].store(super::kick::current_tid(), Ordering::Release);
+            node.executor_tids[s].store(super::kick::current_tid(), Ordering::Release);
             let executor = match builder.make() {
                 Ok(e) => e,
                 Err(e) => {

@@ -9,7 +9,6 @@ pub mod kick;
 pub mod mesh;
 pub mod preflight;
 pub mod query;
-pub mod reply;
 pub mod shard;
 
 pub use boot::{serve, StartError};

@@ -31,8 +31,13 @@ pub struct NodeShared {
     pub started_ms: u64,
     /// Per shard: how many change-feed listeners it has (writers skip shards with none).
     pub feed_interest: Vec<Arc<std::sync::atomic::AtomicU64>>,
-    /// Kernel thread id of each shard's executor thread (for the reactor kick).
-    pub shard_tids: Arc<Vec<std::sync::atomic::AtomicI32>>,
+    /// Kernel thread id of each executor thread the reactor kick interrupts: one per shard,
+    /// then the cluster executor's (0 while it has none).
+    pub executor_tids: Arc<Vec<std::sync::atomic::AtomicI32>>,
+    /// Rung by a writer after a commit that added local changes to its change log; the
+    /// cluster executor waits on it so replication streams without polling (`None` when
+    /// clustering is off).
+    pub log_grew: Option<flume::Receiver<()>>,
     /// MQTT counters shared by every shard.
     pub mqtt: crate::mqtt::NodeMqtt,
     /// Replication status (`None` when no cluster secret is configured).

@@ -187,6 +187,8 @@ pub struct Writer {
     feeds: Vec<FeedTarget>,
     /// Changes of the group being committed.
     pending: Vec<Change>,
+    /// Rung (never waited on) after a commit that logged a change made on this node.
+    log_grew: Option<flume::Sender<()>>,
 }
 
 /// A consumer of a writer's change feed.
@@ -241,6 +243,7 @@ impl Writer {
             shard: 0,
             feeds: Vec::new(),
             pending: Vec::new(),
+            log_grew: None,
         })
     }
 
@@ -248,6 +251,12 @@ impl Writer {
     pub fn with_feeds(mut self, shard: usize, feeds: Vec<FeedTarget>) -> Writer {
         self.shard = shard;
         self.feeds = feeds;
+        self
+    }
+
+    /// Sets the signal rung when local changes reach the change log (replication streams).
+    pub fn with_log_signal(mut self, tx: Option<flume::Sender<()>>) -> Writer {
+        self.log_grew = tx;
         self
     }
 
@@ -576,6 +585,13 @@ impl Writer {
 
     /// Hands the committed group to every feed consumer.
     fn publish(&mut self, first_seq: u64) {
+        if let Some(tx) = &self.log_grew {
+            let own = self.settings.node_id;
+            if self.pending.iter().any(|c| c.node == own) {
+                // Full means it is rung already and not yet answered: nothing to add.
+                let _ = tx.try_send(());
+            }
+        }
         if self.feeds.is_empty() || self.pending.is_empty() {
             return;
         }

@@ -53,6 +53,11 @@ PY
 local sampler=$!
 "$LOADGEN" run loadgen/scenarios/rest-put.toml --url http://127.0.0.1:9926 --rate "$2" \
   --duration "$DURATION" --warmup 2s --quiet --name "$1" --out "$OUT/$1" >/dev/null 2>&1
+# Write-to-apply lag of every change node2 and node3 applied from node1 in the last 5-10 s.
+for port in 9927 9928; do
+  curl -s "localhost:$port/status" | python3 -c "import json,sys; s=json.load(sys.stdin); print(json.dumps([p['inbound']['apply_lag'] for p in s['cluster']['peers'] if p['node_id'] == 1][0]))" \
+    > "$OUT/$1-apply-lag-$port.json" || true
+done
 wait $sampler || true
 }
 converge() { # seconds until the three digests agree (or "no" after 120 s)
@@ -91,9 +96,19 @@ print(f"| write throughput kept with replication | {int(replicated)/max(1,int(si
 for name, r, conv, what in [("open-half-single", rate, conv1, "half the single-node peak"), ("open-half-replicated", rate2, conv2, "half the replicated peak")]:
     v, o = lags(name), res(name)
     lat = o.get("latency_us", {})
-    print(f"| open loop at {what}: {r} req/s offered, {round(o.get('throughput', 0))} done | replication lag p50 / p99 / max {pct(v, 0.5)} / {pct(v, 0.99)} / {v[-1] if v else None} ms ({len(v)} samples); PUT latency p50 / p99 {lat.get('p50','?')} / {lat.get('p99','?')} µs; digests equal {conv} s after the load |")
-print("\nLag is node1's view: for each peer, the age of the oldest change that peer has not yet")
-print("acknowledged as durable (`/status` → cluster.peers[].outbound.lag_ms); a sample takes the larger")
-print("of the two peers. Results of each run are in the folder beside this file.")
+    applied = []
+    for port in (9927, 9928):
+        try:
+            a = json.load(open(os.path.join(out, f"{name}-apply-lag-{port}.json")))
+            applied.append(f"node{port - 9925} p50 {a['p50_ms']} / p99 {a['p99_ms']} / max {a['max_ms']} ms ({a['count']} changes)")
+        except Exception:
+            applied.append(f"node{port - 9925} ?")
+    print(f"| open loop at {what}: {r} req/s offered, {round(o.get('throughput', 0))} done | write-to-apply lag {'; '.join(applied)}; oldest unacknowledged change p50 / p99 / max {pct(v, 0.5)} / {pct(v, 0.99)} / {v[-1] if v else None} ms ({len(v)} samples); PUT latency p50 / p99 {lat.get('p50','?')} / {lat.get('p99','?')} µs; digests equal {conv} s after the load |")
+print("\nWrite-to-apply lag is each receiver's view (`/status` → cluster.peers[].inbound.apply_lag, read")
+print("as the load ends: the last 5-10 s): for every change it applied from node1, the time from the")
+print("write on node1 (the physical part of its HLC version) to its commit on the receiver, to the")
+print("millisecond. The oldest unacknowledged change is node1's view, sampled every 20 ms: for each peer,")
+print("the age of the oldest change that peer has not yet acknowledged (`outbound.lag_ms`; the larger")
+print("of the two peers). Results of each run are in the folder beside this file.")
 PY
 cat "bench-results/$DATE-replication.md"

@@ -28,6 +28,12 @@ fn key(peer: u16, shard: u16) -> Vec<u8> {
     k
 }
 
+fn value(c: Cursor) -> Vec<u8> {
+    let mut v = c.generation.to_be_bytes().to_vec();
+    v.extend_from_slice(&c.next.to_be_bytes());
+    v
+}
+
 impl Cursors {
     pub fn open(node: &NodeShared) -> fjall::Result<Cursors> {
         Ok(Cursors {
@@ -49,6 +55,29 @@ impl Cursors {
         })
     }
 
+    /// Hands a cursor to shard 0's writer without waiting for its commit (it rides along with
+    /// the writer's next group). Called only after the changes before it are committed, so it
+    /// still never runs ahead of the data; a crash before it commits only means some changes
+    /// come again on resume, which last-writer-wins ignores.
+    pub async fn save_soon(
+        &self,
+        node: &NodeShared,
+        peer: u16,
+        shard: u16,
+        c: Cursor,
+    ) -> Result<(), String> {
+        let (done, _) = flume::bounded(1);
+        node.writers[0]
+            .send_async(WriterMsg::PutMeta {
+                keyspace: self.ks.clone(),
+                key: key(peer, shard),
+                value: value(c),
+                done,
+            })
+            .await
+            .map_err(|_| "writer stopped".to_string())
+    }
+
     /// Makes a cursor durable (through shard 0's writer, with its group commit).
     pub async fn save(
         &self,
@@ -57,14 +86,12 @@ impl Cursors {
         shard: u16,
         c: Cursor,
     ) -> Result<(), String> {
-        let mut value = c.generation.to_be_bytes().to_vec();
-        value.extend_from_slice(&c.next.to_be_bytes());
         let (done, wait) = flume::bounded(1);
         node.writers[0]
             .send_async(WriterMsg::PutMeta {
                 keyspace: self.ks.clone(),
                 key: key(peer, shard),
-                value,
+                value: value(c),
                 done,
             })
             .await

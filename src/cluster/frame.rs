@@ -102,7 +102,8 @@ pub enum Frame {
         shard: u16,
         resume_at: u64,
     },
-    /// The receiver made everything before `upto` durable.
+    /// The receiver committed everything before `upto` (as durable as its local writes);
+    /// its cursor follows shortly after.
     Ack {
         shard: u16,
         upto: u64,

@@ -8,7 +8,7 @@
 //! Rooms: `frame` (wire format), `auth` (secret and proofs), `handshake`, `push` (sending
 //! side), `pull` (receiving side, repair), `apply` (routing to writers), `cursor` (durable
 //! cursors), `digest` (anti-entropy digests), `purge` (tombstones every node holds), `state`
-//! (what `/status` shows), `wake` (senders woken by commits, not polling).
+//! (what `/status` shows), `lag` (write-to-apply times), `wake` (senders woken by commits, not polling).
 
 pub mod apply;
 pub mod auth;
@@ -16,6 +16,7 @@ pub mod cursor;
 pub mod digest;
 pub mod frame;
 pub mod handshake;
+pub mod lag;
 pub mod pull;
 pub mod purge;
 pub mod push;

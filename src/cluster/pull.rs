@@ -179,7 +179,9 @@ async fn stream_from<S: AsyncRead + AsyncWrite + Unpin>(
                     changes.push(e.change);
                 }
                 let n = changes.len() as u64;
+                let written: Vec<u64> = changes.iter().map(|c| c.clock >> 16).collect();
                 super::apply::apply(&ctx.node, &ctx.tables, changes).await?;
+                let now = now_millis();
                 // Everything before `upto` is applied now: so is every change the peer made on
                 // that shard with a clock below `stable_below`.
                 if stable_below > 0 {
@@ -191,7 +193,7 @@ async fn stream_from<S: AsyncRead + AsyncWrite + Unpin>(
                 }
                 if upto > cursor[i] {
                     ctx.cursors
-                        .save(
+                        .save_soon(
                             &ctx.node,
                             peer.node_id,
                             shard,
@@ -209,6 +211,9 @@ async fn stream_from<S: AsyncRead + AsyncWrite + Unpin>(
                 let entries: u64 = peer_lag.iter().map(|l| l.0).sum();
                 let ms = peer_lag.iter().map(|l| l.1).max().unwrap_or(0);
                 ctx.state.dialed(addr, Some(peer.node_id), |p| {
+                    for ms in &written {
+                        p.inbound.apply_lag.record(now.saturating_sub(*ms));
+                    }
                     p.inbound.changes += n;
                     p.inbound.lag_entries = entries;
                     p.inbound.lag_ms = ms;

@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 const STABLE_EVERY: Duration = Duration::from_millis(500);
 /// Unacknowledged batches per shard stream.
 const WINDOW: usize = 8;
+/// Entries that make a batch worth sending while another is unacknowledged.
+const COALESCE: u64 = 64;
 /// Most entries read per batch.
 const MAX_BATCH: usize = 512;
 /// Control frames (repair answers) waiting to be sent; more means the peer misbehaves.
@@ -279,6 +281,12 @@ async fn write_loop<W: futures_lite::AsyncWrite + Unpin>(
                 continue;
             }
             if sub.inflight.len() >= WINDOW {
+                continue;
+            }
+            // With a batch in flight, the next one waits for its acknowledgement unless it
+            // would be large: at low rates every change goes at once, under load batches grow
+            // to what the receiver keeps up with (fewer commits and frames per change).
+            if !sub.inflight.is_empty() && log_next - sub.next < COALESCE {
                 continue;
             }
             if sub.next < log_next {

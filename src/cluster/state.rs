@@ -21,6 +21,8 @@ pub struct Direction {
     pub changes: u64,
     pub bad_frames: u64,
     pub last_error: String,
+    /// Inbound only: write-to-apply time of recent changes (see `lag`).
+    pub apply_lag: super::lag::LagWindow,
 }
 
 impl Direction {
@@ -33,6 +35,7 @@ impl Direction {
             "changes": self.changes,
             "bad_frames": self.bad_frames,
             "last_error": self.last_error,
+            "apply_lag": self.apply_lag.to_json(),
         })
     }
 

@@ -515,6 +515,12 @@ impl Config {
 pub fn validate_table(t: &TableConfig) -> Result<(), String> {
     validate_name(&t.name).map_err(|m| format!("name {:?} {m}", t.name))?;
     validate_name(&t.primary_key).map_err(|m| format!("primary_key {:?} {m}", t.primary_key))?;
+    if t.name.starts_with('_') {
+        return Err(format!(
+            "name {:?}: names starting with '_' are reserved for the system",
+            t.name
+        ));
+    }
     if t.name == "admin" || t.name == "health" || t.name == "status" || t.name == "cluster" {
         return Err(format!(
             "name {:?} is reserved for a built-in endpoint",

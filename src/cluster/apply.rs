@@ -3,62 +3,44 @@
 //! last-writer-wins (`WriterMsg::Replicate`). Returns once every writer involved has committed,
 //! so a cursor saved after it never runs ahead of the data.
 
+use crate::runtime::mesh::{AdminOp, MeshMsg};
 use crate::runtime::shard::NodeShared;
-use crate::storage::catalog::{Catalog, TableDef};
+use crate::storage::catalog::Catalog;
 use crate::storage::changelog::{Change, ChangeOp};
 use crate::storage::keys;
 use crate::storage::layout::owner_of;
 use crate::storage::writer::{RemoteChange, WriterMsg};
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The table definitions the cluster thread applies with (indexes), reloaded from the catalog
-/// file when a change names a table not seen yet (tables can be created at run time).
-pub struct Tables {
-    tables: RefCell<HashMap<String, Arc<TableDef>>>,
-    loaded: RefCell<Option<Instant>>,
-    data_dir: std::path::PathBuf,
+thread_local! {
+    /// When each unknown table was last warned about (at most one line a minute per table).
+    static WARNED: RefCell<HashMap<String, Instant>> = RefCell::new(HashMap::new());
 }
 
-impl Tables {
-    pub fn new(data_dir: std::path::PathBuf) -> Tables {
-        let t = Tables {
-            tables: RefCell::new(HashMap::new()),
-            loaded: RefCell::new(None),
-            data_dir,
-        };
-        t.reload();
-        t
-    }
-
-    fn reload(&self) {
-        if let Ok(c) = Catalog::load(&self.data_dir) {
-            *self.tables.borrow_mut() = c.tables.into_iter().collect();
+/// A change for a table this node does not declare is stored without indexes; say so, once a
+/// minute per table (a table created on a peer arrives through `schema` soon after).
+fn warn_unknown(table: &str) {
+    let due = WARNED.with(|w| {
+        let mut w = w.borrow_mut();
+        if w.len() > 1024 {
+            w.clear();
         }
-        *self.loaded.borrow_mut() = Some(Instant::now());
-    }
-
-    pub fn get(&self, name: &str) -> Option<Arc<TableDef>> {
-        if let Some(t) = self.tables.borrow().get(name) {
-            return Some(t.clone());
-        }
-        let stale = self
-            .loaded
-            .borrow()
-            .is_none_or(|t| t.elapsed() > Duration::from_secs(1));
-        if stale {
-            self.reload();
-            if let Some(t) = self.tables.borrow().get(name) {
-                return Some(t.clone());
+        let now = Instant::now();
+        match w.get(table) {
+            Some(t) if now.duration_since(*t) < Duration::from_secs(60) => false,
+            _ => {
+                w.insert(table.to_string(), now);
+                true
             }
-            tracing::warn!(
-                table = name,
-                "replicated change for a table not declared on this node: stored without indexes"
-            );
         }
-        None
+    });
+    if due {
+        tracing::warn!(
+            table,
+            "replicated change for a table not declared on this node: stored without indexes until it is"
+        );
     }
 }
 
@@ -100,20 +82,22 @@ pub fn check_table_name(t: &str) -> Result<(), String> {
 }
 
 /// Applies changes on their owner shards; `Ok(applied)` once every writer has committed.
-pub async fn apply(
-    node: &NodeShared,
-    tables: &Tables,
-    changes: Vec<Change>,
-) -> Result<usize, String> {
+pub async fn apply(node: &NodeShared, changes: Vec<Change>) -> Result<usize, String> {
     if changes.is_empty() {
         return Ok(0);
     }
     let shards = node.writers.len();
+    let mut touches_schema = false;
     let mut per_shard: Vec<Vec<RemoteChange>> = (0..shards).map(|_| Vec::new()).collect();
     for change in changes {
         check_change(&change)?;
         let partition = keys::partition_of(&change.table, &change.id, node.partitions);
-        let table = tables.get(&change.table);
+        let table = Catalog::lookup(&node.catalog, &change.table);
+        if change.table == super::schema::TABLE {
+            touches_schema = true;
+        } else if table.is_none() {
+            warn_unknown(&change.table);
+        }
         per_shard[owner_of(partition, shards)].push(RemoteChange {
             partition,
             table,
@@ -138,6 +122,17 @@ pub async fn apply(
             .recv_async()
             .await
             .map_err(|_| "writer stopped".to_string())??;
+    }
+    if touches_schema && applied > 0 {
+        // A table was created, changed or dropped on a peer: shard 0 catches up (in the
+        // background; a full inbox only delays it).
+        let (reply, _) = flume::bounded(1);
+        let _ = node.inboxes[0]
+            .send_async(MeshMsg::Admin {
+                op: AdminOp::Reconcile { seed: false },
+                reply,
+            })
+            .await;
     }
     Ok(applied)
 }

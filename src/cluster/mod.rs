@@ -7,7 +7,7 @@
 //!
 //! Rooms: `frame` (wire format), `auth` (secret and proofs), `handshake`, `push` (sending
 //! side), `pull` (receiving side, repair), `apply` (routing to writers), `cursor` (durable
-//! cursors), `digest` (anti-entropy digests), `purge` (tombstones every node holds), `state`
+//! cursors), `digest` (anti-entropy digests), `purge` (tombstones every node holds), `schema` (replicated table definitions), `state`
 //! (what `/status` shows), `lag` (write-to-apply times), `wake` (senders woken by commits, not polling).
 
 pub mod apply;
@@ -20,6 +20,7 @@ pub mod lag;
 pub mod pull;
 pub mod purge;
 pub mod push;
+pub mod schema;
 pub mod state;
 pub mod wake;
 
@@ -56,7 +57,6 @@ pub struct Ctx {
     pub generation: u64,
     pub max_frame: usize,
     pub reconnect_max: Duration,
-    pub tables: apply::Tables,
     pub cursors: cursor::Cursors,
     /// How complete every member is (tombstone purge).
     pub knowledge: std::cell::RefCell<purge::Knowledge>,
@@ -126,7 +126,6 @@ pub fn start(
             let local = listener.local_addr().unwrap_or(listen);
             *state.peer_addr.lock().unwrap_or_else(|e| e.into_inner()) = Some(local);
             let ctx = Rc::new(Ctx {
-                tables: apply::Tables::new(node.data_dir.clone()),
                 secret,
                 node_id: node.config.cluster.node_id,
                 name: node.config.cluster.node_name(),
@@ -148,6 +147,15 @@ pub fn start(
             for p in ctx.node.config.cluster.peers.clone() {
                 glommio::spawn_local(pull::run(ctx.clone(), p.addr)).detach();
             }
+            // Record the tables this node has that the replicated schema lacks, and take
+            // those it holds that this node lacks (see `schema`).
+            let (reply, _) = flume::bounded(1);
+            let _ = ctx.node.inboxes[0]
+                .send_async(crate::runtime::mesh::MeshMsg::Admin {
+                    op: crate::runtime::mesh::AdminOp::Reconcile { seed: true },
+                    reply,
+                })
+                .await;
             let _ = ready_tx.send(Ok(local));
             let open = Rc::new(Cell::new(0usize));
             loop {

@@ -180,7 +180,7 @@ async fn stream_from<S: AsyncRead + AsyncWrite + Unpin>(
                 }
                 let n = changes.len() as u64;
                 let written: Vec<u64> = changes.iter().map(|c| c.clock >> 16).collect();
-                super::apply::apply(&ctx.node, &ctx.tables, changes).await?;
+                super::apply::apply(&ctx.node, changes).await?;
                 let now = now_millis();
                 // Everything before `upto` is applied now: so is every change the peer made on
                 // that shard with a clock below `stable_below`.
@@ -310,7 +310,7 @@ async fn stream_from<S: AsyncRead + AsyncWrite + Unpin>(
                         body: if rec.tombstone { Vec::new() } else { rec.body },
                     })
                     .collect();
-                r.applied += super::apply::apply(&ctx.node, &ctx.tables, changes).await? as u64;
+                r.applied += super::apply::apply(&ctx.node, changes).await? as u64;
                 if next_range(s, r, more).await? {
                     finish_repair(ctx, addr, peer, s, &mut repair, &mut cursor, &mut gaps).await?;
                 }

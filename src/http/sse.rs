@@ -22,10 +22,12 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream, target: Target, last: Option<Version>) {
     let head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nX-Accel-Buffering: no\r\n\r\n";
+    // Subscribe before the client sees the head: a client that writes once the stream is
+    // open must see its own write.
+    let watch = Watch::open(&shard, &target.filter).await;
     if stream.write_all(head).await.is_err() {
         return;
     }
-    let watch = Watch::open(&shard, &target.filter).await;
     let mut first = Vec::new();
     match last {
         Some(after) => {

@@ -55,10 +55,12 @@ pub async fn serve_table(
     key: String,
     read: Vec<u8>,
 ) {
+    // Subscribe before the handshake completes: a client that writes once the stream is
+    // open must see its own write.
+    let watch = Watch::open(&shard, &target.filter).await;
     let Some(mut ws) = accept(&shard, stream, &key, None, read).await else {
         return;
     };
-    let watch = Watch::open(&shard, &target.filter).await;
     let mut fresh = Fresh::default();
     if target.id.is_some() {
         for m in crate::mqtt::tables::snapshot(&shard, &target.filter) {

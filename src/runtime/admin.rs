@@ -1,16 +1,23 @@
 //! Table changes at run time (create, drop), executed one at a time on shard 0: the catalog
-//! file is rewritten, every shard takes the new catalog, and (for a drop) every writer removes
-//! the table's data, before the requester gets its answer.
+//! file is rewritten, the node's shared catalog and every shard take the new catalog, and
+//! (for a drop) every writer removes the table's data, before the requester gets its answer.
+//! With clustering on, each change is also written to the replicated schema table
+//! (`cluster::schema`), and changes made on peers arrive here as `Reconcile`.
 
 use super::mesh::{AdminOp, AdminResult, MeshMsg};
 use super::shard::Shard;
 use crate::config::{validate_table, TableConfig};
+use crate::storage::catalog::{Catalog, TableDef};
 use crate::storage::writer::WriterMsg;
 use std::sync::Arc;
 
+/// Most tables a node holds.
+pub const MAX_TABLES: usize = 1024;
+
 pub async fn apply(shard: &Shard, op: AdminOp) -> AdminResult {
     let mut catalog = shard.catalog.borrow().clone();
-    let dropped = match op {
+    let clustered = shard.node.cluster.is_some();
+    match op {
         AdminOp::Create {
             name,
             primary_key,
@@ -35,25 +42,64 @@ pub async fn apply(shard: &Shard, op: AdminOp) -> AdminResult {
                     ))
                 };
             }
-            if catalog.tables.len() >= 1024 {
-                return Err((400, "at most 1024 tables".into()));
+            if catalog.tables.len() >= MAX_TABLES {
+                return Err((400, format!("at most {MAX_TABLES} tables")));
             }
-            catalog.tables.insert(def.name.clone(), Arc::new(def));
-            None
+            let def = Arc::new(def);
+            catalog.tables.insert(def.name.clone(), def.clone());
+            install(shard, catalog, Changes::default()).await?;
+            if clustered {
+                crate::cluster::schema::record(shard, &def.name, Some(&def)).await?;
+            }
+            Ok(())
         }
         AdminOp::Drop { name } => {
             if catalog.tables.remove(&name).is_none() {
                 return Err((404, format!("table {name:?} does not exist")));
             }
-            Some(name)
+            let changes = Changes {
+                dropped: vec![name.clone()],
+                ..Default::default()
+            };
+            install(shard, catalog, changes).await?;
+            tracing::info!(table = %name, "table dropped");
+            if clustered {
+                crate::cluster::schema::record(shard, &name, None).await?;
+            }
+            Ok(())
         }
-    };
+        AdminOp::Reconcile { seed } => {
+            if clustered {
+                crate::cluster::schema::reconcile(shard, seed).await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// What a new catalog changes besides the definitions themselves.
+#[derive(Default)]
+pub struct Changes {
+    /// Tables whose data every writer removes.
+    pub dropped: Vec<String>,
+    /// Tables whose indexes every writer rebuilds, with the indexes they had before.
+    pub reindex: Vec<(Arc<TableDef>, Vec<String>)>,
+}
+
+/// Makes `catalog` the node's catalog: file, shared copy, every shard; then drops and
+/// reindexes through every writer.
+pub async fn install(shard: &Shard, catalog: Catalog, changes: Changes) -> AdminResult {
     let dir = shard.node.data_dir.clone();
     let to_save = catalog.clone();
     glommio::executor()
         .spawn_blocking(move || to_save.save(&dir))
         .await
         .map_err(|e| (500, format!("cannot write the catalog: {e}")))?;
+    *shard
+        .node
+        .catalog
+        .write()
+        .unwrap_or_else(|e| e.into_inner()) = catalog.clone();
     let mut acks = Vec::new();
     for (s, inbox) in shard.node.inboxes.iter().enumerate() {
         if s == shard.id {
@@ -73,21 +119,46 @@ pub async fn apply(shard: &Shard, op: AdminOp) -> AdminResult {
     for a in acks {
         let _ = a.recv_async().await;
     }
-    if let Some(name) = dropped {
-        for w in &shard.node.writers {
+    for w in &shard.node.writers {
+        for name in &changes.dropped {
             let (done, wait) = flume::bounded(1);
-            w.send_async(WriterMsg::DropTable {
-                table: name.clone(),
-                done,
-            })
-            .await
-            .map_err(|_| (503, "shutting down".to_string()))?;
-            wait.recv_async()
-                .await
-                .map_err(|_| (503, "shutting down".to_string()))?
-                .map_err(|e| (500, e))?;
+            send(
+                w,
+                WriterMsg::DropTable {
+                    table: name.clone(),
+                    done,
+                },
+                wait,
+            )
+            .await?;
         }
-        tracing::info!(table = %name, "table dropped");
+        for (table, old) in &changes.reindex {
+            let (done, wait) = flume::bounded(1);
+            send(
+                w,
+                WriterMsg::Reindex {
+                    table: table.clone(),
+                    old_indexes: old.clone(),
+                    done,
+                },
+                wait,
+            )
+            .await?;
+        }
     }
     Ok(())
+}
+
+async fn send(
+    w: &flume::Sender<WriterMsg>,
+    msg: WriterMsg,
+    wait: flume::Receiver<Result<(), String>>,
+) -> AdminResult {
+    w.send_async(msg)
+        .await
+        .map_err(|_| (503, "shutting down".to_string()))?;
+    wait.recv_async()
+        .await
+        .map_err(|_| (503, "shutting down".to_string()))?
+        .map_err(|e| (500, e))
 }

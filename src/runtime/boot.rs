@@ -59,6 +59,7 @@ pub fn serve(config: Config) -> Result<(), StartError> {
         })?;
 
     let (catalog, reindex) = merge_catalog(&config, &data_dir)?;
+    let shared_catalog = Arc::new(std::sync::RwLock::new(catalog.clone()));
 
     // Writers: one thread per shard, unpinned (they must not compete with a shard's core).
     let settings = WriterSettings {
@@ -102,7 +103,8 @@ pub fn serve(config: Config) -> Result<(), StartError> {
         let w = Writer::new(db.clone(), settings.clone(), dirty[s].clone())
             .map_err(|e| StartError(format!("cannot read storage of shard {s}: {e}")))?
             .with_feeds(s, feed_tx.clone())
-            .with_log_signal(log_grew_tx.clone());
+            .with_log_signal(log_grew_tx.clone())
+            .with_catalog(shared_catalog.clone());
         writer_stats.push(w.stats());
         let (tx, rx) = flume::bounded(config.storage.write_queue_depth);
         writers.push(tx);
@@ -164,6 +166,7 @@ pub fn serve(config: Config) -> Result<(), StartError> {
                 .collect(),
         ),
         log_grew,
+        catalog: shared_catalog,
         started_ms: crate::storage::now_millis(),
         mqtt: crate::mqtt::NodeMqtt::new(shards),
         cluster: crate::cluster::new_state(&config),

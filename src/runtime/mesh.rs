@@ -35,6 +35,11 @@ pub enum AdminOp {
     Drop {
         name: String,
     },
+    /// Bring the catalog in line with the replicated schema table (tables created or dropped
+    /// on peers); with `seed`, first record every local table the schema table lacks.
+    Reconcile {
+        seed: bool,
+    },
 }
 
 /// The answer to an admin operation: an HTTP status and a message.

@@ -38,6 +38,9 @@ pub struct NodeShared {
     /// cluster executor waits on it so replication streams without polling (`None` when
     /// clustering is off).
     pub log_grew: Option<flume::Receiver<()>>,
+    /// The current table definitions for writers and the cluster executor (shards keep their
+    /// own copy in `Shard::catalog`).
+    pub catalog: crate::storage::catalog::SharedCatalog,
     /// MQTT counters shared by every shard.
     pub mqtt: crate::mqtt::NodeMqtt,
     /// Replication status (`None` when no cluster secret is configured).

@@ -10,6 +10,10 @@ use std::sync::Arc;
 /// One table's definition, shared read-only by every shard and writer.
 pub type TableDef = TableConfig;
 
+/// The node's current catalog for threads that are not shards (writers, the cluster
+/// executor). Shard 0 replaces it, under the write lock, before any shard takes a new catalog.
+pub type SharedCatalog = Arc<std::sync::RwLock<Catalog>>;
+
 /// All tables by name.
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
@@ -46,5 +50,14 @@ impl Catalog {
 
     pub fn get(&self, name: &str) -> Option<&Arc<TableDef>> {
         self.tables.get(name)
+    }
+
+    /// A table's definition from a shared catalog.
+    pub fn lookup(shared: &SharedCatalog, name: &str) -> Option<Arc<TableDef>> {
+        shared
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
     }
 }

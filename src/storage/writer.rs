@@ -189,6 +189,8 @@ pub struct Writer {
     pending: Vec<Change>,
     /// Rung (never waited on) after a commit that logged a change made on this node.
     log_grew: Option<flume::Sender<()>>,
+    /// The node's tables, for replicated changes that arrive without a definition.
+    catalog: Option<crate::storage::catalog::SharedCatalog>,
 }
 
 /// A consumer of a writer's change feed.
@@ -244,6 +246,7 @@ impl Writer {
             feeds: Vec::new(),
             pending: Vec::new(),
             log_grew: None,
+            catalog: None,
         })
     }
 
@@ -257,6 +260,13 @@ impl Writer {
     /// Sets the signal rung when local changes reach the change log (replication streams).
     pub fn with_log_signal(mut self, tx: Option<flume::Sender<()>>) -> Writer {
         self.log_grew = tx;
+        self
+    }
+
+    /// Sets the node catalog consulted for replicated changes of tables the sender did not
+    /// know (a table created here after the change was routed).
+    pub fn with_catalog(mut self, catalog: crate::storage::catalog::SharedCatalog) -> Writer {
+        self.catalog = Some(catalog);
         self
     }
 

@@ -61,7 +61,18 @@ impl Writer {
             ChangeOp::Put => Some(c.body.as_slice()),
             ChangeOp::Delete => None,
         };
-        if let Some(table) = rc.table.as_deref().filter(|t| !t.indexes.is_empty()) {
+        // Routed before this node knew the table? It may know it now (a table created since
+        // reindexes what was stored before; this covers what is stored after).
+        let late = match (&rc.table, &self.catalog) {
+            (None, Some(cat)) => crate::storage::catalog::Catalog::lookup(cat, &c.table),
+            _ => None,
+        };
+        if let Some(table) = rc
+            .table
+            .as_deref()
+            .or(late.as_deref())
+            .filter(|t| !t.indexes.is_empty())
+        {
             let old_doc: Option<Value> = old_live.and_then(|e| serde_json::from_slice(e.body).ok());
             let new_doc: Option<Value> = new_body.and_then(|b| serde_json::from_slice(b).ok());
             for attr in &table.indexes {

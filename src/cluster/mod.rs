@@ -8,12 +8,13 @@
 //! Rooms: `frame` (wire format), `auth` (secret and proofs), `handshake`, `push` (sending
 //! side), `pull` (receiving side, repair), `apply` (routing to writers), `cursor` (durable
 //! cursors), `digest` (anti-entropy digests), `purge` (tombstones every node holds), `state`
-//! (what `/status` shows).
+//! (what `/status` shows), `forward` (MQTT messages to and from the peers).
 
 pub mod apply;
 pub mod auth;
 pub mod cursor;
 pub mod digest;
+pub mod forward;
 pub mod frame;
 pub mod handshake;
 pub mod pull;
@@ -58,6 +59,8 @@ pub struct Ctx {
     pub cursors: cursor::Cursors,
     /// How complete every member is (tombstone purge).
     pub knowledge: std::cell::RefCell<purge::Knowledge>,
+    /// The outbound links' queues of MQTT messages.
+    pub forward: forward::Hub,
     pub stop: Arc<AtomicBool>,
 }
 
@@ -117,12 +120,14 @@ pub fn start(
                 reconnect_max: Duration::from_millis(node.config.cluster.reconnect_max_ms),
                 cursors,
                 knowledge: Default::default(),
+                forward: Default::default(),
                 state,
                 stop,
                 node,
             });
             glommio::spawn_local(heartbeat()).detach();
             glommio::spawn_local(purge::run(ctx.clone())).detach();
+            glommio::spawn_local(forward::run(ctx.clone())).detach();
             for p in ctx.node.config.cluster.peers.clone() {
                 glommio::spawn_local(pull::run(ctx.clone(), p.addr)).detach();
             }

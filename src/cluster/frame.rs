@@ -4,12 +4,13 @@
 //! then validates the archive (rkyv checked access) before reading it. Any failure is an error
 //! that closes the link; nothing of a bad frame is ever applied.
 
+use crate::mqtt::message::Props;
 use crate::storage::changelog::Change;
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use rkyv::{Archive, Deserialize, Serialize};
 
-/// Protocol version, checked in `Hello`.
-pub const PROTO: u32 = 1;
+/// Protocol version, checked in `Hello` (2: MQTT messages are forwarded in `Publish`).
+pub const PROTO: u32 = 2;
 
 /// Bytes before a frame's payload.
 pub const HEADER: usize = 8;
@@ -53,6 +54,20 @@ pub struct PartDigest {
 pub struct OriginClock {
     pub origin: u16,
     pub clock: u64,
+}
+
+/// An MQTT message published on the sender (see `forward.rs`): what a subscriber receives.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct PeerMessage {
+    /// The node it was published on (always the sender: messages are never forwarded twice).
+    pub origin: u16,
+    pub topic: String,
+    pub payload: Vec<u8>,
+    pub qos: u8,
+    pub retain: bool,
+    /// Milliseconds the message may still be delivered (v5 message expiry), when it has one.
+    pub expiry_ms: Option<u64>,
+    pub props: Option<Props>,
 }
 
 /// Every message of the protocol. See docs/replication.md for the conversation.
@@ -126,6 +141,11 @@ pub enum Frame {
         partition: u16,
         records: Vec<RepairRecord>,
         more: Option<String>,
+    },
+    /// MQTT messages published on the sender since the last such frame, oldest first (sender
+    /// to puller only).
+    Publish {
+        messages: Vec<PeerMessage>,
     },
 }
 

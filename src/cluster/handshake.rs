@@ -219,5 +219,6 @@ pub fn kind(f: &Frame) -> &'static str {
         Frame::DigestDone => "DigestDone",
         Frame::RangeRequest { .. } => "RangeRequest",
         Frame::Range { .. } => "Range",
+        Frame::Publish { .. } => "Publish",
     }
 }

@@ -7,13 +7,16 @@
 //!
 //! Rooms: `frame` (wire format), `auth` (secret and proofs), `handshake`, `push` (sending
 //! side), `pull` (receiving side, repair), `apply` (routing to writers), `cursor` (durable
-//! cursors), `digest` (anti-entropy digests), `purge` (tombstones every node holds), `schema` (replicated table definitions), `state`
-//! (what `/status` shows), `lag` (write-to-apply times), `wake` (senders woken by commits, not polling).
+//! cursors), `digest` (anti-entropy digests), `purge` (tombstones every node holds), `schema`
+//! (replicated table definitions), `state` (what `/status` shows), `lag` (write-to-apply
+//! times), `wake` (senders woken by commits, not polling), `forward` (MQTT messages to and
+//! from the peers).
 
 pub mod apply;
 pub mod auth;
 pub mod cursor;
 pub mod digest;
+pub mod forward;
 pub mod frame;
 pub mod handshake;
 pub mod lag;
@@ -60,6 +63,8 @@ pub struct Ctx {
     pub cursors: cursor::Cursors,
     /// How complete every member is (tombstone purge).
     pub knowledge: std::cell::RefCell<purge::Knowledge>,
+    /// The outbound links' queues of MQTT messages.
+    pub forward: forward::Hub,
     pub stop: Arc<AtomicBool>,
     /// Rung when local changes reach a change log.
     pub bells: wake::Bells,
@@ -134,6 +139,7 @@ pub fn start(
                 reconnect_max: Duration::from_millis(node.config.cluster.reconnect_max_ms),
                 cursors,
                 knowledge: Default::default(),
+                forward: Default::default(),
                 state,
                 stop,
                 bells: Default::default(),
@@ -144,6 +150,7 @@ pub fn start(
                 glommio::spawn_local(wake::relay(rx, ctx.clone())).detach();
             }
             glommio::spawn_local(purge::run(ctx.clone())).detach();
+            glommio::spawn_local(forward::run(ctx.clone())).detach();
             for p in ctx.node.config.cluster.peers.clone() {
                 glommio::spawn_local(pull::run(ctx.clone(), p.addr)).detach();
             }

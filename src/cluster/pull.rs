@@ -4,6 +4,7 @@
 //! the data and acknowledges. On `Gap` (no cursor yet, or the peer's log was trimmed past it)
 //! it runs anti-entropy repair: compares per-partition digests, pulls only the partitions that
 //! differ, applies them LWW (so nothing only we hold is ever deleted), then resumes the stream.
+//! MQTT messages the peer forwards (`Publish`) go to our shards through `forward.rs`.
 
 use super::cursor::Cursor;
 use super::digest;
@@ -220,6 +221,11 @@ async fn stream_from<S: AsyncRead + AsyncWrite + Unpin>(
                 });
             }
             Frame::Ping => send(s, &Frame::Ping).await?,
+            Frame::Publish { messages } => {
+                let n = super::forward::receive(&ctx.node, peer.node_id, messages).await?;
+                ctx.state
+                    .dialed(addr, Some(peer.node_id), |p| p.publishes.received += n);
+            }
             Frame::Stable { clocks } => {
                 if clocks.len() > 4096 {
                     return Err("bad frame: too many clocks".into());

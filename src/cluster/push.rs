@@ -2,7 +2,8 @@
 //! shards' change logs from the cursor the peer asks for, only changes made on this node (full
 //! mesh: every node pulls from every other, so nothing echoes), at most `WINDOW` unacknowledged
 //! batches per shard; answers digest and range requests for anti-entropy repair; sends `Gap`
-//! when the log no longer reaches a cursor. One task reads the peer's frames, this one writes.
+//! when the log no longer reaches a cursor; sends the MQTT messages queued for the peer
+//! (`forward.rs`) as soon as they are queued. One task reads the peer's frames, this one writes.
 
 use super::digest;
 use super::frame::{self, Entry, Frame, OriginClock, PartDigest};
@@ -116,7 +117,9 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
             }
         })
     };
-    let result = write_loop(&ctx, &st, &bell, &mut wr, peer.node_id).await;
+    let publishes = ctx.forward.attach(peer.node_id, bell.ringer());
+    let result = write_loop(&ctx, &st, &bell, &mut wr, peer.node_id, &publishes).await;
+    ctx.forward.detach(&publishes);
     drop(reader);
     let reason = match result {
         Err(e) => e,
@@ -244,6 +247,7 @@ async fn write_loop<W: futures_lite::AsyncWrite + Unpin>(
     bell: &super::wake::Bell,
     wr: &mut W,
     peer: u16,
+    publishes: &super::forward::LinkQueue,
 ) -> Result<(), String> {
     let shards = ctx.node.dbs.len();
     let mut last_sent = Instant::now();
@@ -257,6 +261,7 @@ async fn write_loop<W: futures_lite::AsyncWrite + Unpin>(
             return Err(e);
         }
         let mut out: Vec<Frame> = st.borrow_mut().control.drain(..).collect();
+        super::forward::take(ctx, publishes, &mut out);
         let heartbeat = last_sent.elapsed() > Duration::from_secs(1);
         let mut sent_changes = 0u64;
         for s in 0..shards {
@@ -364,6 +369,7 @@ async fn write_loop<W: futures_lite::AsyncWrite + Unpin>(
             });
         }
         if out.is_empty() {
+            // Rung by commits, acknowledgements, repair answers and queued MQTT messages.
             bell.wait(super::POLL).await;
             continue;
         }

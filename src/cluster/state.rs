@@ -1,7 +1,8 @@
 //! What `/status` shows about the cluster: per peer, the state of each direction of its link
 //! (inbound = changes we pull from it, outbound = changes it pulls from us), the last contact,
-//! and lag in entries and milliseconds. Written by the link tasks, read by any shard; a short
-//! `Mutex` hold on a path that is not the request path.
+//! lag in entries and milliseconds, and the MQTT messages forwarded, received and dropped.
+//! Written by the link tasks, read by any shard; a short `Mutex` hold on a path that is not the
+//! request path.
 
 use crate::storage::now_millis;
 use serde_json::{json, Value};
@@ -47,6 +48,17 @@ impl Direction {
     }
 }
 
+/// MQTT messages forwarded to and received from one peer (see `forward.rs`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Publishes {
+    /// Handed to the link to this peer.
+    pub forwarded: u64,
+    /// Received from this peer and handed to the shards.
+    pub received: u64,
+    /// Not forwarded to this peer: its queue was full, or the message was too large for a frame.
+    pub dropped: u64,
+}
+
 /// Everything known about one peer.
 #[derive(Debug, Clone, Default)]
 pub struct PeerStatus {
@@ -60,6 +72,7 @@ pub struct PeerStatus {
     /// Anti-entropy repairs completed / records they applied.
     pub repairs: u64,
     pub repaired_records: u64,
+    pub publishes: Publishes,
 }
 
 /// The cluster's shared status.
@@ -77,6 +90,8 @@ pub struct ClusterState {
     pub purge_bound: Mutex<u64>,
     /// Why no tombstone can be purged now (empty when purging).
     pub purge_waiting: Mutex<String>,
+    /// MQTT messages the shards could not hand to the cluster executor (its channel was full).
+    pub publishes_dropped: std::sync::atomic::AtomicU64,
 }
 
 impl ClusterState {
@@ -157,6 +172,11 @@ impl ClusterState {
                     "outbound": p.outbound.to_json(),
                     "repairs": p.repairs,
                     "repaired_records": p.repaired_records,
+                    "publishes": {
+                        "forwarded": p.publishes.forwarded,
+                        "received": p.publishes.received,
+                        "dropped": p.publishes.dropped,
+                    },
                 })
             })
             .collect();
@@ -168,6 +188,7 @@ impl ClusterState {
             "tombstones_purged": self.tombstones_purged.load(std::sync::atomic::Ordering::Relaxed),
             "purge_bound": *self.purge_bound.lock().unwrap_or_else(|e| e.into_inner()),
             "purge_waiting": self.purge_waiting.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            "publishes_dropped": self.publishes_dropped.load(std::sync::atomic::Ordering::Relaxed),
             "peers": peers,
         })
     }

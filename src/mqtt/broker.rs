@@ -51,11 +51,14 @@ impl Broker {
     }
 }
 
-/// Sends a message to every shard that has a matching subscription (once per shard). A full
+/// Sends a message published on this node to every shard that has a matching subscription
+/// (once per shard), and offers it to the peers (`cluster::forward`; messages from peers come
+/// in as `MqttMsg::FromPeer`, never through here, so nothing is forwarded twice). A full
 /// inbox of another shard drops a QoS 0 message (counted) and makes a QoS 1/2 publisher wait
 /// for room: back-pressure reaches the publisher, never the other shards.
 pub async fn route(shard: &Shard, msg: Arc<Message>) {
     super::count(&shard.node.mqtt.stats.messages_in);
+    crate::cluster::forward::offer(&shard.node, &msg);
     let mut targets = BTreeSet::new();
     shard
         .mqtt

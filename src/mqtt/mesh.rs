@@ -1,6 +1,7 @@
-//! What shards tell each other about MQTT: a message for the receiving shard's subscribers,
-//! a change to the subscription summary (acknowledged), and a connection handed to the shard
-//! that is home to its client id.
+//! What shards tell each other about MQTT: a message for the receiving shard's subscribers
+//! (from another shard, or from another node through the cluster executor), a change to the
+//! subscription summary (acknowledged), and a connection handed to the shard that is home to
+//! its client id.
 
 use super::message::Message;
 use crate::runtime::shard::Shard;
@@ -11,6 +12,13 @@ use std::sync::Arc;
 pub enum MqttMsg {
     /// Deliver to this shard's matching sessions.
     Deliver(Arc<Message>),
+    /// A message published on another node (`cluster::forward`): with `retain_here`, store
+    /// (or clear) it as the topic's retained message first; then deliver to this shard's
+    /// matching sessions. Never forwarded again.
+    FromPeer {
+        msg: Arc<Message>,
+        retain_here: bool,
+    },
     /// Shard `from` gained (`add`) or lost its last subscription to `filter`.
     Filter {
         from: usize,
@@ -56,6 +64,14 @@ impl Drop for Handoff {
 pub fn handle(shard: &Rc<Shard>, msg: MqttMsg) {
     match msg {
         MqttMsg::Deliver(m) => super::broker::deliver_local(shard, &m),
+        MqttMsg::FromPeer { msg, retain_here } => {
+            // A retained publish to `{Table}/{id}` is a record write, which replicates through
+            // the change log: it is never stored as a retained message.
+            if retain_here && super::tables::table_of(shard, &msg.topic).is_none() {
+                super::retained::store_now(shard, &msg);
+            }
+            super::broker::deliver_local(shard, &msg);
+        }
         MqttMsg::Filter {
             from,
             filter,

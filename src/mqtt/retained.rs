@@ -16,28 +16,10 @@ pub fn owner(shard: &Shard, topic: &str) -> usize {
 /// Stores (or, for an empty payload, deletes) the retained message of `msg.topic`. With
 /// `wait`, returns once it is committed. False if it was refused by a bound.
 pub async fn store(shard: &Shard, msg: &Message, wait: bool) -> bool {
-    let cfg = &shard.config().mqtt;
-    let node = &shard.node.mqtt;
-    let o = owner(shard, &msg.topic);
-    let key = store::retained_key(&msg.topic);
-    let exists = matches!(shard.node.dbs[o].mqtt.get(&key), Ok(Some(_)));
-    let op = if msg.payload.is_empty() {
-        if !exists {
-            return true;
-        }
-        node.retained.fetch_sub(1, Ordering::Relaxed);
-        KvOp::delete(AuxSpace::Mqtt, key)
-    } else {
-        let full = !exists && node.retained.load(Ordering::Relaxed) >= cfg.max_retained_messages;
-        if full || msg.payload.len() > cfg.max_retained_bytes {
-            super::count(&node.stats.retained_refused);
-            return false;
-        }
-        if !exists {
-            node.retained.fetch_add(1, Ordering::Relaxed);
-        }
-        let stored = StoredMessage::from_message(msg, msg.qos, true, 0, 0);
-        KvOp::put(AuxSpace::Mqtt, key, stored.encode())
+    let (o, op) = match write_of(shard, msg) {
+        Ok(Some(w)) => w,
+        Ok(None) => return true,
+        Err(()) => return false,
     };
     if wait {
         if let Err(e) = store::submit_wait(shard, o, vec![op]).await {
@@ -47,6 +29,47 @@ pub async fn store(shard: &Shard, msg: &Message, wait: bool) -> bool {
         store::submit(shard, o, vec![op], None);
     }
     true
+}
+
+/// `store` without waiting for the commit, for callers that cannot wait (a shard's inbox).
+pub fn store_now(shard: &Shard, msg: &Message) -> bool {
+    match write_of(shard, msg) {
+        Ok(Some((o, op))) => {
+            store::submit(shard, o, vec![op], None);
+            true
+        }
+        Ok(None) => true,
+        Err(()) => false,
+    }
+}
+
+/// The write that stores or deletes `msg` as its topic's retained message, and the shard whose
+/// writer takes it; `Ok(None)`: nothing to do; `Err`: refused by a bound (counted).
+fn write_of(shard: &Shard, msg: &Message) -> Result<Option<(usize, KvOp)>, ()> {
+    let cfg = &shard.config().mqtt;
+    let node = &shard.node.mqtt;
+    let o = owner(shard, &msg.topic);
+    let key = store::retained_key(&msg.topic);
+    let exists = matches!(shard.node.dbs[o].mqtt.get(&key), Ok(Some(_)));
+    let op = if msg.payload.is_empty() {
+        if !exists {
+            return Ok(None);
+        }
+        node.retained.fetch_sub(1, Ordering::Relaxed);
+        KvOp::delete(AuxSpace::Mqtt, key)
+    } else {
+        let full = !exists && node.retained.load(Ordering::Relaxed) >= cfg.max_retained_messages;
+        if full || msg.payload.len() > cfg.max_retained_bytes {
+            super::count(&node.stats.retained_refused);
+            return Err(());
+        }
+        if !exists {
+            node.retained.fetch_add(1, Ordering::Relaxed);
+        }
+        let stored = StoredMessage::from_message(msg, msg.qos, true, 0, 0);
+        KvOp::put(AuxSpace::Mqtt, key, stored.encode())
+    };
+    Ok(Some((o, op)))
 }
 
 /// The retained messages a new subscription to `filter` receives.

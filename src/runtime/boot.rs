@@ -170,6 +170,10 @@ pub fn serve(config: Config) -> Result<(), StartError> {
         started_ms: crate::storage::now_millis(),
         mqtt: crate::mqtt::NodeMqtt::new(shards),
         cluster: crate::cluster::new_state(&config),
+        forward: config
+            .cluster
+            .enabled()
+            .then(crate::cluster::forward::Channel::new),
         config,
     });
 

@@ -45,6 +45,8 @@ pub struct NodeShared {
     pub mqtt: crate::mqtt::NodeMqtt,
     /// Replication status (`None` when no cluster secret is configured).
     pub cluster: Option<Arc<crate::cluster::state::ClusterState>>,
+    /// MQTT messages for the peers, to the cluster executor (`None` when clustering is off).
+    pub forward: Option<crate::cluster::forward::Channel>,
 }
 
 /// One shard's context.

@@ -1,7 +1,8 @@
 //! Table definitions replicate: a table created at run time on one node appears, with its
 //! indexes, on every node, and records written anywhere are queryable by index everywhere; a
 //! drop on another node removes it everywhere; a re-create with other indexes wins everywhere;
-//! a node that was down while a table was created gets it when it comes back.
+//! a node that was down while a table was created gets it when it comes back; a table only one
+//! node's config declares reaches the others.
 
 mod common;
 use common::cluster::*;
@@ -20,8 +21,29 @@ fn create(c: &Cluster, node: usize, body: &str) {
 
 #[test]
 fn tables_created_and_dropped_on_one_node_follow_on_every_node() {
-    let mut c = Cluster::start(Opts::nodes(&[1, 2, 1]));
+    let mut o = Opts::nodes(&[1, 2, 1]);
+    o.extra[1] = "[[tables]]\nname = \"Customer\"\nindexes = [\"city\"]\n".into();
+    let mut c = Cluster::start(o);
     c.wait_linked(Duration::from_secs(20));
+
+    // Declared in node 2's config only: every node serves it once the nodes have talked.
+    wait_for("Customer on every node", Duration::from_secs(15), || {
+        (0..3).all(|n| {
+            definition(&c, n, "Customer")
+                .is_some_and(|d| d["indexes"] == serde_json::json!(["city"]))
+        })
+    });
+
+    // The schema table itself is out of reach, and its name is reserved.
+    let r = call(
+        "POST",
+        &c.nodes[0].url("/admin/tables"),
+        Some(r#"{"name":"_schema"}"#),
+        &[],
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("reserved"), "{}", r.body);
+    assert_eq!(fetch(&c.nodes[0].url("/_schema/Customer")).status, 404);
 
     // Created on node 1: every node gets the same definition.
     create(&c, 0, r#"{"name":"Order","indexes":["status"]}"#);

@@ -3,7 +3,6 @@
 //! last-writer-wins (`WriterMsg::Replicate`). Returns once every writer involved has committed,
 //! so a cursor saved after it never runs ahead of the data.
 
-use crate::runtime::mesh::{AdminOp, MeshMsg};
 use crate::runtime::shard::NodeShared;
 use crate::storage::catalog::Catalog;
 use crate::storage::changelog::{Change, ChangeOp};
@@ -126,13 +125,7 @@ pub async fn apply(node: &NodeShared, changes: Vec<Change>) -> Result<usize, Str
     if touches_schema && applied > 0 {
         // A table was created, changed or dropped on a peer: shard 0 catches up (in the
         // background; a full inbox only delays it).
-        let (reply, _) = flume::bounded(1);
-        let _ = node.inboxes[0]
-            .send_async(MeshMsg::Admin {
-                op: AdminOp::Reconcile { seed: false },
-                reply,
-            })
-            .await;
+        super::schema::request_reconcile(node, false).await;
     }
     Ok(applied)
 }

@@ -68,6 +68,9 @@ pub struct Ctx {
     pub stop: Arc<AtomicBool>,
     /// Rung when local changes reach a change log.
     pub bells: wake::Bells,
+    /// Configured peers (by address) whose every log this node has caught up with once since
+    /// it started (tables are declared after that, see `schema`).
+    pub synced: std::cell::RefCell<std::collections::BTreeSet<String>>,
 }
 
 /// The status object every shard can read (`None` in `NodeShared` when clustering is off).
@@ -143,6 +146,7 @@ pub fn start(
                 state,
                 stop,
                 bells: Default::default(),
+                synced: Default::default(),
                 node,
             });
             glommio::spawn_local(heartbeat()).detach();
@@ -154,15 +158,10 @@ pub fn start(
             for p in ctx.node.config.cluster.peers.clone() {
                 glommio::spawn_local(pull::run(ctx.clone(), p.addr)).detach();
             }
-            // Record the tables this node has that the replicated schema lacks, and take
-            // those it holds that this node lacks (see `schema`).
-            let (reply, _) = flume::bounded(1);
-            let _ = ctx.node.inboxes[0]
-                .send_async(crate::runtime::mesh::MeshMsg::Admin {
-                    op: crate::runtime::mesh::AdminOp::Reconcile { seed: true },
-                    reply,
-                })
-                .await;
+            // Take the tables the replicated schema holds that this node lacks now; declare
+            // this node's own once it has heard from its peers (see `schema`).
+            schema::request_reconcile(&ctx.node, false).await;
+            glommio::spawn_local(schema::declare_when_synced(ctx.clone())).detach();
             let _ = ready_tx.send(Ok(local));
             let open = Rc::new(Cell::new(0usize));
             loop {

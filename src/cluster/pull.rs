@@ -135,6 +135,9 @@ async fn stream_from<S: AsyncRead + AsyncWrite + Unpin>(
         )
         .await?;
     }
+    // Per peer shard: whether this link has reached the end of the peer's log once.
+    let mut caught_up = vec![false; shards];
+    let mut synced = false;
     // Per peer shard: the peer's last `stable_below` (0: none yet).
     let mut stable = vec![0u64; shards];
     let mut gaps: Vec<(u16, u64)> = Vec::new();
@@ -207,6 +210,11 @@ async fn stream_from<S: AsyncRead + AsyncWrite + Unpin>(
                     cursor[i] = upto;
                 }
                 send(s, &Frame::Ack { shard, upto }).await?;
+                caught_up[i] |= upto >= log_next;
+                if !synced && repair.is_none() && caught_up.iter().all(|c| *c) {
+                    synced = true;
+                    ctx.synced.borrow_mut().insert(addr.to_string());
+                }
                 // What the peer had beyond what it sent, plus what it had not heard acknowledged.
                 peer_lag[i] = (lag_entries.max(log_next.saturating_sub(upto)), lag_ms);
                 let entries: u64 = peer_lag.iter().map(|l| l.0).sum();
@@ -243,6 +251,7 @@ async fn stream_from<S: AsyncRead + AsyncWrite + Unpin>(
                     "no usable cursor or the peer's log was trimmed past it: anti-entropy repair"
                 );
                 gaps.push((shard, resume_at));
+                caught_up[shard as usize] = false;
                 if repair.is_none() {
                     repair = Some(start_repair(ctx, addr, peer, s, &mut gaps).await?);
                 }

@@ -4,31 +4,79 @@
 //! catch-up, anti-entropy repair and digests all apply, so nodes converge on one schema. When
 //! a node applies a `_schema` change from a peer, shard 0 reconciles its catalog with the
 //! table: it creates what is live there and missing here (and indexes records that arrived
-//! before their definition), drops what is deleted there, and adopts a newer definition of a
-//! table it has (reindexing; never a changed primary key). At start a node records each of
-//! its tables that `_schema` does not hold, and each table its config declares differently,
-//! so config-declared tables spread too. `_schema` is invisible to REST and MQTT (it is not in
-//! any catalog; names starting with `_` are reserved).
+//! before their definition), drops what is deleted there, and adopts a definition a peer
+//! created at run time for a table it has (reindexing; never a changed primary key).
+//!
+//! Once a node has caught up with every configured peer after it starts (or after
+//! `DECLARE_AFTER` if some stay unreachable), it records each of its tables that `_schema`
+//! holds nothing about, with the lowest version there is (clock 1): so every node's
+//! config-declared tables reach the others, a joining node declares nothing its peers already
+//! hold,
+//! identical declarations from different nodes converge at once, and any run-time create or
+//! drop (a real clock) wins over a declaration. Definitions that differ only by config stay
+//! as each node's config says (logged). `_schema` is invisible to REST and MQTT (it is in no
+//! catalog; names starting with `_` are reserved).
 
 use crate::runtime::admin::{self, Changes, MAX_TABLES};
 use crate::runtime::mesh::AdminResult;
 use crate::runtime::shard::Shard;
 use crate::storage::catalog::TableDef;
+use crate::storage::changelog::{Change, ChangeOp};
 use crate::storage::envelope::Envelope;
 use crate::storage::keys;
 use crate::storage::layout::owner_of;
 use crate::storage::shard_db::ShardDb;
-use crate::storage::writer::{Precondition, WriteOp, WriteOutcome, WriteRequest, WriterMsg};
+use crate::storage::writer::{
+    Precondition, RemoteChange, WriteOp, WriteOutcome, WriteRequest, WriterMsg,
+};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The internal table that holds every table's definition.
 pub const TABLE: &str = "_schema";
 
-/// What `_schema` holds: live definitions, and names whose record is a tombstone (dropped).
+/// The clock of a declaration recorded at start (below every real version).
+const DECLARED: u64 = 1;
+/// Longest a node waits for its peers before it declares its tables anyway.
+pub const DECLARE_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Asks shard 0 to reconcile (in the background: the answer is not awaited, and a full
+/// inbox only delays the request).
+pub async fn request_reconcile(node: &crate::runtime::shard::NodeShared, seed: bool) {
+    let (reply, _) = flume::bounded(1);
+    let _ = node.inboxes[0]
+        .send_async(crate::runtime::mesh::MeshMsg::Admin {
+            op: crate::runtime::mesh::AdminOp::Reconcile { seed },
+            reply,
+        })
+        .await;
+}
+
+/// Waits until every configured peer's logs were caught up with once (or `DECLARE_AFTER`),
+/// then has shard 0 declare this node's tables.
+pub async fn declare_when_synced(ctx: std::rc::Rc<super::Ctx>) {
+    let started = std::time::Instant::now();
+    let peers: Vec<String> = ctx
+        .node
+        .config
+        .cluster
+        .peers
+        .iter()
+        .map(|p| p.addr.clone())
+        .collect();
+    while started.elapsed() < DECLARE_AFTER
+        && !peers.iter().all(|p| ctx.synced.borrow().contains(p))
+    {
+        glommio::timer::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    request_reconcile(&ctx.node, true).await;
+}
+
+/// What `_schema` holds: live definitions (and whether each is only a declaration), and
+/// names whose record is a tombstone (dropped).
 #[derive(Debug, Default)]
 pub struct Stored {
-    pub live: BTreeMap<String, TableDef>,
+    pub live: BTreeMap<String, (TableDef, bool)>,
     pub dropped: Vec<String>,
 }
 
@@ -98,7 +146,8 @@ pub fn stored(dbs: &[ShardDb]) -> Result<Stored, String> {
             }
             match serde_json::from_slice::<TableDef>(env.body) {
                 Ok(def) if def.name == name => {
-                    out.live.insert(name.to_string(), def);
+                    let declared = env.version.clock == DECLARED;
+                    out.live.insert(name.to_string(), (def, declared));
                 }
                 _ => tracing::warn!(
                     table = name,
@@ -125,30 +174,19 @@ pub async fn reconcile(shard: &Shard, seed: bool) -> AdminResult {
     let mut schema = read().await?;
     if seed {
         let local: Vec<Arc<TableDef>> = shard.catalog.borrow().tables.values().cloned().collect();
-        let declared = &shard.node.config.tables;
-        let mut wrote = false;
-        for def in local {
-            let missing = !schema.live.contains_key(&def.name);
-            // A table the config declares one way and the cluster holds another: the config
-            // of the node started last wins (that is how a config change spreads).
-            let config_differs = declared.contains(&def)
-                && schema
-                    .live
-                    .get(&def.name)
-                    .is_some_and(|d| d != def.as_ref());
-            if missing || config_differs {
-                record(shard, &def.name, Some(&def)).await?;
-                wrote = true;
-            }
-        }
-        if wrote {
+        let unknown: Vec<Arc<TableDef>> = local
+            .into_iter()
+            .filter(|d| !schema.live.contains_key(&d.name) && !schema.dropped.contains(&d.name))
+            .collect();
+        if !unknown.is_empty() {
+            declare(shard, &unknown).await?;
             schema = read().await?;
         }
     }
     let mut catalog = shard.catalog.borrow().clone();
     let mut changes = Changes::default();
     let mut created = Vec::new();
-    for (name, def) in schema.live {
+    for (name, (def, declared)) in schema.live {
         match catalog.tables.get(&name).cloned() {
             None => {
                 if let Err(e) = crate::config::validate_table(&def) {
@@ -166,8 +204,12 @@ pub async fn reconcile(shard: &Shard, seed: bool) -> AdminResult {
                 created.push(name);
             }
             Some(mine) if *mine != def => {
+                if declared {
+                    warn_differs(&name, "the config of another node declares it differently; keeping this node's definition");
+                    continue;
+                }
                 if mine.primary_key != def.primary_key {
-                    tracing::warn!(table = %name, "a peer defines this table with primary key {:?}; keeping {:?} here (a primary key cannot change)", def.primary_key, mine.primary_key);
+                    warn_differs(&name, "a peer created it with another primary key; keeping this node's (a primary key cannot change)");
                     continue;
                 }
                 let def = Arc::new(def);
@@ -195,4 +237,52 @@ pub async fn reconcile(shard: &Shard, seed: bool) -> AdminResult {
         tracing::info!(table = %t, "table dropped by a peer");
     }
     Ok(())
+}
+
+/// Records declarations of tables `_schema` knows nothing about, at the lowest version (see
+/// the module doc), through their owners' writers as if a peer had sent them.
+async fn declare(shard: &Shard, defs: &[Arc<TableDef>]) -> AdminResult {
+    let node = &shard.node;
+    let shards = node.writers.len();
+    let mut per_shard: Vec<Vec<RemoteChange>> = (0..shards).map(|_| Vec::new()).collect();
+    for def in defs {
+        let partition = keys::partition_of(TABLE, &def.name, node.partitions);
+        per_shard[owner_of(partition, shards)].push(RemoteChange {
+            partition,
+            table: Some(schema_def()),
+            change: Change {
+                table: TABLE.to_string(),
+                id: def.name.clone(),
+                clock: DECLARED,
+                node: node.config.cluster.node_id,
+                op: ChangeOp::Put,
+                body: serde_json::to_vec(def.as_ref()).map_err(|e| (500, e.to_string()))?,
+            },
+        });
+    }
+    for (s, changes) in per_shard.into_iter().enumerate() {
+        if changes.is_empty() {
+            continue;
+        }
+        let (reply, wait) = flume::bounded(1);
+        node.writers[s]
+            .send_async(WriterMsg::Replicate { changes, reply })
+            .await
+            .map_err(|_| (503, "shutting down".to_string()))?;
+        wait.recv_async()
+            .await
+            .map_err(|_| (503, "shutting down".to_string()))?
+            .map_err(|e| (500, format!("cannot record table declarations: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Says once per table and process that a peer's definition is not taken.
+fn warn_differs(table: &str, why: &str) {
+    thread_local! {
+        static SAID: std::cell::RefCell<std::collections::BTreeSet<String>> = Default::default();
+    }
+    if SAID.with(|s| s.borrow_mut().insert(table.to_string())) {
+        tracing::warn!(table, "{why}");
+    }
 }

@@ -189,6 +189,8 @@ pub struct Writer {
     pending: Vec<Change>,
     /// Rung (never waited on) after a commit that logged a change made on this node.
     log_grew: Option<flume::Sender<()>>,
+    /// The group being committed logged a change made on this node.
+    logged_own: bool,
     /// The node's tables, for replicated changes that arrive without a definition.
     catalog: Option<crate::storage::catalog::SharedCatalog>,
 }
@@ -246,6 +248,7 @@ impl Writer {
             feeds: Vec::new(),
             pending: Vec::new(),
             log_grew: None,
+            logged_own: false,
             catalog: None,
         })
     }
@@ -577,6 +580,7 @@ impl Writer {
             change.encode(),
         );
         self.next_seq += 1;
+        self.logged_own = true;
         let op = change.op;
         if self
             .feeds
@@ -595,12 +599,9 @@ impl Writer {
 
     /// Hands the committed group to every feed consumer.
     fn publish(&mut self, first_seq: u64) {
-        if let Some(tx) = &self.log_grew {
-            let own = self.settings.node_id;
-            if self.pending.iter().any(|c| c.node == own) {
-                // Full means it is rung already and not yet answered: nothing to add.
-                let _ = tx.try_send(());
-            }
+        if let (Some(tx), true) = (&self.log_grew, std::mem::take(&mut self.logged_own)) {
+            // Full means it is rung already and not yet answered: nothing to add.
+            let _ = tx.try_send(());
         }
         if self.feeds.is_empty() || self.pending.is_empty() {
             return;

@@ -96,6 +96,8 @@ impl Writer {
             c.encode(),
         );
         self.next_seq += 1;
+        // This node's own change, applied this way (a table declaration): streams send it.
+        self.logged_own |= c.node == self.settings.node_id;
         if !self.feeds.is_empty() {
             self.pending.push(c.clone());
         }

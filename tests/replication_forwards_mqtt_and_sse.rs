@@ -2,8 +2,9 @@
 //! plain MQTT messages published on node A reach subscribers on every node exactly once (QoS 0
 //! and 1, several subscribers per node spread over shards, the publisher itself once), a
 //! retained message published on A is what a new subscriber on C receives, and a REST write on
-//! A reaches an SSE stream on C and an MQTT subscriber of the table topic on B once. `/status`
-//! counts exactly what was forwarded and received.
+//! A reaches an SSE stream on C and an MQTT subscriber of the table topic on B once. A message
+//! no subscriber on another node wants stays on A. `/status` counts exactly what was forwarded
+//! and received.
 
 mod common;
 use common::cluster::*;
@@ -152,6 +153,14 @@ fn mqtt_messages_and_record_changes_reach_every_node_once() {
     let mut table_sub = Client::v4(&mqtt(1), "table-b", true);
     assert_eq!(table_sub.sub("Product/#", 1), vec![1]);
     let mut sse = Sse::open(&c.nodes[2].s().addr, "/Product/");
+    // A message goes only to nodes whose subscribers want it: wait until A has heard what B
+    // and C want (`sensors/#` on both, `Product/#` and the SSE stream's filter too).
+    wait_for("A to know what B and C subscribe to", Duration::from_secs(10), || {
+        peer_publishes(&c, 0, 2)["filters"].as_u64() >= Some(2)
+            && peer_publishes(&c, 0, 3)["filters"].as_u64() >= Some(2)
+    });
+    // Nobody on B or C wants this one: it stays on A (not counted below).
+    publisher.publish("private/a-only", 1, false, b"local");
 
     // N messages at QoS 1 on five topics, one at QoS 0, one retained.
     let mut sent = BTreeMap::new();

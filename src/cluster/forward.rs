@@ -70,6 +70,15 @@ pub fn offer(node: &NodeShared, msg: &Arc<Message>) {
     let (Some(ch), Some(state)) = (&node.forward, &node.cluster) else {
         return;
     };
+    // No peer has a subscriber at all: only a retained message has somewhere to go.
+    if !msg.retain
+        && node
+            .interest
+            .as_ref()
+            .is_some_and(|i| i.peer_filters.load(Ordering::Relaxed) == 0)
+    {
+        return;
+    }
     let n = size(msg);
     let before = ch.bytes.fetch_add(n, Ordering::Relaxed);
     if before + n > CHANNEL_BYTES || ch.tx.try_send(msg.clone()).is_err() {
@@ -158,8 +167,15 @@ pub async fn run(ctx: Rc<Ctx>) {
         let bytes: usize = batch.iter().map(|m| size(m)).sum();
         ch.bytes.fetch_sub(bytes, Ordering::Relaxed);
         let links = ctx.forward.links.borrow().clone();
+        let interest = ctx.peer_interest.borrow();
         for link in links {
-            let dropped = batch.iter().filter(|m| !link.push((*m).clone())).count() as u64;
+            // Only what the peer has subscribers for; retained messages always (every node
+            // keeps the retained store).
+            let dropped = batch
+                .iter()
+                .filter(|m| m.retain || interest.wants(link.peer, &m.topic))
+                .filter(|m| !link.push((*m).clone()))
+                .count() as u64;
             if dropped > 0 {
                 ctx.state
                     .accepted(link.peer, |p| p.publishes.dropped += dropped);

@@ -10,7 +10,7 @@ use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use rkyv::{Archive, Deserialize, Serialize};
 
 /// Protocol version, checked in `Hello` (2: MQTT messages are forwarded in `Publish`).
-pub const PROTO: u32 = 2;
+pub const PROTO: u32 = 3;
 
 /// Bytes before a frame's payload.
 pub const HEADER: usize = 8;
@@ -147,6 +147,19 @@ pub enum Frame {
     Publish {
         messages: Vec<PeerMessage>,
     },
+    /// MQTT filters the sender's subscribers want (sender to puller only): with `reset`, the
+    /// whole set starts over with these; otherwise changes, in order.
+    Interest {
+        reset: bool,
+        changes: Vec<InterestChange>,
+    },
+}
+
+/// A filter the sender now wants (`add`) or no longer wants.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct InterestChange {
+    pub filter: String,
+    pub add: bool,
 }
 
 /// Why a frame could not be read.

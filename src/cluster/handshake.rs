@@ -220,5 +220,6 @@ pub fn kind(f: &Frame) -> &'static str {
         Frame::RangeRequest { .. } => "RangeRequest",
         Frame::Range { .. } => "Range",
         Frame::Publish { .. } => "Publish",
+        Frame::Interest { .. } => "Interest",
     }
 }

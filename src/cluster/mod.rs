@@ -10,7 +10,7 @@
 //! cursors), `digest` (anti-entropy digests), `purge` (tombstones every node holds), `schema`
 //! (replicated table definitions), `state` (what `/status` shows), `lag` (write-to-apply
 //! times), `wake` (senders woken by commits, not polling), `forward` (MQTT messages to and
-//! from the peers).
+//! from the peers), `interest` (which topics each node wants).
 
 pub mod apply;
 pub mod auth;
@@ -19,6 +19,7 @@ pub mod digest;
 pub mod forward;
 pub mod frame;
 pub mod handshake;
+pub mod interest;
 pub mod lag;
 pub mod pull;
 pub mod purge;
@@ -65,6 +66,8 @@ pub struct Ctx {
     pub knowledge: std::cell::RefCell<purge::Knowledge>,
     /// The outbound links' queues of MQTT messages.
     pub forward: forward::Hub,
+    /// The MQTT filters each peer announced.
+    pub peer_interest: std::cell::RefCell<interest::PeerInterest>,
     pub stop: Arc<AtomicBool>,
     /// Rung when local changes reach a change log.
     pub bells: wake::Bells,
@@ -143,6 +146,7 @@ pub fn start(
                 cursors,
                 knowledge: Default::default(),
                 forward: Default::default(),
+                peer_interest: Default::default(),
                 state,
                 stop,
                 bells: Default::default(),

@@ -234,6 +234,25 @@ async fn stream_from<S: AsyncRead + AsyncWrite + Unpin>(
                 ctx.state
                     .dialed(addr, Some(peer.node_id), |p| p.publishes.received += n);
             }
+            Frame::Interest { reset, changes } => {
+                let mut checked = Vec::with_capacity(changes.len());
+                for c in changes {
+                    if c.filter.len() > 65_535 || !crate::mqtt::topic::valid_filter(&c.filter) {
+                        return Err("bad frame: Interest with an invalid topic filter".into());
+                    }
+                    checked.push((c.filter, c.add));
+                }
+                let mut pi = ctx.peer_interest.borrow_mut();
+                pi.apply(peer.node_id, reset, checked)
+                    .map_err(|e| format!("bad frame: {e}"))?;
+                let (mine, total) = (pi.count(peer.node_id) as u64, pi.total());
+                drop(pi);
+                if let Some(i) = &ctx.node.interest {
+                    i.peer_filters.store(total, Ordering::Relaxed);
+                }
+                ctx.state
+                    .dialed(addr, Some(peer.node_id), |p| p.publishes.filters = mine);
+            }
             Frame::Stable { clocks } => {
                 if clocks.len() > 4096 {
                     return Err("bad frame: too many clocks".into());

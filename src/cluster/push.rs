@@ -253,6 +253,8 @@ async fn write_loop<W: futures_lite::AsyncWrite + Unpin>(
     let mut last_sent = Instant::now();
     let mut last_stable = Instant::now();
     let mut last_status = Instant::now() - Duration::from_secs(1);
+    // How far this link announced this node's MQTT interest (`None`: not yet).
+    let mut interest_at = None;
     loop {
         if ctx.stop.load(Ordering::Relaxed) {
             return Ok(());
@@ -261,6 +263,10 @@ async fn write_loop<W: futures_lite::AsyncWrite + Unpin>(
             return Err(e);
         }
         let mut out: Vec<Frame> = st.borrow_mut().control.drain(..).collect();
+        // What this node's subscribers want first, then the messages.
+        if let Some(interest) = &ctx.node.interest {
+            super::interest::frames(interest, &mut interest_at, ctx.max_frame / 2, &mut out);
+        }
         super::forward::take(ctx, publishes, &mut out);
         let heartbeat = last_sent.elapsed() > Duration::from_secs(1);
         let mut sent_changes = 0u64;

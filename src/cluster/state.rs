@@ -57,6 +57,8 @@ pub struct Publishes {
     pub received: u64,
     /// Not forwarded to this peer: its queue was full, or the message was too large for a frame.
     pub dropped: u64,
+    /// MQTT filters this peer's subscribers want (what it announced).
+    pub filters: u64,
 }
 
 /// Everything known about one peer.
@@ -176,6 +178,7 @@ impl ClusterState {
                         "forwarded": p.publishes.forwarded,
                         "received": p.publishes.received,
                         "dropped": p.publishes.dropped,
+                        "filters": p.publishes.filters,
                     },
                 })
             })

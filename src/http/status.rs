@@ -58,7 +58,11 @@ pub fn status(shard: &Shard) -> Response {
         "shards": shards,
         "tables": tables,
         "mqtt": n.mqtt.status_json(),
-        "cluster": n.cluster.as_ref().map(|c| c.to_json()),
+        "cluster": n.cluster.as_ref().map(|c| {
+            let mut j = c.to_json();
+            j["interest_filters"] = n.interest.as_ref().map_or(0, |i| i.len()).into();
+            j
+        }),
     });
     Response::json(200, serde_json::to_vec(&body).unwrap_or_default())
 }

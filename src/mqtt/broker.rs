@@ -189,6 +189,12 @@ pub async fn announce(shard: &Shard, filters: Vec<String>, add: bool, wait: bool
 
 /// Applies a summary change from shard `from`.
 pub fn apply_summary(shard: &Shard, from: usize, filter: &str, add: bool) {
+    if from == shard.id {
+        // The shard's own change: the node's set that peers are told about follows it.
+        if let Some(interest) = &shard.node.interest {
+            interest.update(from as u16, filter, add);
+        }
+    }
     let mut summary = shard.mqtt.summary.borrow_mut();
     if add {
         summary

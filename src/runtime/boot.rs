@@ -165,6 +165,9 @@ pub fn serve(config: Config) -> Result<(), StartError> {
                 .map(|_| std::sync::atomic::AtomicI32::new(0))
                 .collect(),
         ),
+        interest: log_grew_tx
+            .clone()
+            .map(crate::cluster::interest::NodeInterest::new),
         log_grew,
         catalog: shared_catalog,
         started_ms: crate::storage::now_millis(),

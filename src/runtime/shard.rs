@@ -47,6 +47,8 @@ pub struct NodeShared {
     pub cluster: Option<Arc<crate::cluster::state::ClusterState>>,
     /// MQTT messages for the peers, to the cluster executor (`None` when clustering is off).
     pub forward: Option<crate::cluster::forward::Channel>,
+    /// The MQTT filters this node's shards want, announced to peers (clustering on only).
+    pub interest: Option<crate::cluster::interest::NodeInterest>,
 }
 
 /// One shard's context.

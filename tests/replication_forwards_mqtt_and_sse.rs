@@ -155,10 +155,14 @@ fn mqtt_messages_and_record_changes_reach_every_node_once() {
     let mut sse = Sse::open(&c.nodes[2].s().addr, "/Product/");
     // A message goes only to nodes whose subscribers want it: wait until A has heard what B
     // and C want (`sensors/#` on both, `Product/#` and the SSE stream's filter too).
-    wait_for("A to know what B and C subscribe to", Duration::from_secs(10), || {
-        peer_publishes(&c, 0, 2)["filters"].as_u64() >= Some(2)
-            && peer_publishes(&c, 0, 3)["filters"].as_u64() >= Some(2)
-    });
+    wait_for(
+        "A to know what B and C subscribe to",
+        Duration::from_secs(10),
+        || {
+            peer_publishes(&c, 0, 2)["filters"].as_u64() >= Some(2)
+                && peer_publishes(&c, 0, 3)["filters"].as_u64() >= Some(2)
+        },
+    );
     // Nobody on B or C wants this one: it stays on A (not counted below).
     publisher.publish("private/a-only", 1, false, b"local");
 

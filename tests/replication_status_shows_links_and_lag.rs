@@ -63,4 +63,13 @@ fn status_reports_link_state_and_lag_per_direction() {
     assert_eq!(d["Product"]["digest"].as_str().unwrap().len(), 64, "{d}");
     let p = peer(&c, 0);
     assert!(p["inbound"]["changes"].as_u64().unwrap() >= 400, "{p}");
+    // Applied changes are timed; the 300 ms delay shows in the recent distribution.
+    let lag = &p["inbound"]["apply_lag"];
+    assert!(lag["count"].as_u64().unwrap() > 0, "{p}");
+    assert!(lag["max_ms"].as_u64().unwrap() >= 300, "{p}");
+    assert!(
+        lag["p50_ms"].as_u64().unwrap() <= lag["p99_ms"].as_u64().unwrap(),
+        "{p}"
+    );
+    assert!(p["outbound"].get("apply_lag").is_none(), "{p}");
 }

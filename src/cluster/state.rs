@@ -26,6 +26,15 @@ pub struct Direction {
     pub apply_lag: super::lag::LagWindow,
 }
 
+/// The outbound side shows no apply lag: that is measured where changes are applied.
+fn outbound_json(d: &Direction) -> Value {
+    let mut o = d.to_json();
+    if let Some(m) = o.as_object_mut() {
+        m.remove("apply_lag");
+    }
+    o
+}
+
 impl Direction {
     fn to_json(&self) -> Value {
         json!({
@@ -171,7 +180,7 @@ impl ClusterState {
                     "addr": p.addr,
                     "last_contact_ms": p.last_contact_ms,
                     "inbound": p.inbound.to_json(),
-                    "outbound": p.outbound.to_json(),
+                    "outbound": outbound_json(&p.outbound),
                     "repairs": p.repairs,
                     "repaired_records": p.repaired_records,
                     "publishes": {

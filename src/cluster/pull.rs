@@ -98,6 +98,7 @@ async fn session(ctx: &Rc<Ctx>, addr: &str, authenticated: &mut bool) -> Result<
         p.name = peer.name.clone();
         p.last_contact_ms = now_millis();
         p.inbound.set_state("connected");
+        p.inbound.caught_up = false;
         p.inbound.last_error.clear();
     });
     let result = stream_from(ctx, addr, &peer, &mut stream).await;
@@ -214,6 +215,8 @@ async fn stream_from<S: AsyncRead + AsyncWrite + Unpin>(
                 if !synced && repair.is_none() && caught_up.iter().all(|c| *c) {
                     synced = true;
                     ctx.synced.borrow_mut().insert(addr.to_string());
+                    ctx.state
+                        .dialed(addr, Some(peer.node_id), |p| p.inbound.caught_up = true);
                 }
                 // What the peer had beyond what it sent, plus what it had not heard acknowledged.
                 peer_lag[i] = (lag_entries.max(log_next.saturating_sub(upto)), lag_ms);

@@ -24,13 +24,17 @@ pub struct Direction {
     pub last_error: String,
     /// Inbound only: write-to-apply time of recent changes (see `lag`).
     pub apply_lag: super::lag::LagWindow,
+    /// Inbound only: this link has reached the end of every one of the peer's logs (repairs
+    /// done) since it connected.
+    pub caught_up: bool,
 }
 
-/// The outbound side shows no apply lag: that is measured where changes are applied.
+/// The outbound side shows no apply lag or catch-up: those are known where changes are applied.
 fn outbound_json(d: &Direction) -> Value {
     let mut o = d.to_json();
     if let Some(m) = o.as_object_mut() {
         m.remove("apply_lag");
+        m.remove("caught_up");
     }
     o
 }
@@ -46,6 +50,7 @@ impl Direction {
             "bad_frames": self.bad_frames,
             "last_error": self.last_error,
             "apply_lag": self.apply_lag.to_json(),
+            "caught_up": self.caught_up,
         })
     }
 

@@ -82,19 +82,31 @@ pub fn check_table_name(t: &str) -> Result<(), String> {
 
 /// Applies changes on their owner shards; `Ok(applied)` once every writer has committed.
 pub async fn apply(node: &NodeShared, changes: Vec<Change>) -> Result<usize, String> {
+    for change in &changes {
+        check_change(change)?;
+    }
+    let touches_schema = changes.iter().any(|c| c.table == super::schema::TABLE);
+    let applied = write(node, changes).await?;
+    if touches_schema && applied > 0 {
+        // A table was created, changed or dropped on a peer: shard 0 catches up (in the
+        // background; a full inbox only delays it).
+        super::schema::request_reconcile(node, false).await;
+    }
+    Ok(applied)
+}
+
+/// Routes changes (already checked) to the writers of their owner shards and waits until each
+/// has committed; `Ok(applied)`: how many won last-writer-wins.
+pub async fn write(node: &NodeShared, changes: Vec<Change>) -> Result<usize, String> {
     if changes.is_empty() {
         return Ok(0);
     }
     let shards = node.writers.len();
-    let mut touches_schema = false;
     let mut per_shard: Vec<Vec<RemoteChange>> = (0..shards).map(|_| Vec::new()).collect();
     for change in changes {
-        check_change(&change)?;
         let partition = keys::partition_of(&change.table, &change.id, node.partitions);
         let table = Catalog::lookup(&node.catalog, &change.table);
-        if change.table == super::schema::TABLE {
-            touches_schema = true;
-        } else if table.is_none() {
+        if table.is_none() && change.table != super::schema::TABLE {
             warn_unknown(&change.table);
         }
         per_shard[owner_of(partition, shards)].push(RemoteChange {
@@ -121,11 +133,6 @@ pub async fn apply(node: &NodeShared, changes: Vec<Change>) -> Result<usize, Str
             .recv_async()
             .await
             .map_err(|_| "writer stopped".to_string())??;
-    }
-    if touches_schema && applied > 0 {
-        // A table was created, changed or dropped on a peer: shard 0 catches up (in the
-        // background; a full inbox only delays it).
-        super::schema::request_reconcile(node, false).await;
     }
     Ok(applied)
 }

@@ -26,9 +26,7 @@ use crate::storage::envelope::Envelope;
 use crate::storage::keys;
 use crate::storage::layout::owner_of;
 use crate::storage::shard_db::ShardDb;
-use crate::storage::writer::{
-    Precondition, RemoteChange, WriteOp, WriteOutcome, WriteRequest, WriterMsg,
-};
+use crate::storage::writer::{Precondition, WriteOp, WriteOutcome, WriteRequest, WriterMsg};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -242,39 +240,22 @@ pub async fn reconcile(shard: &Shard, seed: bool) -> AdminResult {
 /// Records declarations of tables `_schema` knows nothing about, at the lowest version (see
 /// the module doc), through their owners' writers as if a peer had sent them.
 async fn declare(shard: &Shard, defs: &[Arc<TableDef>]) -> AdminResult {
-    let node = &shard.node;
-    let shards = node.writers.len();
-    let mut per_shard: Vec<Vec<RemoteChange>> = (0..shards).map(|_| Vec::new()).collect();
+    let node = shard.node.config.cluster.node_id;
+    let mut changes = Vec::with_capacity(defs.len());
     for def in defs {
-        let partition = keys::partition_of(TABLE, &def.name, node.partitions);
-        per_shard[owner_of(partition, shards)].push(RemoteChange {
-            partition,
-            table: Some(schema_def()),
-            change: Change {
-                table: TABLE.to_string(),
-                id: def.name.clone(),
-                clock: DECLARED,
-                node: node.config.cluster.node_id,
-                op: ChangeOp::Put,
-                body: serde_json::to_vec(def.as_ref()).map_err(|e| (500, e.to_string()))?,
-            },
+        changes.push(Change {
+            table: TABLE.to_string(),
+            id: def.name.clone(),
+            clock: DECLARED,
+            node,
+            op: ChangeOp::Put,
+            body: serde_json::to_vec(def.as_ref()).map_err(|e| (500, e.to_string()))?,
         });
     }
-    for (s, changes) in per_shard.into_iter().enumerate() {
-        if changes.is_empty() {
-            continue;
-        }
-        let (reply, wait) = flume::bounded(1);
-        node.writers[s]
-            .send_async(WriterMsg::Replicate { changes, reply })
-            .await
-            .map_err(|_| (503, "shutting down".to_string()))?;
-        wait.recv_async()
-            .await
-            .map_err(|_| (503, "shutting down".to_string()))?
-            .map_err(|e| (500, format!("cannot record table declarations: {e}")))?;
-    }
-    Ok(())
+    super::apply::write(&shard.node, changes)
+        .await
+        .map(|_| ())
+        .map_err(|e| (500, format!("cannot record table declarations: {e}")))
 }
 
 /// Says once per table and process that a peer's definition is not taken.

@@ -90,6 +90,11 @@ impl ClusterConfig {
     }
 
     /// The peer listener address.
+    /// The configured peers' addresses, in config order.
+    pub fn peer_addrs(&self) -> Vec<String> {
+        self.peers.iter().map(|p| p.addr.clone()).collect()
+    }
+
     pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
         self.listen.parse().map_err(|_| {
             err(

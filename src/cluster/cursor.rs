@@ -55,6 +55,27 @@ impl Cursors {
         })
     }
 
+    /// Hands a cursor to shard 0's writer; the receiver answers once it is committed.
+    async fn send(
+        &self,
+        node: &NodeShared,
+        peer: u16,
+        shard: u16,
+        c: Cursor,
+    ) -> Result<flume::Receiver<Result<(), String>>, String> {
+        let (done, wait) = flume::bounded(1);
+        node.writers[0]
+            .send_async(WriterMsg::PutMeta {
+                keyspace: self.ks.clone(),
+                key: key(peer, shard),
+                value: value(c),
+                done,
+            })
+            .await
+            .map_err(|_| "writer stopped".to_string())?;
+        Ok(wait)
+    }
+
     /// Hands a cursor to shard 0's writer without waiting for its commit (it rides along with
     /// the writer's next group). Called only after the changes before it are committed, so it
     /// still never runs ahead of the data; a crash before it commits only means some changes
@@ -66,16 +87,7 @@ impl Cursors {
         shard: u16,
         c: Cursor,
     ) -> Result<(), String> {
-        let (done, _) = flume::bounded(1);
-        node.writers[0]
-            .send_async(WriterMsg::PutMeta {
-                keyspace: self.ks.clone(),
-                key: key(peer, shard),
-                value: value(c),
-                done,
-            })
-            .await
-            .map_err(|_| "writer stopped".to_string())
+        self.send(node, peer, shard, c).await.map(|_| ())
     }
 
     /// Makes a cursor durable (through shard 0's writer, with its group commit).
@@ -86,17 +98,9 @@ impl Cursors {
         shard: u16,
         c: Cursor,
     ) -> Result<(), String> {
-        let (done, wait) = flume::bounded(1);
-        node.writers[0]
-            .send_async(WriterMsg::PutMeta {
-                keyspace: self.ks.clone(),
-                key: key(peer, shard),
-                value: value(c),
-                done,
-            })
-            .await
-            .map_err(|_| "writer stopped".to_string())?;
-        wait.recv_async()
+        self.send(node, peer, shard, c)
+            .await?
+            .recv_async()
             .await
             .map_err(|_| "writer stopped".to_string())?
     }

@@ -83,7 +83,7 @@ pub fn new_state(config: &crate::config::Config) -> Option<Arc<ClusterState>> {
         Arc::new(ClusterState::new(
             c.node_id,
             c.node_name(),
-            &c.peers.iter().map(|p| p.addr.clone()).collect::<Vec<_>>(),
+            &c.peer_addrs(),
         ))
     })
 }

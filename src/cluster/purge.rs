@@ -74,14 +74,7 @@ impl Knowledge {
 pub async fn run(ctx: Rc<Ctx>) {
     let grace = ctx.node.config.cluster.tombstone_grace_ms;
     let every = Duration::from_millis((grace / 4).clamp(100, 10_000));
-    let configured: Vec<String> = ctx
-        .node
-        .config
-        .cluster
-        .peers
-        .iter()
-        .map(|p| p.addr.clone())
-        .collect();
+    let configured: Vec<String> = ctx.node.config.cluster.peer_addrs();
     loop {
         glommio::timer::sleep(every).await;
         if ctx.stop.load(Ordering::Relaxed) {

@@ -54,14 +54,7 @@ pub async fn request_reconcile(node: &crate::runtime::shard::NodeShared, seed: b
 /// then has shard 0 declare this node's tables.
 pub async fn declare_when_synced(ctx: std::rc::Rc<super::Ctx>) {
     let started = std::time::Instant::now();
-    let peers: Vec<String> = ctx
-        .node
-        .config
-        .cluster
-        .peers
-        .iter()
-        .map(|p| p.addr.clone())
-        .collect();
+    let peers: Vec<String> = ctx.node.config.cluster.peer_addrs();
     while started.elapsed() < DECLARE_AFTER
         && !peers.iter().all(|p| ctx.synced.borrow().contains(p))
     {

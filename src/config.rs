@@ -250,6 +250,7 @@ pub struct HttpConfig {
     pub request_timeout_ms: u64,
     pub max_connections_per_shard: usize,
     pub max_query_rows: usize,
+    pub max_index_ids: usize,
 }
 
 impl Default for HttpConfig {
@@ -262,6 +263,7 @@ impl Default for HttpConfig {
             request_timeout_ms: 10_000,
             max_connections_per_shard: 10_000,
             max_query_rows: 100_000,
+            max_index_ids: 262_144,
         }
     }
 }
@@ -468,6 +470,12 @@ impl Config {
             self.http.max_query_rows,
             1,
             10_000_000,
+        )?;
+        check_range(
+            "http.max_index_ids",
+            self.http.max_index_ids,
+            1,
+            100_000_000,
         )?;
         if self.http.idle_timeout_ms < 100 {
             return Err(err(

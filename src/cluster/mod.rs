@@ -79,13 +79,8 @@ pub struct Ctx {
 /// The status object every shard can read (`None` in `NodeShared` when clustering is off).
 pub fn new_state(config: &crate::config::Config) -> Option<Arc<ClusterState>> {
     let c = &config.cluster;
-    c.enabled().then(|| {
-        Arc::new(ClusterState::new(
-            c.node_id,
-            c.node_name(),
-            &c.peer_addrs(),
-        ))
-    })
+    c.enabled()
+        .then(|| Arc::new(ClusterState::new(c.node_id, c.node_name(), &c.peer_addrs())))
 }
 
 /// Starts the cluster executor: binds the peer listener and returns its address (`None` when

@@ -62,12 +62,18 @@ async fn scan(
     let pk = def.primary_key.as_str();
     let cmp = |a: &Value, b: &Value| -> Ordering { compare_docs(a, b, &q.sort, pk) };
     let mut out: Vec<Value> = Vec::new();
+    // Sorted, one row per record (a record read twice, through two index terms, is equal to
+    // itself and sorts next to itself), at most `keep`.
+    let settle = |out: &mut Vec<Value>| {
+        out.sort_by(cmp);
+        out.dedup_by(|a, b| a.get(pk) == b.get(pk));
+        out.truncate(keep);
+    };
     let consider = |doc: Value, out: &mut Vec<Value>| -> bool {
         if q.filter.as_ref().is_none_or(|f| f.matches(&doc)) {
             out.push(doc);
             if out.len() >= keep * 2 + 64 {
-                out.sort_by(cmp);
-                out.truncate(keep);
+                settle(out);
             }
             return true;
         }
@@ -81,31 +87,62 @@ async fn scan(
     let mut seen = 0usize;
     if let Some(plan) = plan {
         let prefix = crate::storage::keys::index_prefix(&def.name, &plan.attr);
+        // Ordered by id (how unsorted rows come), the first `keep` matches are the answer and
+        // the rest need not be read; that needs every candidate id first. Past
+        // `http.max_index_ids` the ids are dropped and every candidate is read instead, so
+        // memory stays bounded by the rows kept, whatever the range covers.
+        let max_ids = shard.config().http.max_index_ids;
         let mut ids = Vec::new();
-        for (lo, hi) in &plan.ranges {
-            db.index_ids(&prefix, lo, hi, &mut ids)
-                .map_err(|e| e.to_string())?;
-        }
-        ids.sort_unstable();
-        ids.dedup();
-        // Without sort(), rows are ordered by record id, the order `ids` is in now: the first
-        // `keep` matches are the answer, and the rest need not be read.
-        let stop_after = q.sort.is_empty().then_some(keep);
-        let mut accepted = 0usize;
-        for id in ids {
-            if stop_after.is_some_and(|n| accepted >= n) {
-                break;
-            }
-            let (p, _) = shard.locate(&def.name, &id);
-            let key = crate::storage::keys::record_key(&def.name, p, &id);
-            if let Some(rec) = db.get(&key).map_err(|e| e.to_string())? {
-                if let Ok(doc) = serde_json::from_slice::<Value>(rec.body()) {
-                    accepted += usize::from(consider(doc, &mut out));
+        let mut too_many = false;
+        'collect: for (lo, hi) in &plan.ranges {
+            for id in db.index_ids(&prefix, lo, hi) {
+                ids.push(id.map_err(|e| e.to_string())?);
+                if ids.len() > max_ids {
+                    too_many = true;
+                    break 'collect;
+                }
+                if ids.len().is_multiple_of(4096) {
+                    glommio::yield_if_needed().await;
                 }
             }
-            seen += 1;
-            if seen.is_multiple_of(256) {
-                glommio::yield_if_needed().await;
+        }
+        let read = |id: &str| -> Result<Option<Value>, String> {
+            let (p, _) = shard.locate(&def.name, id);
+            let key = crate::storage::keys::record_key(&def.name, p, id);
+            Ok(db
+                .get(&key)
+                .map_err(|e| e.to_string())?
+                .and_then(|rec| serde_json::from_slice::<Value>(rec.body()).ok()))
+        };
+        if too_many {
+            drop(ids);
+            for (lo, hi) in &plan.ranges {
+                for id in db.index_ids(&prefix, lo, hi) {
+                    if let Some(doc) = read(&id.map_err(|e| e.to_string())?)? {
+                        consider(doc, &mut out);
+                    }
+                    seen += 1;
+                    if seen.is_multiple_of(256) {
+                        glommio::yield_if_needed().await;
+                    }
+                }
+            }
+        } else {
+            ids.sort_unstable();
+            ids.dedup();
+            let stop_after = q.sort.is_empty().then_some(keep);
+            let mut accepted = 0usize;
+            for id in ids {
+                if stop_after.is_some_and(|n| accepted >= n) {
+                    break;
+                }
+                if let Some(doc) = read(&id)? {
+                    accepted += usize::from(consider(doc, &mut out));
+                }
+                seen += 1;
+                if seen.is_multiple_of(256) {
+                    glommio::yield_if_needed().await;
+                }
             }
         }
     } else {
@@ -122,8 +159,7 @@ async fn scan(
             }
         }
     }
-    out.sort_by(cmp);
-    out.truncate(keep);
+    settle(&mut out);
     Ok(out)
 }
 

@@ -91,14 +91,14 @@ impl ShardDb {
             })
     }
 
-    /// Ids from an index range: keys in [prefix+lo, prefix+hi) where lo/hi are encoded values.
-    pub fn index_ids(
-        &self,
-        prefix: &[u8],
+    /// Ids from an index range, lazily, in index order: keys in [prefix+lo, prefix+hi) where
+    /// lo/hi are encoded values.
+    pub fn index_ids<'a>(
+        &'a self,
+        prefix: &'a [u8],
         lo: &Bound<Vec<u8>>,
         hi: &Bound<Vec<u8>>,
-        out: &mut Vec<String>,
-    ) -> Result<()> {
+    ) -> impl Iterator<Item = Result<String>> + 'a {
         let with_prefix = |b: &Bound<Vec<u8>>, upper: bool| -> Bound<Vec<u8>> {
             let mut k = prefix.to_vec();
             match b {
@@ -131,16 +131,17 @@ impl ShardDb {
             }
         };
         let range = (with_prefix(lo, false), with_prefix(hi, true));
-        for guard in self.index.range::<Vec<u8>, _>(range) {
-            let key = guard.key()?;
-            let rest = &key[prefix.len()..];
-            if let Some((_, used)) = super::index_key::decode_value(rest) {
-                if let Ok(id) = std::str::from_utf8(&rest[used..]) {
-                    out.push(id.to_string());
+        self.index
+            .range::<Vec<u8>, _>(range)
+            .filter_map(move |guard| match guard.key() {
+                Err(e) => Some(Err(e)),
+                Ok(key) => {
+                    let rest = &key[prefix.len()..];
+                    let (_, used) = super::index_key::decode_value(rest)?;
+                    let id = std::str::from_utf8(&rest[used..]).ok()?;
+                    Some(Ok(id.to_string()))
                 }
-            }
-        }
-        Ok(())
+            })
     }
 
     /// The highest change-log sequence and the version of that change, if any.

@@ -22,6 +22,9 @@ fn repairs(st: &serde_json::Value) -> u64 {
 fn trimmed_log_is_repaired_by_anti_entropy() {
     let mut o = Opts::nodes(&[2, 1, 1]);
     o.storage = vec!["changelog_retention_secs = 1".to_string(); 3];
+    // Few partitions and the smallest frames, so that a differing partition takes several
+    // repair pages (`Range` ... `more`) while others are in flight.
+    o.cluster = vec!["partitions = 4\nmax_frame_bytes = 1114112".to_string(); 3];
     let c = Cluster::start(o);
     c.wait_linked(Duration::from_secs(20));
     for k in ["x", "y"] {
@@ -43,15 +46,11 @@ fn trimmed_log_is_repaired_by_anti_entropy() {
         2
     );
     let x = cput(&c.nodes[2].url("/Product/shared-x"), r#"{"v":"from-c"}"#);
-    // The others: many writes, and the newer version of shared-y.
+    // The others: many writes (8 KiB each), and the newer version of shared-y.
+    let pad = format!(r#"{{"v":"ab","pad":"{}"}}"#, "x".repeat(8192));
     for i in 0..300 {
         assert_eq!(
-            cput(
-                &c.nodes[i % 2].url(&format!("/Product/ab-{i}")),
-                r#"{"v":"ab"}"#
-            )
-            .status
-                / 100,
+            cput(&c.nodes[i % 2].url(&format!("/Product/ab-{i}")), &pad).status / 100,
             2
         );
     }
@@ -106,7 +105,11 @@ fn trimmed_log_is_repaired_by_anti_entropy() {
     let data = tmp.path().join("data");
     let cfg = tmp.path().join("m.toml");
     let peers: Vec<String> = c.nodes.iter().map(|n| n.peer_addr.clone()).collect();
-    std::fs::write(&cfg, node_config(3, &data, 1, &peers, SECRET, "", "")).unwrap();
+    let text = node_config(3, &data, 1, &peers, SECRET, "", "").replace(
+        "reconnect_max_ms = 300\n",
+        "reconnect_max_ms = 300\npartitions = 4\nmax_frame_bytes = 1114112\n",
+    );
+    std::fs::write(&cfg, text).unwrap();
     let newcomer = Server::start_with_config(tmp.path(), &cfg, &data).unwrap();
     let want = c.digest(0);
     wait_for("the new node to converge", Duration::from_secs(30), || {

@@ -76,8 +76,8 @@ struct Repair {
     covering: Vec<(u16, u64)>,
     theirs: BTreeMap<(String, u16), [u8; 32]>,
     queue: VecDeque<(String, u16)>,
-    /// The range asked for now.
-    asked: Option<(String, u16)>,
+    /// Ranges asked for and not answered yet, in the order asked (answers come in it).
+    asked: VecDeque<(String, u16)>,
     digests_done: bool,
     applied: u64,
 }
@@ -316,7 +316,7 @@ async fn stream_from<S: AsyncRead + AsyncWrite + Unpin>(
                     partitions = r.queue.len(),
                     "repair: partitions that differ"
                 );
-                if next_range(s, r, None).await? {
+                if next_range(s, r).await? {
                     finish_repair(ctx, addr, peer, s, &mut repair, &mut cursor, &mut gaps).await?;
                 }
             }
@@ -329,8 +329,13 @@ async fn stream_from<S: AsyncRead + AsyncWrite + Unpin>(
                 let r = repair
                     .as_mut()
                     .ok_or("bad frame: Range without a request")?;
-                if r.asked.as_ref() != Some(&(table.clone(), partition)) {
+                if r.asked.front() != Some(&(table.clone(), partition)) {
                     return Err("bad frame: Range that was not asked for".into());
+                }
+                r.asked.pop_front();
+                if let Some(after) = more.clone() {
+                    // The rest of this partition: asked now, behind what is in flight.
+                    ask(s, r, table.clone(), partition, Some(after)).await?;
                 }
                 let changes: Vec<Change> = records
                     .into_iter()
@@ -348,7 +353,7 @@ async fn stream_from<S: AsyncRead + AsyncWrite + Unpin>(
                     })
                     .collect();
                 r.applied += super::apply::apply(&ctx.node, changes).await? as u64;
-                if next_range(s, r, more).await? {
+                if next_range(s, r).await? {
                     finish_repair(ctx, addr, peer, s, &mut repair, &mut cursor, &mut gaps).await?;
                 }
             }
@@ -378,43 +383,39 @@ async fn start_repair<S: AsyncWrite + Unpin>(
     })
 }
 
-/// Asks for the next range (continuing after `more` if set); true when nothing is left.
-async fn next_range<S: AsyncWrite + Unpin>(
+/// Differing partitions asked for at once: each answer is a round trip, so a few in flight
+/// keep a slow link busy (the sender accepts `push::MAX_RANGES`).
+const RANGES_IN_FLIGHT: usize = 4;
+
+/// Asks for one range and notes it as in flight.
+async fn ask<S: AsyncWrite + Unpin>(
     s: &mut S,
     r: &mut Repair,
-    more: Option<String>,
-) -> Result<bool, String> {
-    if let (Some(after), Some((table, partition))) = (more, r.asked.clone()) {
-        send(
-            s,
-            &Frame::RangeRequest {
-                table,
-                partition,
-                after: Some(after),
-            },
-        )
-        .await?;
-        return Ok(false);
+    table: String,
+    partition: u16,
+    after: Option<String>,
+) -> Result<(), String> {
+    r.asked.push_back((table.clone(), partition));
+    send(
+        s,
+        &Frame::RangeRequest {
+            table,
+            partition,
+            after,
+        },
+    )
+    .await
+}
+
+/// Keeps up to `RANGES_IN_FLIGHT` ranges asked for; true when nothing is left to ask or await.
+async fn next_range<S: AsyncWrite + Unpin>(s: &mut S, r: &mut Repair) -> Result<bool, String> {
+    while r.asked.len() < RANGES_IN_FLIGHT {
+        let Some((table, partition)) = r.queue.pop_front() else {
+            break;
+        };
+        ask(s, r, table, partition, None).await?;
     }
-    match r.queue.pop_front() {
-        Some((table, partition)) => {
-            r.asked = Some((table.clone(), partition));
-            send(
-                s,
-                &Frame::RangeRequest {
-                    table,
-                    partition,
-                    after: None,
-                },
-            )
-            .await?;
-            Ok(false)
-        }
-        None => {
-            r.asked = None;
-            Ok(true)
-        }
-    }
+    Ok(r.asked.is_empty())
 }
 
 /// Everything the peer held when the repair started is applied: resume the streams it covers.

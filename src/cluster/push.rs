@@ -29,6 +29,8 @@ const COALESCE: u64 = 64;
 const MAX_BATCH: usize = 512;
 /// Control frames (repair answers) waiting to be sent; more means the peer misbehaves.
 const MAX_CONTROL: usize = 64;
+/// Range requests a peer may have outstanding (pipelined repair; see `pull::RANGES_IN_FLIGHT`).
+pub const MAX_RANGES: usize = 8;
 
 struct Sub {
     next: u64,
@@ -42,8 +44,12 @@ struct Sub {
 struct Push {
     subs: Vec<Option<Sub>>,
     control: VecDeque<Frame>,
-    /// A digest or range answer is being computed.
+    /// A digest is being computed.
     busy: bool,
+    /// Range requests not answered yet, in arrival order (answered in that order).
+    ranges: VecDeque<(String, u16, Option<String>)>,
+    /// A task is answering `ranges`.
+    ranging: bool,
     closed: Option<String>,
     /// Wakes the write loop (anything above changed).
     ringer: Option<super::wake::Ringer>,
@@ -206,32 +212,17 @@ fn on_frame(ctx: &Rc<Ctx>, st: &Rc<RefCell<Push>>, f: Frame) -> Result<(), Strin
             if partition as u32 >= ctx.node.partitions {
                 return Err(format!("RangeRequest for partition {partition}"));
             }
-            if std::mem::replace(&mut st.borrow_mut().busy, true) {
-                return Err("second range request while one is answered".into());
-            }
-            let (node, st, max) = (ctx.node.clone(), st.clone(), ctx.max_frame / 2);
-            glommio::spawn_local(async move {
-                let dbs = node.dbs.clone();
-                let t = table.clone();
-                let result = glommio::executor()
-                    .spawn_blocking(move || {
-                        digest::read_range(&dbs, &t, partition, after.as_deref(), max)
-                    })
-                    .await;
+            let start = {
                 let mut s = st.borrow_mut();
-                s.busy = false;
-                match result {
-                    Ok((records, more)) => s.control.push_back(Frame::Range {
-                        table,
-                        partition,
-                        records,
-                        more,
-                    }),
-                    Err(e) => s.closed = Some(format!("range read failed: {e}")),
+                if s.ranges.len() >= MAX_RANGES {
+                    return Err(format!("more than {MAX_RANGES} range requests in flight"));
                 }
-                s.ring();
-            })
-            .detach();
+                s.ranges.push_back((table, partition, after));
+                !std::mem::replace(&mut s.ranging, true)
+            };
+            if start {
+                glommio::spawn_local(answer_ranges(ctx.clone(), st.clone())).detach();
+            }
         }
         other => return Err(format!("unexpected {} from a pulling peer", kind(&other))),
     }
@@ -239,6 +230,38 @@ fn on_frame(ctx: &Rc<Ctx>, st: &Rc<RefCell<Push>>, f: Frame) -> Result<(), Strin
         return Err("too many requests in flight".into());
     }
     Ok(())
+}
+
+/// Answers queued range requests one after another, off the executor, in arrival order.
+async fn answer_ranges(ctx: Rc<Ctx>, st: Rc<RefCell<Push>>) {
+    let max = ctx.max_frame / 2;
+    loop {
+        let Some((table, partition, after)) = st.borrow_mut().ranges.pop_front() else {
+            st.borrow_mut().ranging = false;
+            return;
+        };
+        let dbs = ctx.node.dbs.clone();
+        let t = table.clone();
+        let result = glommio::executor()
+            .spawn_blocking(move || digest::read_range(&dbs, &t, partition, after.as_deref(), max))
+            .await;
+        let mut s = st.borrow_mut();
+        match result {
+            Ok((records, more)) => s.control.push_back(Frame::Range {
+                table,
+                partition,
+                records,
+                more,
+            }),
+            Err(e) => {
+                s.closed = Some(format!("range read failed: {e}"));
+                s.ranging = false;
+                s.ring();
+                return;
+            }
+        }
+        s.ring();
+    }
 }
 
 async fn write_loop<W: futures_lite::AsyncWrite + Unpin>(

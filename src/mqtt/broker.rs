@@ -10,6 +10,7 @@ use super::store::{self, PersistJob};
 use super::trie::Trie;
 use crate::runtime::mesh::MeshMsg;
 use crate::runtime::shard::Shard;
+use crate::storage::kv::{KvOp, KvReply};
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, HashMap};
@@ -68,7 +69,7 @@ pub async fn route(shard: &Shard, msg: Arc<Message>) {
     for t in targets {
         let t = t as usize;
         if t == shard.id {
-            deliver_local(shard, &msg);
+            deliver_local(shard, &msg, None);
             continue;
         }
         let Some(inbox) = shard.node.inboxes.get(t) else {
@@ -84,8 +85,24 @@ pub async fn route(shard: &Shard, msg: Arc<Message>) {
     }
 }
 
-/// Hands a message to every matching session of this shard, once each.
-pub fn deliver_local(shard: &Shard, msg: &Arc<Message>) {
+/// Hands a message to every matching session of this shard, once each, and queues the
+/// writes that store the copies of persistent sessions as one job. With `done`, the job
+/// answers it once committed; when nothing was stored, it is answered at once. Never waits.
+pub fn deliver_local(shard: &Shard, msg: &Arc<Message>, done: Option<KvReply>) {
+    let writes = deliver(shard, msg);
+    if !writes.is_empty() {
+        store::submit(shard, shard.id, writes, done);
+    } else if let Some(done) = done {
+        // Bounded(1) and answered once: never full, never blocks.
+        let _ = done.try_send(Ok(()));
+    }
+}
+
+/// Hands a message to every matching session of this shard, once each; returns the writes
+/// that store the copies of persistent sessions (empty, unallocated, when there are none),
+/// which the caller queues before it yields (`Session::enqueue_into`).
+fn deliver(shard: &Shard, msg: &Arc<Message>) -> Vec<KvOp> {
+    let mut writes = Vec::new();
     let mut per: HashMap<Arc<str>, (u8, bool)> = HashMap::new();
     shard
         .mqtt
@@ -102,17 +119,24 @@ pub fn deliver_local(shard: &Shard, msg: &Arc<Message>) {
             }
         });
     if per.is_empty() {
-        return;
+        return writes;
     }
     if msg.expired(crate::storage::now_millis()) {
-        return;
+        return writes;
     }
     let sessions = shard.mqtt.sessions.borrow();
     for (client, (qos, rap)) in per {
         if let Some(s) = sessions.get(&client) {
-            s.enqueue(shard, msg.clone(), qos.min(msg.qos), rap && msg.retain);
+            s.enqueue_into(
+                shard,
+                msg.clone(),
+                qos.min(msg.qos),
+                rap && msg.retain,
+                &mut writes,
+            );
         }
     }
+    writes
 }
 
 /// Adds a subscription of a local session. Returns (new for this session, first on shard).

@@ -63,14 +63,14 @@ impl Drop for Handoff {
 /// Serves one MQTT message from another shard's inbox.
 pub fn handle(shard: &Rc<Shard>, msg: MqttMsg) {
     match msg {
-        MqttMsg::Deliver(m) => super::broker::deliver_local(shard, &m),
+        MqttMsg::Deliver(m) => super::broker::deliver_local(shard, &m, None),
         MqttMsg::FromPeer { msg, retain_here } => {
             // A retained publish to `{Table}/{id}` is a record write, which replicates through
             // the change log: it is never stored as a retained message.
             if retain_here && super::tables::table_of(shard, &msg.topic).is_none() {
                 super::retained::store_now(shard, &msg);
             }
-            super::broker::deliver_local(shard, &msg);
+            super::broker::deliver_local(shard, &msg, None);
         }
         MqttMsg::Filter {
             from,

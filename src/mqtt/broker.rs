@@ -57,32 +57,65 @@ impl Broker {
 /// in as `MqttMsg::FromPeer`, never through here, so nothing is forwarded twice). A full
 /// inbox of another shard drops a QoS 0 message (counted) and makes a QoS 1/2 publisher wait
 /// for room: back-pressure reaches the publisher, never the other shards.
-pub async fn route(shard: &Shard, msg: Arc<Message>) {
+///
+/// With `durable` (a QoS 1/2 publish about to be acknowledged), returns once every copy
+/// queued for a persistent session, on any shard of this node, is committed by its writer:
+/// this shard's copies are written as one job whose reply is awaited, and every other shard
+/// answers its `Deliver` once its own copies are committed (at once if it stored none). The
+/// waiting happens here, in the publisher's task; no shard ever waits for another while it
+/// serves its inbox. `Err` says a copy may not be on disk (a write failed, or a shard or
+/// writer stopped first): the publish must not be acknowledged as a success. A QoS 0 message
+/// or one sent without `durable` costs no reply channel and no wait.
+pub async fn route(shard: &Shard, msg: Arc<Message>, durable: bool) -> Result<(), String> {
     super::count(&shard.node.mqtt.stats.messages_in);
     crate::cluster::forward::offer(&shard.node, &msg);
+    let durable = durable && msg.qos > 0;
     let mut targets = BTreeSet::new();
     shard
         .mqtt
         .summary
         .borrow()
         .for_each_match(&msg.topic, |set| targets.extend(set.iter().copied()));
+    let mut commits: Vec<store::Committed> = Vec::new();
     for t in targets {
         let t = t as usize;
         if t == shard.id {
-            deliver_local(shard, &msg, None);
+            let writes = deliver(shard, &msg);
+            if !writes.is_empty() {
+                store::submit(shard, shard.id, writes, reply(durable, &mut commits));
+            }
             continue;
         }
         let Some(inbox) = shard.node.inboxes.get(t) else {
             continue;
         };
-        match inbox.try_send(MeshMsg::Mqtt(MqttMsg::Deliver(msg.clone()))) {
+        let m = MqttMsg::Deliver {
+            msg: msg.clone(),
+            committed: reply(durable, &mut commits),
+        };
+        match inbox.try_send(MeshMsg::Mqtt(m)) {
             Ok(()) => {}
+            // If the shard stopped, its reply is dropped unanswered: `committed` says so.
             Err(flume::TrySendError::Full(m)) if msg.qos > 0 => {
                 let _ = inbox.send_async(m).await;
             }
             Err(_) => super::count(&shard.node.mqtt.stats.mesh_dropped),
         }
     }
+    for rx in commits {
+        store::committed(rx).await?;
+    }
+    Ok(())
+}
+
+/// With `durable`, a reply channel for one commit (bounded(1): answered once), its receiving
+/// end kept in `commits`; without, nothing (no allocation).
+fn reply(durable: bool, commits: &mut Vec<store::Committed>) -> Option<KvReply> {
+    durable.then(|| {
+        let (tx, rx) = flume::bounded(1);
+        commits.push(rx);
+        tx
+    })
 }
 
 /// Hands a message to every matching session of this shard, once each, and queues the

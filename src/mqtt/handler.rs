@@ -264,7 +264,23 @@ async fn publish(ctx: &mut Ctx, p: PublishIn) -> Result<(), Fault> {
         version: None,
     };
     tracing::debug!(shard = shard.id, topic = %msg.topic, qos = p.qos, "publish");
-    let reason = publish_message(&shard, msg, p.qos > 0).await;
+    let reason = match publish_message(&shard, msg, p.qos > 0).await {
+        Ok(reason) => reason,
+        Err(e) => {
+            tracing::warn!(
+                shard = shard.id,
+                client = %ctx.session.client_id,
+                "a QoS {} publish was not stored for every session: {e}",
+                p.qos
+            );
+            // 3.1.1 has no negative acknowledgement: end the connection unacknowledged, so
+            // the client sends the message again.
+            if ctx.v == Version::V4 {
+                return Err(Fault::NotStored);
+            }
+            0x80
+        }
+    };
     tracing::debug!(shard = shard.id, reason, "published");
     match p.qos {
         1 => encode::ack(&mut ctx.out, ctx.v, Ack::PubAck, p.pkid, reason),
@@ -284,22 +300,28 @@ async fn publish(ctx: &mut Ctx, p: PublishIn) -> Result<(), Fault> {
 
 /// Publishes an application message: a retained publish to `{Table}/{id}` writes the record
 /// (subscribers hear of it through the change feed); anything else is routed, and a retained
-/// one stored. Returns the 5.0 reason code for the acknowledgement.
-pub async fn publish_message(shard: &Shard, msg: Message, wait: bool) -> u8 {
+/// one stored. With `wait` (a QoS 1/2 publish about to be acknowledged), returns once what it
+/// wrote is committed: the record, the retained message, and every copy queued for a
+/// persistent session on this node (`broker::route`). Returns the 5.0 reason code for the
+/// acknowledgement, or `Err` when a copy may not be on disk (only with `wait`): the publish
+/// must not be acknowledged as a success.
+pub async fn publish_message(shard: &Shard, msg: Message, wait: bool) -> Result<u8, String> {
     if msg.retain {
         if let Some((def, id)) = tables::table_of(shard, &msg.topic) {
-            return match tables::write_record(shard, &def, id, &msg.payload).await {
-                Ok(()) => 0,
-                Err(code) => code,
-            };
+            return Ok(
+                match tables::write_record(shard, &def, id, &msg.payload).await {
+                    Ok(()) => 0,
+                    Err(code) => code,
+                },
+            );
         }
         retained::store(shard, &msg, wait).await;
         if msg.payload.is_empty() {
             // An empty retained payload only deletes; subscribers still get it (spec 3.3.1.3).
         }
     }
-    broker::route(shard, Arc::new(msg)).await;
-    0
+    broker::route(shard, Arc::new(msg), wait).await?;
+    Ok(0)
 }
 
 async fn subscribe(ctx: &mut Ctx, pkid: u16, filters: Vec<SubRequest>) {
@@ -372,7 +394,8 @@ pub async fn publish_will(shard: &Shard, mut m: Message) {
     if let Some(secs) = m.expires_at_ms {
         m.expires_at_ms = Some(crate::storage::now_millis() + secs * 1000);
     }
-    publish_message(shard, m, false).await;
+    // Nobody waits for a will's acknowledgement: routed without `wait`, it cannot fail.
+    let _ = publish_message(shard, m, false).await;
 }
 
 /// The connection `link_id` of `session` is gone: will, and session end or expiry timer.

@@ -169,7 +169,7 @@ async fn publish(
         from: watch.session.client_id.clone(),
         version: None,
     };
-    // QoS 0, not retained: nothing is waited for, so this cannot fail.
+    // QoS 0, not retained: nothing to wait for.
     let _ = crate::mqtt::handler::publish_message(shard, msg, false).await;
     Ok(())
 }

@@ -58,15 +58,13 @@ impl Broker {
 /// inbox of another shard drops a QoS 0 message (counted) and makes a QoS 1/2 publisher wait
 /// for room: back-pressure reaches the publisher, never the other shards.
 ///
-/// With `durable` (a QoS 1/2 publish about to be acknowledged), returns once every copy
-/// queued for a persistent session, on any shard of this node, is committed by its writer:
-/// this shard's copies are written as one job whose reply is awaited, and every other shard
-/// answers its `Deliver` once its own copies are committed (at once if it stored none). The
-/// waiting happens here, in the publisher's task; no shard ever waits for another while it
-/// serves its inbox. `Err` says a copy may not be on disk (a write failed, or a shard or
-/// writer stopped first): the publish must not be acknowledged as a success. A QoS 0 message
-/// or one sent without `durable` costs no reply channel and no wait.
-pub async fn route(shard: &Shard, msg: Arc<Message>, durable: bool) -> Result<(), String> {
+/// With `durable` (a QoS 1/2 publish to be acknowledged), returns what to wait for before the
+/// acknowledgement (`Commits::wait`): this shard's copies for persistent sessions are written
+/// as one job with a reply, and every other shard answers its `Deliver` once its own copies
+/// are committed (at once if it stored none). The waiting happens in the publisher's task;
+/// no shard ever waits for another while it serves its inbox. A QoS 0 message or one sent
+/// without `durable` costs no reply channel and has nothing to wait for.
+pub async fn route(shard: &Shard, msg: Arc<Message>, durable: bool) -> Commits {
     super::count(&shard.node.mqtt.stats.messages_in);
     crate::cluster::forward::offer(&shard.node, &msg);
     let durable = durable && msg.qos > 0;
@@ -76,13 +74,13 @@ pub async fn route(shard: &Shard, msg: Arc<Message>, durable: bool) -> Result<()
         .summary
         .borrow()
         .for_each_match(&msg.topic, |set| targets.extend(set.iter().copied()));
-    let mut commits: Vec<store::Committed> = Vec::new();
+    let mut commits = Commits::default();
     for t in targets {
         let t = t as usize;
         if t == shard.id {
             let writes = deliver(shard, &msg);
             if !writes.is_empty() {
-                store::submit(shard, shard.id, writes, reply(durable, &mut commits));
+                store::submit(shard, shard.id, writes, commits.reply(durable));
             }
             continue;
         }
@@ -91,7 +89,7 @@ pub async fn route(shard: &Shard, msg: Arc<Message>, durable: bool) -> Result<()
         };
         let m = MqttMsg::Deliver {
             msg: msg.clone(),
-            committed: reply(durable, &mut commits),
+            committed: commits.reply(durable),
         };
         match inbox.try_send(MeshMsg::Mqtt(m)) {
             Ok(()) => {}
@@ -102,20 +100,36 @@ pub async fn route(shard: &Shard, msg: Arc<Message>, durable: bool) -> Result<()
             Err(_) => super::count(&shard.node.mqtt.stats.mesh_dropped),
         }
     }
-    for rx in commits {
-        store::committed(rx).await?;
-    }
-    Ok(())
+    commits
 }
 
-/// With `durable`, a reply channel for one commit (bounded(1): answered once), its receiving
-/// end kept in `commits`; without, nothing (no allocation).
-fn reply(durable: bool, commits: &mut Vec<store::Committed>) -> Option<KvReply> {
-    durable.then(|| {
-        let (tx, rx) = flume::bounded(1);
-        commits.push(rx);
-        tx
-    })
+/// The commits a routed QoS 1/2 message waits for before it is acknowledged: one answer per
+/// shard of this node that was sent the message (or stored copies of it). Empty, and
+/// unallocated, for a message that waits for nothing.
+#[derive(Default)]
+#[must_use = "an acknowledgement must wait for the copies it promises"]
+pub struct Commits(Vec<store::Committed>);
+
+impl Commits {
+    /// With `durable`, a reply channel for one more commit (bounded(1): answered once);
+    /// without, nothing (no allocation).
+    fn reply(&mut self, durable: bool) -> Option<KvReply> {
+        durable.then(|| {
+            let (tx, rx) = flume::bounded(1);
+            self.0.push(rx);
+            tx
+        })
+    }
+
+    /// Returns once every copy is committed. `Err` says a copy may not be on disk (a write
+    /// failed, or a shard or writer stopped first): the publish must not be acknowledged as
+    /// a success.
+    pub async fn wait(self) -> Result<(), String> {
+        for rx in self.0 {
+            store::committed(rx).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Hands a message to every matching session of this shard, once each, and queues the

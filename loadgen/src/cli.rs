@@ -177,6 +177,11 @@ pub struct MqttArgs {
     /// Keep-alive interval in seconds sent in CONNECT.
     #[arg(long, default_value_t = 60)]
     pub keepalive: u16,
+    /// MQTT 5 only: the subscribers' session expiry interval in seconds (0 = none). With one,
+    /// a subscriber is a persistent session (the broker stores its QoS 1/2 messages until
+    /// acknowledged); it still starts clean, and its session ends this long after the run.
+    #[arg(long, default_value_t = 0)]
+    pub sub_session_expiry: u32,
     /// Client id prefix.
     #[arg(long, default_value = "loadgen")]
     pub client_prefix: String,

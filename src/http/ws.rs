@@ -169,7 +169,8 @@ async fn publish(
         from: watch.session.client_id.clone(),
         version: None,
     };
-    crate::mqtt::handler::publish_message(shard, msg, false).await;
+    // QoS 0, not retained: nothing to wait for.
+    let _ = crate::mqtt::handler::publish_message(shard, msg, false).await;
     Ok(())
 }
 

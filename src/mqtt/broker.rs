@@ -10,6 +10,7 @@ use super::store::{self, PersistJob};
 use super::trie::Trie;
 use crate::runtime::mesh::MeshMsg;
 use crate::runtime::shard::Shard;
+use crate::storage::kv::{KvOp, KvReply};
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, HashMap};
@@ -56,36 +57,99 @@ impl Broker {
 /// in as `MqttMsg::FromPeer`, never through here, so nothing is forwarded twice). A full
 /// inbox of another shard drops a QoS 0 message (counted) and makes a QoS 1/2 publisher wait
 /// for room: back-pressure reaches the publisher, never the other shards.
-pub async fn route(shard: &Shard, msg: Arc<Message>) {
+///
+/// With `durable` (a QoS 1/2 publish to be acknowledged), returns what to wait for before the
+/// acknowledgement (`Commits::wait`): this shard's copies for persistent sessions are written
+/// as one job with a reply, and every other shard answers its `Deliver` once its own copies
+/// are committed (at once if it stored none). The waiting happens in the publisher's task;
+/// no shard ever waits for another while it serves its inbox. A QoS 0 message or one sent
+/// without `durable` costs no reply channel and has nothing to wait for.
+pub async fn route(shard: &Shard, msg: Arc<Message>, durable: bool) -> Commits {
     super::count(&shard.node.mqtt.stats.messages_in);
     crate::cluster::forward::offer(&shard.node, &msg);
+    let durable = durable && msg.qos > 0;
     let mut targets = BTreeSet::new();
     shard
         .mqtt
         .summary
         .borrow()
         .for_each_match(&msg.topic, |set| targets.extend(set.iter().copied()));
+    let mut commits = Commits::default();
     for t in targets {
         let t = t as usize;
         if t == shard.id {
-            deliver_local(shard, &msg);
+            let writes = deliver(shard, &msg);
+            if !writes.is_empty() {
+                store::submit(shard, shard.id, writes, commits.reply(durable));
+            }
             continue;
         }
         let Some(inbox) = shard.node.inboxes.get(t) else {
             continue;
         };
-        match inbox.try_send(MeshMsg::Mqtt(MqttMsg::Deliver(msg.clone()))) {
+        let m = MqttMsg::Deliver {
+            msg: msg.clone(),
+            committed: commits.reply(durable),
+        };
+        match inbox.try_send(MeshMsg::Mqtt(m)) {
             Ok(()) => {}
+            // If the shard stopped, its reply is dropped unanswered: `committed` says so.
             Err(flume::TrySendError::Full(m)) if msg.qos > 0 => {
                 let _ = inbox.send_async(m).await;
             }
             Err(_) => super::count(&shard.node.mqtt.stats.mesh_dropped),
         }
     }
+    commits
 }
 
-/// Hands a message to every matching session of this shard, once each.
-pub fn deliver_local(shard: &Shard, msg: &Arc<Message>) {
+/// The commits a routed QoS 1/2 message waits for before it is acknowledged: one answer per
+/// shard of this node that was sent the message (or stored copies of it). Empty, and
+/// unallocated, for a message that waits for nothing.
+#[derive(Default)]
+#[must_use = "an acknowledgement must wait for the copies it promises"]
+pub struct Commits(Vec<store::Committed>);
+
+impl Commits {
+    /// With `durable`, a reply channel for one more commit (bounded(1): answered once);
+    /// without, nothing (no allocation).
+    fn reply(&mut self, durable: bool) -> Option<KvReply> {
+        durable.then(|| {
+            let (tx, rx) = flume::bounded(1);
+            self.0.push(rx);
+            tx
+        })
+    }
+
+    /// Returns once every copy is committed. `Err` says a copy may not be on disk (a write
+    /// failed, or a shard or writer stopped first): the publish must not be acknowledged as
+    /// a success.
+    pub async fn wait(self) -> Result<(), String> {
+        for rx in self.0 {
+            store::committed(rx).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Hands a message to every matching session of this shard, once each, and queues the
+/// writes that store the copies of persistent sessions as one job. With `done`, the job
+/// answers it once committed; when nothing was stored, it is answered at once. Never waits.
+pub fn deliver_local(shard: &Shard, msg: &Arc<Message>, done: Option<KvReply>) {
+    let writes = deliver(shard, msg);
+    if !writes.is_empty() {
+        store::submit(shard, shard.id, writes, done);
+    } else if let Some(done) = done {
+        // Bounded(1) and answered once: never full, never blocks.
+        let _ = done.try_send(Ok(()));
+    }
+}
+
+/// Hands a message to every matching session of this shard, once each; returns the writes
+/// that store the copies of persistent sessions (empty, unallocated, when there are none),
+/// which the caller queues before it yields (`Session::enqueue_into`).
+fn deliver(shard: &Shard, msg: &Arc<Message>) -> Vec<KvOp> {
+    let mut writes = Vec::new();
     let mut per: HashMap<Arc<str>, (u8, bool)> = HashMap::new();
     shard
         .mqtt
@@ -102,17 +166,24 @@ pub fn deliver_local(shard: &Shard, msg: &Arc<Message>) {
             }
         });
     if per.is_empty() {
-        return;
+        return writes;
     }
     if msg.expired(crate::storage::now_millis()) {
-        return;
+        return writes;
     }
     let sessions = shard.mqtt.sessions.borrow();
     for (client, (qos, rap)) in per {
         if let Some(s) = sessions.get(&client) {
-            s.enqueue(shard, msg.clone(), qos.min(msg.qos), rap && msg.retain);
+            s.enqueue_into(
+                shard,
+                msg.clone(),
+                qos.min(msg.qos),
+                rap && msg.retain,
+                &mut writes,
+            );
         }
     }
+    writes
 }
 
 /// Adds a subscription of a local session. Returns (new for this session, first on shard).

@@ -92,7 +92,11 @@ async fn serve<T: Transport>(
     loop {
         loop {
             let p = match codec::decode(&mut input, Some(ctx.v), max)? {
-                Decoded::Incomplete => break,
+                Decoded::Incomplete => {
+                    // Acknowledge what was published before writing and waiting for more.
+                    handler::settle(ctx).await?;
+                    break;
+                }
                 Decoded::UnsupportedVersion => return Err(Fault::Protocol),
                 Decoded::Packet(p) => p,
             };

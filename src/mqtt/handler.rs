@@ -15,7 +15,7 @@ use crate::runtime::shard::Shard;
 use bytes::BytesMut;
 use glommio::channels::local_channel::{self, LocalReceiver};
 use std::cell::Cell;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,6 +45,18 @@ pub struct Ctx {
     pub out: BytesMut,
     pub aliases: HashMap<u16, String>,
     pub ended: Option<End>,
+    /// QoS 1/2 publishes routed and not yet acknowledged, in the order they came (`settle`).
+    pub pending: VecDeque<PendingAck>,
+}
+
+/// A QoS 1/2 publish from the client, routed, whose PUBACK/PUBREC waits for the copies it
+/// left for persistent sessions to be committed.
+pub struct PendingAck {
+    pub pkid: u16,
+    pub qos: u8,
+    /// The 5.0 reason code of the acknowledgement if every copy is committed.
+    pub reason: u8,
+    pub commits: broker::Commits,
 }
 
 /// What `connect` gives the connection loop.
@@ -139,6 +151,7 @@ pub async fn connect(
             out: BytesMut::new(),
             aliases: HashMap::new(),
             ended: None,
+            pending: VecDeque::new(),
         },
         wake: wake_rx,
         close,
@@ -167,6 +180,14 @@ fn info(
 /// Serves one packet after CONNECT. An error ends the connection with that reason.
 pub async fn handle(ctx: &mut Ctx, p: Packet) -> Result<(), Fault> {
     let shard = ctx.shard.clone();
+    // Publishes and the client's acks of our messages neither answer nor depend on the
+    // acknowledgements still waiting; anything else comes after them.
+    if !matches!(
+        p,
+        Packet::Publish(_) | Packet::PubAck(_) | Packet::PubComp(_)
+    ) {
+        settle(ctx).await?;
+    }
     match p {
         Packet::Publish(p) => publish(ctx, p).await?,
         Packet::PubAck(pkid) => ctx.session.puback(&shard, pkid),
@@ -242,13 +263,18 @@ async fn publish(ctx: &mut Ctx, p: PublishIn) -> Result<(), Fault> {
         return Err(Fault::TopicInvalid);
     }
     if p.qos == 2 {
+        if ctx.pending.iter().any(|a| a.pkid == p.pkid) {
+            // The same packet id is still waiting: settle it, so it is known below.
+            settle(ctx).await?;
+        }
+        let waiting = ctx.pending.iter().filter(|a| a.qos == 2).count();
         let st = ctx.session.st.borrow();
         if st.incoming.contains(&p.pkid) {
             // A resend of a message we already have: acknowledge, do not deliver again.
             encode::ack(&mut ctx.out, ctx.v, Ack::PubRec, p.pkid, 0);
             return Ok(());
         }
-        if st.incoming.len() >= shard.config().mqtt.max_inflight as usize {
+        if st.incoming.len() + waiting >= shard.config().mqtt.max_inflight as usize {
             return Err(Fault::ReceiveMaxExceeded);
         }
     }
@@ -264,42 +290,77 @@ async fn publish(ctx: &mut Ctx, p: PublishIn) -> Result<(), Fault> {
         version: None,
     };
     tracing::debug!(shard = shard.id, topic = %msg.topic, qos = p.qos, "publish");
-    let reason = publish_message(&shard, msg, p.qos > 0).await;
+    let (reason, commits) = publish_message(&shard, msg, p.qos > 0).await;
     tracing::debug!(shard = shard.id, reason, "published");
-    match p.qos {
-        1 => encode::ack(&mut ctx.out, ctx.v, Ack::PubAck, p.pkid, reason),
-        2 => {
-            if reason == 0 {
-                ctx.session.st.borrow_mut().incoming.insert(p.pkid);
-                if ctx.session.persistent() {
-                    store::set_incoming(&shard, &ctx.session.client_id, p.pkid, true).await;
-                }
+    if p.qos > 0 {
+        // Acknowledged by `settle`, once its copies are committed; meanwhile the next packets
+        // are routed, so the waits of a pipelining client overlap.
+        ctx.pending.push_back(PendingAck {
+            pkid: p.pkid,
+            qos: p.qos,
+            reason,
+            commits,
+        });
+    }
+    Ok(())
+}
+
+/// Acknowledges the QoS 1/2 publishes routed so far, in the order they came (MQTT requires
+/// it), each once every copy it left for a persistent session is committed. Runs before any
+/// packet whose answer or effect must follow them, and before the connection writes what it
+/// has and waits for more. A copy that may not be on disk gets 5.0 reason 0x80; a 3.1.1
+/// client, which cannot be told, is disconnected unacknowledged and sends the message again.
+pub async fn settle(ctx: &mut Ctx) -> Result<(), Fault> {
+    while let Some(a) = ctx.pending.pop_front() {
+        let mut reason = a.reason;
+        if let Err(e) = a.commits.wait().await {
+            tracing::warn!(
+                shard = ctx.shard.id,
+                client = %ctx.session.client_id,
+                "a QoS {} publish was not stored for every session: {e}",
+                a.qos
+            );
+            if ctx.v == Version::V4 {
+                return Err(Fault::NotStored);
             }
-            encode::ack(&mut ctx.out, ctx.v, Ack::PubRec, p.pkid, reason);
+            reason = 0x80;
         }
-        _ => {}
+        if a.qos == 1 {
+            encode::ack(&mut ctx.out, ctx.v, Ack::PubAck, a.pkid, reason);
+            continue;
+        }
+        if reason == 0 {
+            ctx.session.st.borrow_mut().incoming.insert(a.pkid);
+            if ctx.session.persistent() {
+                store::set_incoming(&ctx.shard, &ctx.session.client_id, a.pkid, true).await;
+            }
+        }
+        encode::ack(&mut ctx.out, ctx.v, Ack::PubRec, a.pkid, reason);
     }
     Ok(())
 }
 
 /// Publishes an application message: a retained publish to `{Table}/{id}` writes the record
 /// (subscribers hear of it through the change feed); anything else is routed, and a retained
-/// one stored. Returns the 5.0 reason code for the acknowledgement.
-pub async fn publish_message(shard: &Shard, msg: Message, wait: bool) -> u8 {
+/// one stored. Returns the 5.0 reason code for the acknowledgement and, with `wait` (a QoS
+/// 1/2 publish to be acknowledged), the commits of the copies queued for persistent sessions
+/// on this node, which the acknowledgement waits for (`broker::route`); a record or retained
+/// message written here is committed already when this returns.
+pub async fn publish_message(shard: &Shard, msg: Message, wait: bool) -> (u8, broker::Commits) {
     if msg.retain {
         if let Some((def, id)) = tables::table_of(shard, &msg.topic) {
-            return match tables::write_record(shard, &def, id, &msg.payload).await {
+            let reason = match tables::write_record(shard, &def, id, &msg.payload).await {
                 Ok(()) => 0,
                 Err(code) => code,
             };
+            return (reason, broker::Commits::default());
         }
         retained::store(shard, &msg, wait).await;
         if msg.payload.is_empty() {
             // An empty retained payload only deletes; subscribers still get it (spec 3.3.1.3).
         }
     }
-    broker::route(shard, Arc::new(msg)).await;
-    0
+    (0, broker::route(shard, Arc::new(msg), wait).await)
 }
 
 async fn subscribe(ctx: &mut Ctx, pkid: u16, filters: Vec<SubRequest>) {
@@ -372,7 +433,8 @@ pub async fn publish_will(shard: &Shard, mut m: Message) {
     if let Some(secs) = m.expires_at_ms {
         m.expires_at_ms = Some(crate::storage::now_millis() + secs * 1000);
     }
-    publish_message(shard, m, false).await;
+    // Nobody waits for a will's acknowledgement: routed without `wait`.
+    let _ = publish_message(shard, m, false).await;
 }
 
 /// The connection `link_id` of `session` is gone: will, and session end or expiry timer.

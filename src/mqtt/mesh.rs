@@ -5,13 +5,19 @@
 
 use super::message::Message;
 use crate::runtime::shard::Shard;
+use crate::storage::kv::KvReply;
 use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::sync::Arc;
 
 pub enum MqttMsg {
-    /// Deliver to this shard's matching sessions.
-    Deliver(Arc<Message>),
+    /// Deliver to this shard's matching sessions. With `committed` (a QoS 1/2 publish whose
+    /// publisher waits before its acknowledgement), answer it once the copies this shard
+    /// stored for persistent sessions are committed (at once if it stored none).
+    Deliver {
+        msg: Arc<Message>,
+        committed: Option<KvReply>,
+    },
     /// A message published on another node (`cluster::forward`): with `retain_here`, store
     /// (or clear) it as the topic's retained message first; then deliver to this shard's
     /// matching sessions. Never forwarded again.
@@ -63,14 +69,20 @@ impl Drop for Handoff {
 /// Serves one MQTT message from another shard's inbox.
 pub fn handle(shard: &Rc<Shard>, msg: MqttMsg) {
     match msg {
-        MqttMsg::Deliver(m) => super::broker::deliver_local(shard, &m),
+        MqttMsg::Deliver { msg, committed } => {
+            // The reply travels with the write: this shard never waits here.
+            super::broker::deliver_local(shard, &msg, committed)
+        }
         MqttMsg::FromPeer { msg, retain_here } => {
             // A retained publish to `{Table}/{id}` is a record write, which replicates through
             // the change log: it is never stored as a retained message.
             if retain_here && super::tables::table_of(shard, &msg.topic).is_none() {
                 super::retained::store_now(shard, &msg);
             }
-            super::broker::deliver_local(shard, &msg);
+            // Fire and forget: the origin node acknowledged the publish after its own copies
+            // were committed; forwarding to peers is best effort (dropped past its bounds, see
+            // `cluster::forward`), so nobody waits for this node's copies.
+            super::broker::deliver_local(shard, &msg, None);
         }
         MqttMsg::Filter {
             from,

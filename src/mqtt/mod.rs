@@ -1,8 +1,9 @@
 //! The MQTT 3.1.1 / 5.0 broker that runs on every shard. A client's session lives on one
 //! shard, its *home* (chosen by hashing the client id onto the partition map); a connection
 //! that lands elsewhere is handed to the home shard right after its CONNECT. Publishes are
-//! routed once per interested shard using each shard's copy of the subscription summary;
-//! committed record changes reach subscribers of `{Table}/{id}` topics through the change
+//! routed once per interested shard using each shard's copy of the subscription summary, and
+//! a QoS 1/2 publish is acknowledged once the copies it left for persistent sessions are
+//! committed; committed record changes reach subscribers of `{Table}/{id}` topics through the change
 //! feed. See `docs/mqtt.md`.
 
 pub mod broker;

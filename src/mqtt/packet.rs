@@ -93,6 +93,10 @@ pub enum Fault {
     TakenOver,
     QuotaExceeded,
     ShuttingDown,
+    /// A QoS 1/2 publish could not be stored for every session it was queued for (a write
+    /// failed, or a shard stopped first); ends a 3.1.1 connection, which has no negative
+    /// acknowledgement, before the message is acknowledged.
+    NotStored,
 }
 
 impl Fault {
@@ -108,6 +112,7 @@ impl Fault {
             Fault::TakenOver => 0x8E,
             Fault::QuotaExceeded => 0x97,
             Fault::ShuttingDown => 0x8B,
+            Fault::NotStored => 0x80,
         }
     }
 }

@@ -9,6 +9,7 @@ use super::message::Message;
 use super::packet::{Fault, Will};
 use super::store;
 use crate::runtime::shard::Shard;
+use crate::storage::kv::KvOp;
 use bytes::BytesMut;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -116,8 +117,29 @@ impl Session {
         self.st.borrow().expiry_secs > 0
     }
 
-    /// Queues a message for this client (bounded); wakes its connection.
+    /// Queues a message for this client (bounded); wakes its connection. The copy of a
+    /// persistent session is stored at once (not awaited).
     pub fn enqueue(&self, shard: &Shard, msg: Arc<Message>, qos: u8, retain: bool) {
+        let mut writes = Vec::new();
+        self.enqueue_into(shard, msg, qos, retain, &mut writes);
+        if !writes.is_empty() {
+            store::submit(shard, shard.id, writes, None);
+        }
+    }
+
+    /// Queues a message for this client (bounded); wakes its connection. The write that
+    /// stores the copy of a persistent session is appended to `writes` (nothing when no copy
+    /// is stored): the caller must queue it on this shard's persist queue (`store::submit`)
+    /// before it next yields, so that it precedes any later write of this entry (its delete
+    /// once acknowledged) and the caller can wait for its commit.
+    pub fn enqueue_into(
+        &self,
+        shard: &Shard,
+        msg: Arc<Message>,
+        qos: u8,
+        retain: bool,
+        writes: &mut Vec<KvOp>,
+    ) {
         let cfg = &shard.config().mqtt;
         let stats = &shard.node.mqtt.stats;
         let mut st = self.st.borrow_mut();
@@ -157,7 +179,7 @@ impl Session {
             stored: persistent && (qos > 0 || !online),
         };
         if entry.stored {
-            store::put_entry(shard, &self.client_id, &entry);
+            writes.push(store::entry_write(&self.client_id, &entry));
         }
         st.queue.push_back(entry);
         if let Some(link) = &st.link {

@@ -76,13 +76,23 @@ pub fn submit(shard: &Shard, target: usize, ops: Vec<KvOp>, done: Option<KvReply
     }
 }
 
+/// The answer to a write queued with a reply (`KvReply`): `Ok` once the writer committed it,
+/// and with it every write queued before it for the same writer.
+pub type Committed = flume::Receiver<Result<(), String>>;
+
 /// Queues a write and waits until it is committed.
 pub async fn submit_wait(shard: &Shard, target: usize, ops: Vec<KvOp>) -> Result<(), String> {
     let (tx, rx) = flume::bounded(1);
     submit(shard, target, ops, Some(tx));
+    committed(rx).await
+}
+
+/// Waits for the answer to a write queued with a reply. A reply dropped unanswered (the
+/// writer or the shard stopped first) is an error: nothing says the write was committed.
+pub async fn committed(rx: Committed) -> Result<(), String> {
     rx.recv_async()
         .await
-        .map_err(|_| "the writer stopped".to_string())?
+        .map_err(|_| "stopped before the write was committed".to_string())?
 }
 
 /// Drains the persist queue into the writers, in order.
@@ -105,10 +115,15 @@ pub async fn persist_task(
     }
 }
 
-pub fn put_entry(shard: &Shard, client: &str, e: &Entry) {
+/// The write that stores a queued or in-flight message of `client`.
+pub fn entry_write(client: &str, e: &Entry) -> KvOp {
     let stored = StoredMessage::from_message(&e.msg, e.qos, e.retain, e.pkid, e.state);
-    let op = KvOp::put(AuxSpace::Mqtt, entry_key(client, e.seq), stored.encode());
-    submit(shard, shard.id, vec![op], None);
+    KvOp::put(AuxSpace::Mqtt, entry_key(client, e.seq), stored.encode())
+}
+
+/// Stores a queued or in-flight message of `client` (not awaited).
+pub fn put_entry(shard: &Shard, client: &str, e: &Entry) {
+    submit(shard, shard.id, vec![entry_write(client, e)], None);
 }
 
 pub fn delete_entry(shard: &Shard, client: &str, seq: u64) {

@@ -142,6 +142,7 @@ fn on_changes(shard: &Shard, batch: &ChangeBatch) {
             body,
             version,
         ));
-        super::broker::deliver_local(shard, &msg);
+        // The change is committed already; the copies it queues are stored without waiting.
+        super::broker::deliver_local(shard, &msg, None);
     }
 }

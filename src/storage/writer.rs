@@ -101,7 +101,9 @@ pub enum WriterMsg {
         old_indexes: Vec<String>,
         done: flume::Sender<Result<(), String>>,
     },
-    /// Put or delete keys of an auxiliary keyspace (MQTT state) as one atomic batch.
+    /// Put or delete keys of an auxiliary keyspace (MQTT state) as one atomic batch, in the
+    /// order of arrival. Committed with the group it arrives in (`kv::Merged`); `done` is
+    /// answered after that commit.
     KvBatch {
         ops: Vec<super::kv::KvOp>,
         done: Option<super::kv::KvReply>,
@@ -331,6 +333,9 @@ impl Writer {
         let mut remote_replies: Vec<(ReplicateReply, Result<usize, String>)> = Vec::new();
         let mut meta_replies: Vec<flume::Sender<Result<(), String>>> = Vec::new();
         let mut purge_replies: Vec<(flume::Sender<usize>, usize)> = Vec::new();
+        // Auxiliary batches (MQTT state) of this group, committed with it, and their replies.
+        let mut aux = super::kv::Merged::default();
+        let mut aux_replies: Vec<super::kv::KvReply> = Vec::new();
         let first_seq = self.next_seq;
         self.pending.clear();
         for msg in group.drain(..) {
@@ -354,13 +359,10 @@ impl Writer {
                     );
                 }
                 WriterMsg::KvBatch { ops, done } => {
-                    let result = super::kv::apply(&self.db, ops, self.settings.durability);
-                    if result.is_ok() {
-                        self.dirty.store(true, Ordering::Release);
-                    }
-                    if let Some(done) = done {
-                        let _ = done.send(result);
-                    }
+                    // Into the group's commit: one journal write (one fsync in sync mode) for
+                    // every batch that queued up while the previous group was written.
+                    aux.add(ops);
+                    aux_replies.extend(done);
                 }
                 WriterMsg::Stop { done } => stop = Some(done),
                 WriterMsg::Replicate { changes, reply } => {
@@ -402,6 +404,7 @@ impl Writer {
                 }
             }
         }
+        other_writes += aux.write_into(&self.db, &mut batch);
         let written = replies
             .iter()
             .filter(|(_, o)| matches!(o, WriteOutcome::Written { .. }))
@@ -450,7 +453,7 @@ impl Writer {
                     for (_, n) in purge_replies.iter_mut() {
                         *n = 0;
                     }
-                    for done in meta_replies.drain(..) {
+                    for done in meta_replies.drain(..).chain(aux_replies.drain(..)) {
                         let _ = done.send(Err(format!("storage commit failed: {e}")));
                     }
                 }
@@ -459,7 +462,7 @@ impl Writer {
         for (reply, outcome) in remote_replies {
             let _ = reply.send(outcome);
         }
-        for done in meta_replies {
+        for done in meta_replies.into_iter().chain(aux_replies) {
             let _ = done.send(Ok(()));
         }
         for (reply, n) in purge_replies {

@@ -192,6 +192,10 @@ impl Client {
         let opts = ConnectOpts {
             client_id: &self.client_id,
             keepalive: plan.keepalive,
+            session_expiry: match self.role {
+                Role::Sub(_) => plan.sub_session_expiry,
+                Role::Pub(_) => 0,
+            },
             username: plan.username.as_deref(),
             password: plan.password.as_deref(),
         };

@@ -50,6 +50,8 @@ fn get_len(b: &[u8]) -> Result<Option<(usize, usize)>, &'static str> {
 pub struct ConnectOpts<'a> {
     pub client_id: &'a str,
     pub keepalive: u16,
+    /// 5.0 Session Expiry Interval in seconds; 0 = the property is left out.
+    pub session_expiry: u32,
     pub username: Option<&'a str>,
     pub password: Option<&'a str>,
 }
@@ -68,7 +70,13 @@ pub fn connect(out: &mut Vec<u8>, v: Version, o: &ConnectOpts) {
     body.push(flags);
     body.extend_from_slice(&o.keepalive.to_be_bytes());
     if v == Version::V5 {
-        body.push(0); // no properties
+        if o.session_expiry > 0 {
+            body.push(5); // properties: Session Expiry Interval (0x11), four bytes
+            body.push(0x11);
+            body.extend_from_slice(&o.session_expiry.to_be_bytes());
+        } else {
+            body.push(0); // no properties
+        }
     }
     put_str(&mut body, o.client_id.as_bytes());
     if let Some(u) = o.username {
@@ -302,6 +310,30 @@ mod tests {
             );
             assert_eq!(decode(&out[..out.len() - 1], v).unwrap(), None);
         }
+    }
+
+    #[test]
+    fn connect_carries_the_session_expiry_only_in_5_0() {
+        let mut opts = ConnectOpts {
+            client_id: "c",
+            keepalive: 30,
+            session_expiry: 0,
+            username: None,
+            password: None,
+        };
+        let mut plain = Vec::new();
+        connect(&mut plain, Version::V5, &opts);
+        // Fixed header (2), protocol name (6), level, flags, keep-alive (2), no properties.
+        assert_eq!(
+            plain[..13],
+            [0x10, 14, 0, 4, b'M', b'Q', b'T', b'T', 5, 2, 0, 30, 0]
+        );
+        opts.session_expiry = 3600;
+        let mut out = Vec::new();
+        connect(&mut out, Version::V5, &opts);
+        assert_eq!(out[1], 19, "five bytes of properties more");
+        assert_eq!(out[12..18], [5, 0x11, 0, 0, 0x0E, 0x10]);
+        assert_eq!(&out[18..], b"\0\x01c");
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub struct Plan {
     pub version: Version,
     pub addr: SocketAddr,
     pub keepalive: u16,
+    /// Session expiry interval the subscribers ask for (5.0; 0 = none).
+    pub sub_session_expiry: u32,
     pub client_prefix: String,
     pub username: Option<String>,
     pub password: Option<String>,
@@ -105,6 +107,9 @@ pub fn build(a: &MqttArgs, addr: SocketAddr, nonce: u32) -> Result<Plan> {
             super::tracker::STAMP_BYTES
         );
     }
+    if a.sub_session_expiry > 0 && version != Version::V5 {
+        bail!("--sub-session-expiry needs --protocol 5 (3.1.1 has no session expiry)");
+    }
     if a.topics_per_pub == 0 || a.inflight == 0 || a.inflight > 65_000 {
         bail!("--topics-per-pub must be at least 1 and --inflight between 1 and 65000");
     }
@@ -166,6 +171,7 @@ pub fn build(a: &MqttArgs, addr: SocketAddr, nonce: u32) -> Result<Plan> {
         version,
         addr,
         keepalive: a.keepalive,
+        sub_session_expiry: a.sub_session_expiry,
         client_prefix: a.client_prefix.clone(),
         username: a.username.clone(),
         password: a.password.clone(),

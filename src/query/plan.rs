@@ -24,6 +24,9 @@ pub type KeyRange = (Bound<Vec<u8>>, Bound<Vec<u8>>);
 pub struct IndexScan {
     pub attr: String,
     pub ranges: Vec<KeyRange>,
+    /// Each range holds one encoded value (an `Eq` condition), so its keys, and the ids they
+    /// end with, come in id order.
+    pub exact: bool,
 }
 
 impl IndexScan {
@@ -63,6 +66,7 @@ pub fn plan_index(filter: &Expr, is_indexed: &dyn Fn(&str) -> bool) -> Option<In
     Some(IndexScan {
         attr: cond.attr.clone(),
         ranges: ranges(cond),
+        exact: cond.op == Op::Eq,
     })
 }
 

@@ -94,6 +94,53 @@ async fn scan(
         let max_ids = shard.config().http.max_index_ids;
         let mut ids = Vec::new();
         let mut too_many = false;
+        let read = |id: &str| -> Result<Option<Value>, String> {
+            let (p, _) = shard.locate(&def.name, id);
+            let key = crate::storage::keys::record_key(&def.name, p, id);
+            Ok(db
+                .get(&key)
+                .map_err(|e| e.to_string())?
+                .and_then(|rec| serde_json::from_slice::<Value>(rec.body()).ok()))
+        };
+        if q.sort.is_empty() && plan.exact {
+            // Every range is one value, whose ids come in id order: merge the ranges and stop
+            // at `keep` matches, reading no more candidates than that needs.
+            let mut iters: Vec<_> = plan
+                .ranges
+                .iter()
+                .map(|(lo, hi)| db.index_ids(&prefix, lo, hi))
+                .collect();
+            let mut heads = Vec::with_capacity(iters.len());
+            for it in iters.iter_mut() {
+                heads.push(it.next().transpose().map_err(|e| e.to_string())?);
+            }
+            let mut last: Option<String> = None;
+            let mut accepted = 0usize;
+            while accepted < keep {
+                let next = (0..heads.len())
+                    .filter(|i| heads[*i].is_some())
+                    .min_by(|a, b| heads[*a].cmp(&heads[*b]));
+                let Some(i) = next else {
+                    break;
+                };
+                let id = heads[i].take().unwrap_or_default();
+                heads[i] = iters[i].next().transpose().map_err(|e| e.to_string())?;
+                // A record with several matching values (an array) is in several ranges.
+                if last.as_ref() == Some(&id) {
+                    continue;
+                }
+                if let Some(doc) = read(&id)? {
+                    accepted += usize::from(consider(doc, &mut out));
+                }
+                last = Some(id);
+                seen += 1;
+                if seen.is_multiple_of(256) {
+                    glommio::yield_if_needed().await;
+                }
+            }
+            settle(&mut out);
+            return Ok(out);
+        }
         'collect: for (lo, hi) in &plan.ranges {
             for id in db.index_ids(&prefix, lo, hi) {
                 ids.push(id.map_err(|e| e.to_string())?);
@@ -106,14 +153,6 @@ async fn scan(
                 }
             }
         }
-        let read = |id: &str| -> Result<Option<Value>, String> {
-            let (p, _) = shard.locate(&def.name, id);
-            let key = crate::storage::keys::record_key(&def.name, p, id);
-            Ok(db
-                .get(&key)
-                .map_err(|e| e.to_string())?
-                .and_then(|rec| serde_json::from_slice::<Value>(rec.body()).ok()))
-        };
         if too_many {
             drop(ids);
             for (lo, hi) in &plan.ranges {

@@ -5,85 +5,13 @@
 
 mod common;
 use common::mqtt::Client;
+use common::sse::Sse;
 use common::*;
-use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn server() -> Server {
     Server::start(&format!("[shards]\ncount = 2\n{PRODUCT_TABLE}"))
-}
-
-/// One SSE event: (id, event, data).
-type Event = (Option<String>, String, serde_json::Value);
-
-struct Sse {
-    s: TcpStream,
-    buf: String,
-}
-
-impl Sse {
-    fn open(addr: &str, path: &str, last_event_id: Option<&str>) -> Sse {
-        let mut s = TcpStream::connect(addr).unwrap();
-        let extra = last_event_id
-            .map(|id| format!("Last-Event-ID: {id}\r\n"))
-            .unwrap_or_default();
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: t\r\nAccept: text/event-stream\r\n{extra}\r\n"
-        )
-        .unwrap();
-        let mut sse = Sse {
-            s,
-            buf: String::new(),
-        };
-        let head = sse.until("\r\n\r\n").expect("response head");
-        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-        assert!(
-            head.to_ascii_lowercase()
-                .contains("content-type: text/event-stream"),
-            "{head}"
-        );
-        sse
-    }
-
-    fn until(&mut self, sep: &str) -> Option<String> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(i) = self.buf.find(sep) {
-                let part = self.buf[..i].to_string();
-                self.buf.drain(..i + sep.len());
-                return Some(part);
-            }
-            let left = deadline.checked_duration_since(Instant::now())?;
-            self.s.set_read_timeout(Some(left)).unwrap();
-            let mut chunk = [0u8; 4096];
-            match self.s.read(&mut chunk) {
-                Ok(0) | Err(_) => return None,
-                Ok(n) => self.buf.push_str(&String::from_utf8_lossy(&chunk[..n])),
-            }
-        }
-    }
-
-    /// The next event (comments skipped).
-    fn next(&mut self) -> Event {
-        loop {
-            let block = self.until("\n\n").expect("an event within 10 s");
-            let (mut id, mut event, mut data) = (None, String::new(), String::new());
-            for line in block.lines() {
-                if let Some(v) = line.strip_prefix("id: ") {
-                    id = Some(v.to_string());
-                } else if let Some(v) = line.strip_prefix("event: ") {
-                    event = v.to_string();
-                } else if let Some(v) = line.strip_prefix("data: ") {
-                    data.push_str(v);
-                }
-            }
-            if !event.is_empty() {
-                return (id, event, serde_json::from_str(&data).unwrap());
-            }
-        }
-    }
 }
 
 fn etag_id(etag: &str) -> String {

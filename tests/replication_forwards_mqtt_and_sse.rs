@@ -9,79 +9,12 @@
 mod common;
 use common::cluster::*;
 use common::mqtt::{Client, Msg};
+use common::sse::Sse;
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 /// Messages published on node A to `sensors/...`.
 const N: usize = 50;
-
-/// A raw Server-Sent Events reader.
-struct Sse {
-    s: TcpStream,
-    buf: String,
-}
-
-impl Sse {
-    fn open(addr: &str, path: &str) -> Sse {
-        let mut s = TcpStream::connect(addr).unwrap();
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: t\r\nAccept: text/event-stream\r\n\r\n"
-        )
-        .unwrap();
-        let mut sse = Sse {
-            s,
-            buf: String::new(),
-        };
-        let head = sse
-            .until("\r\n\r\n", Duration::from_secs(10))
-            .expect("response head");
-        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-        sse
-    }
-
-    fn until(&mut self, sep: &str, wait: Duration) -> Option<String> {
-        let deadline = Instant::now() + wait;
-        loop {
-            if let Some(i) = self.buf.find(sep) {
-                let part = self.buf[..i].to_string();
-                self.buf.drain(..i + sep.len());
-                return Some(part);
-            }
-            let left = deadline.checked_duration_since(Instant::now())?;
-            self.s.set_read_timeout(Some(left)).unwrap();
-            let mut chunk = [0u8; 4096];
-            match self.s.read(&mut chunk) {
-                Ok(0) | Err(_) => return None,
-                Ok(n) => self.buf.push_str(&String::from_utf8_lossy(&chunk[..n])),
-            }
-        }
-    }
-
-    /// The next event (id, event, data) within `wait`; comments are skipped.
-    fn next(&mut self, wait: Duration) -> Option<(Option<String>, String, serde_json::Value)> {
-        let deadline = Instant::now() + wait;
-        loop {
-            let left = deadline.checked_duration_since(Instant::now())?;
-            let block = self.until("\n\n", left)?;
-            let (mut id, mut event, mut data) = (None, String::new(), String::new());
-            for line in block.lines() {
-                if let Some(v) = line.strip_prefix("id: ") {
-                    id = Some(v.to_string());
-                } else if let Some(v) = line.strip_prefix("event: ") {
-                    event = v.to_string();
-                } else if let Some(v) = line.strip_prefix("data: ") {
-                    data.push_str(v);
-                }
-            }
-            if !event.is_empty() {
-                return Some((id, event, serde_json::from_str(&data).unwrap()));
-            }
-        }
-    }
-}
 
 /// Every message `c` receives until `want` of them came (or 10 s passed), then whatever else
 /// arrives in the next second (duplicates would).
@@ -152,7 +85,7 @@ fn mqtt_messages_and_record_changes_reach_every_node_once() {
     assert_eq!(publisher.sub("sensors/#", 1), vec![1]);
     let mut table_sub = Client::v4(&mqtt(1), "table-b", true);
     assert_eq!(table_sub.sub("Product/#", 1), vec![1]);
-    let mut sse = Sse::open(&c.nodes[2].s().addr, "/Product/");
+    let mut sse = Sse::open(&c.nodes[2].s().addr, "/Product/", None);
     // A message goes only to nodes whose subscribers want it: wait until A has heard what B
     // and C want (`sensors/#` on both, `Product/#` and the SSE stream's filter too).
     wait_for(
@@ -236,7 +169,7 @@ fn mqtt_messages_and_record_changes_reach_every_node_once() {
         (Some("lamp"), Some(7))
     );
     let (id, event, data) = sse
-        .next(Duration::from_secs(10))
+        .next_within(Duration::from_secs(10))
         .expect("the REST write on A reaches the SSE stream on C");
     assert_eq!(
         (id.as_deref(), event.as_str()),
@@ -247,7 +180,7 @@ fn mqtt_messages_and_record_changes_reach_every_node_once() {
         (Some("fw1"), Some("lamp"))
     );
     assert!(
-        sse.next(Duration::from_secs(1)).is_none(),
+        sse.next_within(Duration::from_secs(1)).is_none(),
         "the SSE stream gets the change once"
     );
     // Nothing of the REST write reached the plain-topic subscribers.

@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod mqtt;
 pub mod proxy;
 pub mod raw_mqtt;
+pub mod sse;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

@@ -118,7 +118,10 @@ pub fn start(
                     return;
                 }
             };
-            executor.run(async move {
+            // A panic here is a bug that would leave the node serving while it no longer
+            // replicates (links dead, nobody reconnecting): stop the node instead, so that a
+            // supervisor restarts it and it catches up from its cursors.
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| executor.run(async move {
             let free = crate::runtime::boot::port_is_free(listen);
             let listener = match free.and_then(|_| glommio::net::TcpListener::bind(listen).map_err(std::io::Error::other)) {
                 Ok(l) => l,
@@ -184,7 +187,11 @@ pub fn start(
                     }
                 }
             }
-            })
+            })));
+            if ran.is_err() {
+                tracing::error!("the replication executor failed (see the panic above): stopping the node");
+                std::process::exit(70);
+            }
         })
         .map_err(|e| format!("cannot start the cluster executor: {e}"))?;
     match ready_rx.recv() {

@@ -164,6 +164,24 @@ pub fn frames(node: &NodeInterest, at: &mut Option<u64>, budget: usize, out: &mu
     }
 }
 
+/// Checks an announcement from the network: every filter must be one an MQTT client could
+/// subscribe with (at most 65 535 bytes, valid wildcards).
+pub fn check(changes: Vec<InterestChange>) -> Result<Vec<FilterChange>, String> {
+    changes
+        .into_iter()
+        .map(|c| {
+            if c.filter.len() > 65_535 || !crate::mqtt::topic::valid_filter(&c.filter) {
+                Err(format!(
+                    "Interest with an invalid topic filter {:?}",
+                    c.filter
+                ))
+            } else {
+                Ok((c.filter, c.add))
+            }
+        })
+        .collect()
+}
+
 /// The filters each peer announced (cluster executor only).
 #[derive(Default)]
 pub struct PeerInterest {
@@ -256,6 +274,22 @@ mod tests {
             n.update(0, &format!("t/{i}"), true);
         }
         assert!(matches!(n.next(&mut at), Update::Reset(v) if v.len() == LOG_ENTRIES + 10));
+    }
+
+    #[test]
+    fn announcements_with_invalid_filters_are_refused() {
+        let change = |f: &str| InterestChange {
+            filter: f.to_string(),
+            add: true,
+        };
+        assert_eq!(
+            check(vec![change("a/+/b"), change("#")]).unwrap(),
+            vec![("a/+/b".to_string(), true), ("#".to_string(), true)]
+        );
+        for bad in ["a/#/b", "a+", "", "x#"] {
+            assert!(check(vec![change("ok"), change(bad)]).is_err(), "{bad:?}");
+        }
+        assert!(check(vec![change(&"a".repeat(70_000))]).is_err());
     }
 
     #[test]

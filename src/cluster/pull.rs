@@ -238,13 +238,8 @@ async fn stream_from<S: AsyncRead + AsyncWrite + Unpin>(
                     .dialed(addr, Some(peer.node_id), |p| p.publishes.received += n);
             }
             Frame::Interest { reset, changes } => {
-                let mut checked = Vec::with_capacity(changes.len());
-                for c in changes {
-                    if c.filter.len() > 65_535 || !crate::mqtt::topic::valid_filter(&c.filter) {
-                        return Err("bad frame: Interest with an invalid topic filter".into());
-                    }
-                    checked.push((c.filter, c.add));
-                }
+                let checked =
+                    super::interest::check(changes).map_err(|e| format!("bad frame: {e}"))?;
                 let mut pi = ctx.peer_interest.borrow_mut();
                 pi.apply(peer.node_id, reset, checked)
                     .map_err(|e| format!("bad frame: {e}"))?;

@@ -17,7 +17,7 @@
 use super::frame::{Frame, InterestChange};
 use crate::mqtt::trie::Trie;
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// Filter changes kept for links that have not sent them yet.
@@ -49,6 +49,9 @@ pub struct NodeInterest {
     /// Filters all peers announced together: 0 lets the shards skip offering non-retained
     /// messages to the cluster executor at all.
     pub peer_filters: AtomicUsize,
+    /// The log's next sequence, readable without the lock: a link that has sent everything
+    /// (every wake of every link asks) costs one atomic load.
+    seq: AtomicU64,
     /// Rung when the set changed (the replication bell's channel: see `cluster::wake`).
     ring: flume::Sender<()>,
 }
@@ -68,6 +71,7 @@ impl NodeInterest {
         NodeInterest {
             inner: Mutex::default(),
             peer_filters: AtomicUsize::new(0),
+            seq: AtomicU64::new(0),
             ring,
         }
     }
@@ -101,6 +105,7 @@ impl NodeInterest {
             g.log.pop_front();
             g.log_start += 1;
         }
+        self.seq.store(g.seq(), Ordering::Release);
         drop(g);
         let _ = self.ring.try_send(());
     }
@@ -108,6 +113,9 @@ impl NodeInterest {
     /// What a link that has sent everything before `*at` (`None`: nothing yet) sends next;
     /// advances `*at` past it.
     pub fn next(&self, at: &mut Option<u64>) -> Update {
+        if *at == Some(self.seq.load(Ordering::Acquire)) {
+            return Update::None;
+        }
         let g = self.lock();
         let seq = g.seq();
         match *at {

@@ -214,7 +214,9 @@ fn on_frame(ctx: &Rc<Ctx>, st: &Rc<RefCell<Push>>, f: Frame) -> Result<(), Strin
             }
             let start = {
                 let mut s = st.borrow_mut();
-                if s.ranges.len() >= MAX_RANGES {
+                // Answers not yet sent count too (they wait in `control`, up to half a frame
+                // each): a peer that asks without reading cannot pile them up.
+                if s.ranges.len() + s.control.len() >= MAX_RANGES {
                     return Err(format!("more than {MAX_RANGES} range requests in flight"));
                 }
                 s.ranges.push_back((table, partition, after));

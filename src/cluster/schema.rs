@@ -79,14 +79,31 @@ fn schema_def() -> Arc<TableDef> {
     })
 }
 
-/// Writes a table's definition (`None`: its drop) to `_schema` through the owning writer.
-pub async fn record(shard: &Shard, name: &str, def: Option<&TableDef>) -> AdminResult {
-    let op = match def {
-        Some(d) => WriteOp::Put {
-            body: serde_json::to_vec(d).map_err(|e| (500, e.to_string()))?,
-        },
-        None => WriteOp::Delete,
-    };
+/// Records a table created here: its definition, at a new version.
+pub async fn record_create(shard: &Shard, def: &TableDef) -> AdminResult {
+    write(shard, def, WriteOp::Put { body: body(def)? })
+        .await
+        .map(|_| ())
+}
+
+/// Records a table dropped here: a tombstone at a new version. A table `_schema` has no record
+/// of yet (declared in config, dropped before its declaration went out) gets one first, so
+/// that the drop has something to replace and reaches the peers like any other.
+pub async fn record_drop(shard: &Shard, def: &TableDef) -> AdminResult {
+    if write(shard, def, WriteOp::Delete).await? == WriteOutcome::NotFound {
+        write(shard, def, WriteOp::Put { body: body(def)? }).await?;
+        write(shard, def, WriteOp::Delete).await?;
+    }
+    Ok(())
+}
+
+fn body(def: &TableDef) -> Result<Vec<u8>, (u16, String)> {
+    serde_json::to_vec(def).map_err(|e| (500, e.to_string()))
+}
+
+/// Writes `op` to the `_schema` record of `def` through the owning writer.
+async fn write(shard: &Shard, def: &TableDef, op: WriteOp) -> Result<WriteOutcome, (u16, String)> {
+    let name = &def.name;
     let partition = keys::partition_of(TABLE, name, shard.node.partitions);
     let writer = &shard.node.writers[owner_of(partition, shard.node.writers.len())];
     let (reply, wait) = flume::bounded(1);
@@ -105,7 +122,7 @@ pub async fn record(shard: &Shard, name: &str, def: Option<&TableDef>) -> AdminR
         .await
         .map_err(|_| (503, "shutting down".to_string()))?;
     match wait.recv_async().await {
-        Ok(WriteOutcome::Written { .. }) | Ok(WriteOutcome::NotFound) => Ok(()),
+        Ok(o @ (WriteOutcome::Written { .. } | WriteOutcome::NotFound)) => Ok(o),
         Ok(other) => Err((
             500,
             format!(

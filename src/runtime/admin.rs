@@ -49,14 +49,14 @@ pub async fn apply(shard: &Shard, op: AdminOp) -> AdminResult {
             catalog.tables.insert(def.name.clone(), def.clone());
             install(shard, catalog, Changes::default()).await?;
             if clustered {
-                crate::cluster::schema::record(shard, &def.name, Some(&def)).await?;
+                crate::cluster::schema::record_create(shard, &def).await?;
             }
             Ok(())
         }
         AdminOp::Drop { name } => {
-            if catalog.tables.remove(&name).is_none() {
+            let Some(def) = catalog.tables.remove(&name) else {
                 return Err((404, format!("table {name:?} does not exist")));
-            }
+            };
             let changes = Changes {
                 dropped: vec![name.clone()],
                 ..Default::default()
@@ -64,7 +64,7 @@ pub async fn apply(shard: &Shard, op: AdminOp) -> AdminResult {
             install(shard, catalog, changes).await?;
             tracing::info!(table = %name, "table dropped");
             if clustered {
-                crate::cluster::schema::record(shard, &name, None).await?;
+                crate::cluster::schema::record_drop(shard, &def).await?;
             }
             Ok(())
         }

@@ -151,7 +151,6 @@ pub fn start(
                 synced: Default::default(),
                 node,
             });
-            glommio::spawn_local(heartbeat()).detach();
             if let Some(rx) = ctx.node.log_grew.clone() {
                 glommio::spawn_local(wake::relay(rx, ctx.clone())).detach();
             }
@@ -198,12 +197,5 @@ pub fn start(
         Ok(Ok(a)) => Ok(Some(a)),
         Ok(Err(e)) => Err(e),
         Err(_) => Err("the cluster executor stopped during start-up".into()),
-    }
-}
-
-/// See `runtime::boot::heartbeat`: keeps a timer armed so the executor never parks blind.
-async fn heartbeat() {
-    loop {
-        glommio::timer::sleep(Duration::from_millis(10)).await;
     }
 }

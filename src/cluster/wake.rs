@@ -36,7 +36,12 @@ impl Bells {
     pub fn register(&self) -> Bell {
         let (tx, rx) = local_channel::new_bounded(1);
         let tx = Rc::new(tx);
-        self.senders.borrow_mut().push(tx.clone());
+        let mut senders = self.senders.borrow_mut();
+        // Forget bells whose link is gone here too, not only when rung: a link that reconnects
+        // over and over on an idle node must not grow the list.
+        senders.retain(|tx| Rc::strong_count(tx) > 1);
+        senders.push(tx.clone());
+        drop(senders);
         Bell { tx, rx }
     }
 
@@ -76,5 +81,34 @@ impl Bell {
 pub async fn relay(log_grew: flume::Receiver<()>, bells: std::rc::Rc<super::Ctx>) {
     while log_grew.recv_async().await.is_ok() {
         bells.bells.ring_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bells_of_gone_links_are_forgotten_and_live_ones_ring() {
+        glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+            .make()
+            .unwrap()
+            .run(async {
+                let bells = Bells::default();
+                let kept = bells.register();
+                for _ in 0..100 {
+                    drop(bells.register());
+                }
+                let _other = bells.register();
+                assert_eq!(bells.senders.borrow().len(), 2);
+                assert_eq!(futures_lite::future::poll_once(kept.rx.recv()).await, None);
+                bells.ring_all();
+                bells.ring_all(); // a second ring before the first is heard adds nothing
+                assert_eq!(
+                    futures_lite::future::poll_once(kept.rx.recv()).await,
+                    Some(Some(()))
+                );
+                assert_eq!(futures_lite::future::poll_once(kept.rx.recv()).await, None);
+            });
     }
 }

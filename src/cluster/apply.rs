@@ -3,45 +3,10 @@
 //! last-writer-wins (`WriterMsg::Replicate`). Returns once every writer involved has committed,
 //! so a cursor saved after it never runs ahead of the data.
 
+use crate::runtime::records;
+use crate::runtime::schema;
 use crate::runtime::shard::NodeShared;
-use crate::storage::catalog::Catalog;
 use crate::storage::changelog::{Change, ChangeOp};
-use crate::storage::keys;
-use crate::storage::layout::owner_of;
-use crate::storage::writer::{RemoteChange, WriterMsg};
-use std::cell::RefCell;
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
-
-thread_local! {
-    /// When each unknown table was last warned about (at most one line a minute per table).
-    static WARNED: RefCell<HashMap<String, Instant>> = RefCell::new(HashMap::new());
-}
-
-/// A change for a table this node does not declare is stored without indexes; say so, once a
-/// minute per table (a table created on a peer arrives through `schema` soon after).
-fn warn_unknown(table: &str) {
-    let due = WARNED.with(|w| {
-        let mut w = w.borrow_mut();
-        if w.len() > 1024 {
-            w.clear();
-        }
-        let now = Instant::now();
-        match w.get(table) {
-            Some(t) if now.duration_since(*t) < Duration::from_secs(60) => false,
-            _ => {
-                w.insert(table.to_string(), now);
-                true
-            }
-        }
-    });
-    if due {
-        tracing::warn!(
-            table,
-            "replicated change for a table not declared on this node: stored without indexes until it is"
-        );
-    }
-}
 
 /// Checks a change from the network before it goes near storage.
 pub fn check_change(c: &Change) -> Result<(), String> {
@@ -85,54 +50,12 @@ pub async fn apply(node: &NodeShared, changes: Vec<Change>) -> Result<usize, Str
     for change in &changes {
         check_change(change)?;
     }
-    let touches_schema = changes.iter().any(|c| c.table == super::schema::TABLE);
-    let applied = write(node, changes).await?;
+    let touches_schema = changes.iter().any(|c| c.table == schema::TABLE);
+    let applied = records::replicate(node, changes).await?;
     if touches_schema && applied > 0 {
         // A table was created, changed or dropped on a peer: shard 0 catches up (in the
         // background; a full inbox only delays it).
-        super::schema::request_reconcile(node, false).await;
-    }
-    Ok(applied)
-}
-
-/// Routes changes (already checked) to the writers of their owner shards and waits until each
-/// has committed; `Ok(applied)`: how many won last-writer-wins.
-pub async fn write(node: &NodeShared, changes: Vec<Change>) -> Result<usize, String> {
-    if changes.is_empty() {
-        return Ok(0);
-    }
-    let shards = node.writers.len();
-    let mut per_shard: Vec<Vec<RemoteChange>> = (0..shards).map(|_| Vec::new()).collect();
-    for change in changes {
-        let partition = keys::partition_of(&change.table, &change.id, node.partitions);
-        let table = Catalog::lookup(&node.catalog, &change.table);
-        if table.is_none() && change.table != super::schema::TABLE {
-            warn_unknown(&change.table);
-        }
-        per_shard[owner_of(partition, shards)].push(RemoteChange {
-            partition,
-            table,
-            change,
-        });
-    }
-    let mut waits = Vec::new();
-    for (s, changes) in per_shard.into_iter().enumerate() {
-        if changes.is_empty() {
-            continue;
-        }
-        let (reply, wait) = flume::bounded(1);
-        node.writers[s]
-            .send_async(WriterMsg::Replicate { changes, reply })
-            .await
-            .map_err(|_| "writer stopped".to_string())?;
-        waits.push(wait);
-    }
-    let mut applied = 0;
-    for w in waits {
-        applied += w
-            .recv_async()
-            .await
-            .map_err(|_| "writer stopped".to_string())??;
+        schema::request_reconcile(node, false).await;
     }
     Ok(applied)
 }

@@ -24,7 +24,6 @@ pub mod lag;
 pub mod pull;
 pub mod purge;
 pub mod push;
-pub mod schema;
 pub mod state;
 pub mod wake;
 
@@ -161,8 +160,8 @@ pub fn start(
             }
             // Take the tables the replicated schema holds that this node lacks now; declare
             // this node's own once it has heard from its peers (see `schema`).
-            schema::request_reconcile(&ctx.node, false).await;
-            glommio::spawn_local(schema::declare_when_synced(ctx.clone())).detach();
+            crate::runtime::schema::request_reconcile(&ctx.node, false).await;
+            glommio::spawn_local(declare_when_synced(ctx.clone())).detach();
             let _ = ready_tx.send(Ok(local));
             let open = Rc::new(Cell::new(0usize));
             loop {
@@ -198,4 +197,18 @@ pub fn start(
         Ok(Err(e)) => Err(e),
         Err(_) => Err("the cluster executor stopped during start-up".into()),
     }
+}
+
+/// Waits until every configured peer's logs were caught up with once (or
+/// `schema::DECLARE_AFTER`), then has shard 0 declare this node's tables (see
+/// `runtime::schema`).
+async fn declare_when_synced(ctx: Rc<Ctx>) {
+    let started = std::time::Instant::now();
+    let peers: Vec<String> = ctx.node.config.cluster.peer_addrs();
+    while started.elapsed() < crate::runtime::schema::DECLARE_AFTER
+        && !peers.iter().all(|p| ctx.synced.borrow().contains(p))
+    {
+        glommio::timer::sleep(Duration::from_millis(50)).await;
+    }
+    crate::runtime::schema::request_reconcile(&ctx.node, true).await;
 }

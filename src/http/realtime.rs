@@ -7,10 +7,11 @@
 use super::problem::problem;
 use super::request::{Method, Request};
 use super::response::Response;
-use super::router::{percent_decode, MAX_ID_BYTES};
+use super::router::percent_decode;
 use crate::runtime::shard::Shard;
 use crate::storage::catalog::TableDef;
 use crate::storage::hlc::Version;
+use crate::storage::record_id::MAX_ID_BYTES;
 use glommio::net::TcpStream;
 use std::rc::Rc;
 use std::sync::Arc;

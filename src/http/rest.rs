@@ -9,55 +9,56 @@ use super::request::{Method, Request};
 use super::response::Response;
 use super::router::not_allowed;
 use crate::runtime::query::{self, QueryFailure};
+use crate::runtime::records::{self, Doc, Precondition, RecordError};
 use crate::runtime::shard::Shard;
 use crate::storage::catalog::TableDef;
 use crate::storage::hlc::Version;
-use crate::storage::keys;
-use crate::storage::writer::{Precondition, WriteOp, WriteOutcome, WriteRequest, WriterMsg};
+use crate::storage::record_id;
 use serde_json::Value;
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// `/{Table}/{id}`.
 pub async fn record(
     shard: &Rc<Shard>,
-    def: &std::sync::Arc<TableDef>,
+    def: &Arc<TableDef>,
     id: &str,
     req: &Request<'_>,
 ) -> Response {
-    match req.method {
-        Method::Get | Method::Head => get(shard, def, id, req),
-        Method::Put => {
-            let body = match json_object(req) {
-                Ok(b) => b,
-                Err(r) => return r,
-            };
-            let body = match with_primary_key(body, &def.primary_key, id) {
-                Ok(b) => b,
-                Err(r) => return r,
-            };
-            write(shard, def, id, WriteOp::Put { body }, req).await
-        }
-        Method::Patch => {
-            let fields = match json_object(req) {
-                Ok(b) => b,
-                Err(r) => return r,
-            };
-            if let Err(r) = check_primary_key(&fields, &def.primary_key, id) {
-                return r;
+    let precondition = match precondition(req) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let result = match req.method {
+        Method::Get | Method::Head => return get(shard, def, id, req),
+        Method::Put => match json_object(req) {
+            Ok(body) => records::put(shard, def, id, body, precondition).await,
+            Err(r) => return r,
+        },
+        Method::Patch => match json_object(req) {
+            Ok(fields) => records::patch(shard, def, id, fields, precondition).await,
+            Err(r) => return r,
+        },
+        Method::Delete => records::delete(shard, def, id, precondition).await,
+        m => return not_allowed(m, "GET, HEAD, PUT, PATCH, DELETE"),
+    };
+    match result {
+        Ok(w) => {
+            let create = w.created && req.method != Method::Delete;
+            let mut r = Response::new(if create { 201 } else { 204 });
+            r.etag = Some(w.version);
+            if create {
+                r.location = Some(format!("/{}/{}", def.name, id));
             }
-            let fields = serde_json::to_vec(&fields).unwrap_or_default();
-            write(shard, def, id, WriteOp::Patch { fields }, req).await
+            r
         }
-        Method::Delete => write(shard, def, id, WriteOp::Delete, req).await,
-        m => not_allowed(m, "GET, HEAD, PUT, PATCH, DELETE"),
+        Err(e) => record_failure(shard, def, id, e),
     }
 }
 
 fn get(shard: &Shard, def: &TableDef, id: &str, req: &Request<'_>) -> Response {
-    let (p, owner) = shard.locate(&def.name, id);
-    let key = keys::record_key(&def.name, p, id);
-    match shard.node.dbs[owner].get(&key) {
-        Err(e) => problem(500, &format!("storage read failed: {e}")),
+    match records::get(shard, def, id) {
+        Err(e) => record_failure(shard, def, id, e),
         Ok(None) => problem(404, &format!("no record {id:?} in table {:?}", def.name)),
         Ok(Some(rec)) => {
             if let Some(inm) = req.if_none_match {
@@ -82,203 +83,130 @@ fn etag_matches(list: &str, v: Version) -> bool {
     })
 }
 
-async fn write(
-    shard: &Rc<Shard>,
-    def: &std::sync::Arc<TableDef>,
-    id: &str,
-    op: WriteOp,
-    req: &Request<'_>,
-) -> Response {
-    let precondition = match (req.if_match, req.if_none_match) {
+/// The precondition of a write: `If-Match` with a version this server issued, `If-Match: *`
+/// (the record must exist), `If-None-Match: *` (it must not).
+fn precondition(req: &Request<'_>) -> Result<Precondition, Response> {
+    match (
+        req.if_match.map(str::trim),
+        req.if_none_match.map(str::trim),
+    ) {
+        (Some("*"), _) => Ok(Precondition::IfExists),
         (Some(m), _) => match Version::parse_etag(m) {
-            Some(v) => Precondition::IfMatch {
+            Some(v) => Ok(Precondition::IfMatch {
                 clock: v.clock,
                 node: v.node,
-            },
-            None if m.trim() == "*" => Precondition::None,
-            None => {
-                return problem(
-                    412,
-                    &format!("If-Match {m:?} names no version this server issued"),
-                )
-            }
+            }),
+            None => Err(problem(
+                412,
+                &format!("If-Match {m:?} names no version this server issued"),
+            )),
         },
-        (None, Some(n)) if n.trim() == "*" => Precondition::IfAbsent,
-        _ => Precondition::None,
-    };
-    let is_delete = matches!(op, WriteOp::Delete);
-    let must_exist = req.if_match.is_some_and(|m| m.trim() == "*");
-    if must_exist && get_version(shard, def, id).is_none() {
-        return problem(412, "If-Match: * but the record does not exist");
+        (None, Some("*")) => Ok(Precondition::IfAbsent),
+        _ => Ok(Precondition::None),
     }
-    match submit(shard, def, id, op, precondition).await {
-        Ok(WriteOutcome::Written { version, created }) => {
-            let mut r = Response::new(if created && !is_delete { 201 } else { 204 });
-            r.etag = Some(version);
-            if created && !is_delete {
-                r.location = Some(format!("/{}/{}", def.name, id));
-            }
-            r
-        }
-        Ok(WriteOutcome::NotFound) => {
-            problem(404, &format!("no record {id:?} in table {:?}", def.name))
-        }
-        Ok(WriteOutcome::Exists) => problem(
+}
+
+/// The answer to a record operation that did not happen.
+fn record_failure(shard: &Shard, def: &TableDef, id: &str, e: RecordError) -> Response {
+    match e {
+        RecordError::NotFound => problem(404, &format!("no record {id:?} in table {:?}", def.name)),
+        RecordError::Exists => problem(
             409,
             &format!("record {id:?} already exists in table {:?}", def.name),
         ),
-        Ok(WriteOutcome::PreconditionFailed) => {
-            let mut r = problem(
-                412,
-                "the record's current version does not match the precondition",
-            );
-            r.etag = get_version(shard, def, id);
+        RecordError::PreconditionFailed => {
+            let mut r = problem(412, &e.to_string());
+            r.etag = records::version_of(shard, def, id);
             r
         }
-        Ok(WriteOutcome::Invalid(m)) => problem(400, &m),
-        Ok(WriteOutcome::Failed(m)) => problem(500, &m),
-        Err(r) => r,
-    }
-}
-
-fn get_version(shard: &Shard, def: &TableDef, id: &str) -> Option<Version> {
-    let (p, owner) = shard.locate(&def.name, id);
-    shard.node.dbs[owner]
-        .get(&keys::record_key(&def.name, p, id))
-        .ok()
-        .flatten()
-        .map(|r| r.version)
-}
-
-/// Sends a write to the owner's writer and waits for its answer. A full queue is a 503.
-pub async fn submit(
-    shard: &Shard,
-    def: &std::sync::Arc<TableDef>,
-    id: &str,
-    op: WriteOp,
-    precondition: Precondition,
-) -> Result<WriteOutcome, Response> {
-    let (partition, owner) = shard.locate(&def.name, id);
-    let (tx, rx) = flume::bounded(1);
-    let req = WriteRequest {
-        table: def.name.clone(),
-        id: id.to_string(),
-        partition,
-        op,
-        precondition,
-    };
-    match shard.node.writers[owner].try_send(WriterMsg::Write {
-        req,
-        table: def.clone(),
-        reply: tx,
-    }) {
-        Ok(()) => {}
-        Err(flume::TrySendError::Full(_)) => {
+        RecordError::Invalid(m) => problem(400, &m),
+        RecordError::Storage(m) => problem(500, &m),
+        RecordError::Busy => {
             let mut r = problem(503, "the owning shard's write queue is full; retry shortly");
             r.retry_after = Some(1);
-            return Err(r);
+            r
         }
-        Err(flume::TrySendError::Disconnected(_)) => return Err(problem(503, "shutting down")),
+        RecordError::Stopping => problem(503, "shutting down"),
     }
-    rx.recv_async()
-        .await
-        .map_err(|_| problem(503, "the writer stopped before answering"))
 }
 
 /// `/{Table}/`: query (GET/HEAD), create with a generated id (POST), delete by query (DELETE).
-pub async fn collection(
-    shard: &Rc<Shard>,
-    def: &std::sync::Arc<TableDef>,
-    req: &Request<'_>,
-) -> Response {
+pub async fn collection(shard: &Rc<Shard>, def: &Arc<TableDef>, req: &Request<'_>) -> Response {
     match req.method {
         Method::Get | Method::Head => {
             match query::run(shard, &def.name, req.query.unwrap_or("")).await {
-                Ok(rows) => Response::json(200, serde_json::to_vec(&rows).unwrap_or_default()),
+                Ok(rows) => json_response(200, &rows),
                 Err(f) => query_failure(f),
             }
         }
         Method::Post => {
-            let mut body = match json_object(req) {
+            let body = match json_object(req) {
                 Ok(b) => b,
                 Err(r) => return r,
             };
-            let id = match body.get(&def.primary_key) {
-                None => {
-                    let id = new_id(shard);
-                    body.insert(def.primary_key.clone(), Value::String(id.clone()));
-                    id
+            match records::create(shard, def, body).await {
+                Ok((id, stored, w)) => {
+                    let mut r = Response::json(201, stored);
+                    r.etag = Some(w.version);
+                    r.location = Some(format!("/{}/{}", def.name, id));
+                    r
                 }
-                Some(Value::String(s)) => s.clone(),
-                Some(Value::Number(n)) => n.to_string(),
-                Some(_) => {
-                    return problem(
-                        400,
-                        &format!(
-                            "primary key {:?} must be a string or a number",
-                            def.primary_key
-                        ),
-                    )
-                }
-            };
-            if id.is_empty() || id.len() > super::router::MAX_ID_BYTES {
-                return problem(400, "primary key must be 1 to 1024 bytes");
+                Err(e) => record_failure(shard, def, "", e),
             }
-            let bytes = serde_json::to_vec(&body).unwrap_or_default();
-            let mut r = write(
-                shard,
-                def,
-                &id,
-                WriteOp::Create {
-                    body: bytes.clone(),
-                },
-                req,
-            )
-            .await;
-            if r.status == 201 {
-                r.body = bytes;
-            }
-            r
         }
-        Method::Delete => {
-            let Some(q) = req.query.filter(|q| !q.is_empty()) else {
-                return problem(400, "DELETE /{Table}/ needs a query (e.g. ?status=old); drop a table with DELETE /admin/tables/{name}");
-            };
-            let rows = match query::run(shard, &def.name, q).await {
-                Ok(rows) => rows,
-                Err(f) => return query_failure(f),
-            };
-            let mut deleted = 0u64;
-            for row in rows {
-                let id = match row.get(&def.primary_key) {
-                    Some(Value::String(s)) => s.clone(),
-                    Some(Value::Number(n)) => n.to_string(),
-                    _ => continue,
-                };
-                match submit(shard, def, &id, WriteOp::Delete, Precondition::None).await {
-                    Ok(WriteOutcome::Written { .. }) => deleted += 1,
-                    Ok(_) => {}
-                    Err(r) => return r,
-                }
-            }
-            Response::json(200, format!("{{\"deleted\":{deleted}}}").into_bytes())
-        }
+        Method::Delete => delete_by_query(shard, def, req).await,
         m => not_allowed(m, "GET, HEAD, POST, DELETE"),
     }
 }
 
-/// `GET /{Table}`: the table's definition and record count.
-pub fn describe(shard: &Shard, def: &TableDef, req: &Request<'_>) -> Response {
+/// `DELETE /{Table}/?query`: deletes every matching record; answers how many went.
+async fn delete_by_query(shard: &Rc<Shard>, def: &Arc<TableDef>, req: &Request<'_>) -> Response {
+    let Some(q) = req.query.filter(|q| !q.is_empty()) else {
+        return problem(400, "DELETE /{Table}/ needs a query (e.g. ?status=old); drop a table with DELETE /admin/tables/{name}");
+    };
+    let rows = match query::run(shard, &def.name, q).await {
+        Ok(rows) => rows,
+        Err(f) => return query_failure(f),
+    };
+    let mut deleted = 0u64;
+    for row in rows {
+        let Some(id) = row.get(&def.primary_key).and_then(record_id::id_text) else {
+            continue;
+        };
+        match records::delete(shard, def, &id, Precondition::None).await {
+            Ok(_) => deleted += 1,
+            Err(RecordError::NotFound) => {}
+            Err(e) => return record_failure(shard, def, &id, e),
+        }
+    }
+    json_response(200, &serde_json::json!({ "deleted": deleted }))
+}
+
+/// `GET /{Table}`: the table's definition.
+pub fn describe(def: &TableDef, req: &Request<'_>) -> Response {
     if !matches!(req.method, Method::Get | Method::Head) {
         return not_allowed(req.method, "GET, HEAD");
     }
-    let body = serde_json::json!({
-        "name": def.name,
-        "primary_key": def.primary_key,
-        "indexes": def.indexes,
-    });
-    let _ = shard;
-    Response::json(200, serde_json::to_vec(&body).unwrap_or_default())
+    json_response(
+        200,
+        &serde_json::json!({
+            "name": def.name,
+            "primary_key": def.primary_key,
+            "indexes": def.indexes,
+        }),
+    )
+}
+
+/// A JSON answer (serializing a `Value` or a definition cannot fail short of a bug: it is
+/// logged and answered 500).
+pub fn json_response<T: serde::Serialize + ?Sized>(status: u16, body: &T) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => Response::json(status, bytes),
+        Err(e) => {
+            tracing::error!("cannot encode a JSON answer: {e}");
+            problem(500, "cannot encode the answer")
+        }
+    }
 }
 
 fn query_failure(f: QueryFailure) -> Response {
@@ -294,7 +222,7 @@ fn query_failure(f: QueryFailure) -> Response {
 }
 
 /// The request body as a JSON object, or the problem response to send.
-fn json_object(req: &Request<'_>) -> Result<serde_json::Map<String, Value>, Response> {
+fn json_object(req: &Request<'_>) -> Result<Doc, Response> {
     if let Some(ct) = req.content_type {
         let mime = ct
             .split(';')
@@ -324,64 +252,4 @@ fn json_object(req: &Request<'_>) -> Result<serde_json::Map<String, Value>, Resp
             ),
         )),
     }
-}
-
-fn check_primary_key(
-    body: &serde_json::Map<String, Value>,
-    pk: &str,
-    id: &str,
-) -> Result<(), Response> {
-    match body.get(pk) {
-        None => Ok(()),
-        Some(Value::String(s)) if s == id => Ok(()),
-        Some(Value::Number(n)) if n.to_string() == id => Ok(()),
-        Some(other) => Err(problem(
-            400,
-            &format!("the body's {pk:?} is {other} but the URL names record {id:?}"),
-        )),
-    }
-}
-
-/// Normalized document bytes with the primary key set to the URL's id.
-fn with_primary_key(
-    mut body: serde_json::Map<String, Value>,
-    pk: &str,
-    id: &str,
-) -> Result<Vec<u8>, Response> {
-    check_primary_key(&body, pk, id)?;
-    if !body.contains_key(pk) {
-        body.insert(pk.to_string(), Value::String(id.to_string()));
-    }
-    Ok(serde_json::to_vec(&body).unwrap_or_default())
-}
-
-/// A new random id in UUID v4 form.
-fn new_id(shard: &Shard) -> String {
-    let next = || {
-        // splitmix64 over a per-shard state seeded at start.
-        let mut s = shard.id_counter.get();
-        if s == 0 {
-            s = crate::storage::now_millis()
-                ^ ((shard.id as u64) << 48)
-                ^ (std::process::id() as u64) << 20
-                ^ (shard as *const Shard as u64);
-        }
-        s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        shard.id_counter.set(s);
-        let mut z = s;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    };
-    let (a, b) = (next(), next());
-    let b = (b & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
-    let a = (a & 0xffff_ffff_ffff_0fff) | 0x4000;
-    format!(
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        a >> 32,
-        (a >> 16) & 0xffff,
-        a & 0xffff,
-        b >> 48,
-        b & 0xffff_ffff_ffff
-    )
 }

@@ -8,9 +8,6 @@ use crate::runtime::shard::Shard;
 use std::borrow::Cow;
 use std::rc::Rc;
 
-/// Longest record id accepted, in bytes.
-pub const MAX_ID_BYTES: usize = 1024;
-
 pub async fn handle(shard: &Rc<Shard>, req: &Request<'_>) -> Response {
     let path = req.path;
     match path {
@@ -41,14 +38,14 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request<'_>) -> Response {
         return problem(404, &format!("table {table:?} does not exist (create it with POST /admin/tables or declare it in [[tables]])"));
     };
     match rest {
-        None => super::rest::describe(shard, &def, req),
+        None => super::rest::describe(&def, req),
         Some("") => super::rest::collection(shard, &def, req).await,
         Some(id_raw) => {
             let Some(id) = percent_decode(id_raw) else {
                 return problem(400, "record id is not valid percent-encoded UTF-8");
             };
-            if id.len() > MAX_ID_BYTES {
-                return problem(400, &format!("record id longer than {MAX_ID_BYTES} bytes"));
+            if let Err(m) = crate::storage::record_id::check(&id) {
+                return problem(400, &m);
             }
             super::rest::record(shard, &def, &id, req).await
         }

@@ -148,12 +148,13 @@ async fn publish(
     let topic = match &target.id {
         Some(_) => target.filter.clone(),
         None => {
-            let id = match value.get(&target.table.primary_key) {
-                Some(serde_json::Value::String(s)) => s.clone(),
-                Some(serde_json::Value::Number(n)) => n.to_string(),
-                _ => return Err("on a table, a message must be an object with its primary key"),
+            let Some(id) = value
+                .get(&target.table.primary_key)
+                .and_then(crate::storage::record_id::id_text)
+            else {
+                return Err("on a table, a message must be an object with its primary key");
             };
-            if id.is_empty() || id.contains(['+', '#', '\0']) {
+            if crate::storage::record_id::check(&id).is_err() || id.contains(['+', '#', '\0']) {
                 return Err("invalid record id");
             }
             format!("{}/{id}", target.table.name)

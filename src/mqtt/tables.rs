@@ -4,13 +4,12 @@
 //! every shard (so it reaches local subscribers without any extra hop).
 
 use super::message::Message;
-use crate::http::router::MAX_ID_BYTES;
+use crate::runtime::records::{self, Precondition, RecordError};
 use crate::runtime::shard::Shard;
 use crate::storage::catalog::TableDef;
 use crate::storage::changelog::{ChangeBatch, ChangeOp};
 use crate::storage::hlc::Version;
-use crate::storage::keys;
-use crate::storage::writer::{Precondition, WriteOp, WriteOutcome};
+use crate::storage::record_id;
 use bytes::Bytes;
 use serde_json::Value;
 use std::rc::Weak;
@@ -19,9 +18,7 @@ use std::sync::Arc;
 /// The table and record id a topic names, if its first level is a table.
 pub fn table_of<'a>(shard: &Shard, topic: &'a str) -> Option<(Arc<TableDef>, &'a str)> {
     let (table, id) = topic.split_once('/')?;
-    if id.is_empty() || id.len() > MAX_ID_BYTES {
-        return None;
-    }
+    record_id::check(id).ok()?;
     Some((shard.table(table)?, id))
 }
 
@@ -38,38 +35,34 @@ pub fn record_message(topic: String, body: &[u8], version: Version) -> Message {
     }
 }
 
-/// Writes the record a retained publish names. Err carries the v5 reason code.
+/// Writes the record a retained publish names: a JSON object replaces it, an empty payload
+/// deletes it. Err carries the v5 reason code.
 pub async fn write_record(
     shard: &Shard,
     def: &Arc<TableDef>,
     id: &str,
     payload: &[u8],
 ) -> Result<(), u8> {
-    let op = if payload.is_empty() {
-        WriteOp::Delete
+    let result = if payload.is_empty() {
+        records::delete(shard, def, id, Precondition::None).await
     } else {
-        let Ok(Value::Object(mut doc)) = serde_json::from_slice::<Value>(payload) else {
-            return Err(0x99);
+        let Ok(Value::Object(doc)) = serde_json::from_slice::<Value>(payload) else {
+            return Err(REASON_PAYLOAD_FORMAT_INVALID);
         };
-        match doc.get(&def.primary_key) {
-            None => {
-                doc.insert(def.primary_key.clone(), Value::String(id.to_string()));
-            }
-            Some(Value::String(s)) if s == id => {}
-            Some(Value::Number(n)) if n.to_string() == id => {}
-            Some(_) => return Err(0x99),
-        }
-        WriteOp::Put {
-            body: serde_json::to_vec(&doc).unwrap_or_default(),
-        }
+        records::put(shard, def, id, doc, Precondition::None).await
     };
-    match crate::http::rest::submit(shard, def, id, op, Precondition::None).await {
-        Ok(WriteOutcome::Written { .. }) | Ok(WriteOutcome::NotFound) => Ok(()),
-        Ok(WriteOutcome::Invalid(_)) => Err(0x99),
-        Ok(_) => Err(0x80),
-        Err(_) => Err(0x97),
+    match result {
+        Ok(_) | Err(RecordError::NotFound) => Ok(()),
+        Err(RecordError::Invalid(_)) => Err(REASON_PAYLOAD_FORMAT_INVALID),
+        Err(RecordError::Busy | RecordError::Stopping) => Err(REASON_QUOTA_EXCEEDED),
+        Err(_) => Err(REASON_UNSPECIFIED),
     }
 }
+
+/// MQTT 5 reason codes a table write can answer with.
+const REASON_UNSPECIFIED: u8 = 0x80;
+const REASON_QUOTA_EXCEEDED: u8 = 0x97;
+const REASON_PAYLOAD_FORMAT_INVALID: u8 = 0x99;
 
 /// The current records a new subscription to `filter` receives (bounded).
 pub fn snapshot(shard: &Shard, filter: &str) -> Vec<Message> {
@@ -82,8 +75,7 @@ pub fn snapshot(shard: &Shard, filter: &str) -> Vec<Message> {
     let limit = shard.config().mqtt.max_table_snapshot;
     let mut out = Vec::new();
     if !rest.contains(['+', '#']) {
-        let (p, owner) = shard.locate(&def.name, rest);
-        if let Ok(Some(rec)) = shard.node.dbs[owner].get(&keys::record_key(&def.name, p, rest)) {
+        if let Ok(Some(rec)) = records::get(shard, &def, rest) {
             out.push(record_message(filter.to_string(), rec.body(), rec.version));
         }
         return out;

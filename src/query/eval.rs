@@ -170,15 +170,13 @@ pub fn compare_docs(a: &Value, b: &Value, keys: &[SortKey], primary_key: &str) -
     record_id(value_at(a, primary_key)).cmp(&record_id(value_at(b, primary_key)))
 }
 
-/// A record's id as it appears in URLs and storage keys: a string primary key as is, a
-/// numeric one as its JSON text. Ties (and queries without `sort()`) are ordered by its bytes,
-/// which is the order index entries hold ids in, so an equality index scan can stop early.
+/// A record's id as it appears in URLs and storage keys (`storage::record_id`); a value that
+/// names no record orders as the empty id. Ties (and queries without `sort()`) are ordered by
+/// its bytes, which is the order index entries hold ids in, so an equality index scan can stop
+/// early.
 pub fn record_id(pk: Option<&Value>) -> std::borrow::Cow<'_, str> {
-    match pk {
-        Some(Value::String(s)) => std::borrow::Cow::Borrowed(s),
-        Some(other) => std::borrow::Cow::Owned(other.to_string()),
-        None => std::borrow::Cow::Borrowed(""),
-    }
+    pk.and_then(crate::storage::record_id::id_text)
+        .unwrap_or(std::borrow::Cow::Borrowed(""))
 }
 
 /// Applies `select()`: `Fields` gives an object of the listed attributes that exist (in the

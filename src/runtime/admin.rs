@@ -16,7 +16,7 @@ pub const MAX_TABLES: usize = 1024;
 
 pub async fn apply(shard: &Shard, op: AdminOp) -> AdminResult {
     let mut catalog = shard.catalog.borrow().clone();
-    let clustered = shard.node.cluster.is_some();
+    let clustered = shard.node.config.cluster.enabled();
     match op {
         AdminOp::Create {
             name,
@@ -49,7 +49,7 @@ pub async fn apply(shard: &Shard, op: AdminOp) -> AdminResult {
             catalog.tables.insert(def.name.clone(), def.clone());
             install(shard, catalog, Changes::default()).await?;
             if clustered {
-                crate::cluster::schema::record_create(shard, &def).await?;
+                super::schema::record_create(shard, &def).await?;
             }
             Ok(())
         }
@@ -64,13 +64,13 @@ pub async fn apply(shard: &Shard, op: AdminOp) -> AdminResult {
             install(shard, catalog, changes).await?;
             tracing::info!(table = %name, "table dropped");
             if clustered {
-                crate::cluster::schema::record_drop(shard, &def).await?;
+                super::schema::record_drop(shard, &def).await?;
             }
             Ok(())
         }
         AdminOp::Reconcile { seed } => {
             if clustered {
-                crate::cluster::schema::reconcile(shard, seed).await?;
+                super::schema::reconcile(shard, seed).await?;
             }
             Ok(())
         }

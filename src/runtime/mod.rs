@@ -9,6 +9,8 @@ pub mod kick;
 pub mod mesh;
 pub mod preflight;
 pub mod query;
+pub mod records;
+pub mod schema;
 pub mod shard;
 
 pub use boot::{serve, StartError};

@@ -53,6 +53,8 @@ pub enum Precondition {
     },
     /// `If-None-Match: *`: no live record may exist.
     IfAbsent,
+    /// `If-Match: *`: a live record must exist.
+    IfExists,
 }
 
 /// The message a shard sends to the owning writer.
@@ -511,6 +513,11 @@ impl Writer {
             }
             Precondition::IfAbsent => {
                 if live.is_some() {
+                    return WriteOutcome::PreconditionFailed;
+                }
+            }
+            Precondition::IfExists => {
+                if live.is_none() {
                     return WriteOutcome::PreconditionFailed;
                 }
             }

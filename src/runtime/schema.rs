@@ -17,16 +17,16 @@
 //! as each node's config says (logged). `_schema` is invisible to REST and MQTT (it is in no
 //! catalog; names starting with `_` are reserved).
 
-use crate::runtime::admin::{self, Changes, MAX_TABLES};
-use crate::runtime::mesh::AdminResult;
-use crate::runtime::shard::Shard;
+use super::admin::{self, Changes, MAX_TABLES};
+use super::mesh::AdminResult;
+use super::records::{self, Precondition, RecordError};
+use super::shard::{NodeShared, Shard};
 use crate::storage::catalog::TableDef;
 use crate::storage::changelog::{Change, ChangeOp};
 use crate::storage::envelope::Envelope;
 use crate::storage::keys;
-use crate::storage::layout::owner_of;
 use crate::storage::shard_db::ShardDb;
-use crate::storage::writer::{Precondition, WriteOp, WriteOutcome, WriteRequest, WriterMsg};
+use crate::storage::writer::WriteOp;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -40,27 +40,14 @@ pub const DECLARE_AFTER: std::time::Duration = std::time::Duration::from_secs(10
 
 /// Asks shard 0 to reconcile (in the background: the answer is not awaited, and a full
 /// inbox only delays the request).
-pub async fn request_reconcile(node: &crate::runtime::shard::NodeShared, seed: bool) {
+pub async fn request_reconcile(node: &NodeShared, seed: bool) {
     let (reply, _) = flume::bounded(1);
     let _ = node.inboxes[0]
-        .send_async(crate::runtime::mesh::MeshMsg::Admin {
-            op: crate::runtime::mesh::AdminOp::Reconcile { seed },
+        .send_async(super::mesh::MeshMsg::Admin {
+            op: super::mesh::AdminOp::Reconcile { seed },
             reply,
         })
         .await;
-}
-
-/// Waits until every configured peer's logs were caught up with once (or `DECLARE_AFTER`),
-/// then has shard 0 declare this node's tables.
-pub async fn declare_when_synced(ctx: std::rc::Rc<super::Ctx>) {
-    let started = std::time::Instant::now();
-    let peers: Vec<String> = ctx.node.config.cluster.peer_addrs();
-    while started.elapsed() < DECLARE_AFTER
-        && !peers.iter().all(|p| ctx.synced.borrow().contains(p))
-    {
-        glommio::timer::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    request_reconcile(&ctx.node, true).await;
 }
 
 /// What `_schema` holds: live definitions (and whether each is only a declaration), and
@@ -90,7 +77,7 @@ pub async fn record_create(shard: &Shard, def: &TableDef) -> AdminResult {
 /// of yet (declared in config, dropped before its declaration went out) gets one first, so
 /// that the drop has something to replace and reaches the peers like any other.
 pub async fn record_drop(shard: &Shard, def: &TableDef) -> AdminResult {
-    if write(shard, def, WriteOp::Delete).await? == WriteOutcome::NotFound {
+    if !write(shard, def, WriteOp::Delete).await? {
         write(shard, def, WriteOp::Put { body: body(def)? }).await?;
         write(shard, def, WriteOp::Delete).await?;
     }
@@ -101,35 +88,18 @@ fn body(def: &TableDef) -> Result<Vec<u8>, (u16, String)> {
     serde_json::to_vec(def).map_err(|e| (500, e.to_string()))
 }
 
-/// Writes `op` to the `_schema` record of `def` through the owning writer.
-async fn write(shard: &Shard, def: &TableDef, op: WriteOp) -> Result<WriteOutcome, (u16, String)> {
-    let name = &def.name;
-    let partition = keys::partition_of(TABLE, name, shard.node.partitions);
-    let writer = &shard.node.writers[owner_of(partition, shard.node.writers.len())];
-    let (reply, wait) = flume::bounded(1);
-    writer
-        .send_async(WriterMsg::Write {
-            req: WriteRequest {
-                table: TABLE.to_string(),
-                id: name.to_string(),
-                partition,
-                op,
-                precondition: Precondition::None,
-            },
-            table: schema_def(),
-            reply,
-        })
-        .await
-        .map_err(|_| (503, "shutting down".to_string()))?;
-    match wait.recv_async().await {
-        Ok(o @ (WriteOutcome::Written { .. } | WriteOutcome::NotFound)) => Ok(o),
-        Ok(other) => Err((
+/// Writes `op` to the `_schema` record of `def` through the record API, waiting for room in
+/// the writer's queue (a table change is rare and must not be lost to a busy moment).
+/// Returns false when there was no record to delete.
+async fn write(shard: &Shard, def: &TableDef, op: WriteOp) -> Result<bool, (u16, String)> {
+    match records::write_when_room(shard, &schema_def(), &def.name, op, Precondition::None).await {
+        Ok(_) => Ok(true),
+        Err(RecordError::NotFound) => Ok(false),
+        Err(RecordError::Stopping) => Err((503, "shutting down".to_string())),
+        Err(other) => Err((
             500,
-            format!(
-                "the table changed here but its replicated definition was not stored: {other:?}"
-            ),
+            format!("the table changed here but its replicated definition was not stored: {other}"),
         )),
-        Err(_) => Err((503, "shutting down".to_string())),
     }
 }
 
@@ -262,7 +232,7 @@ async fn declare(shard: &Shard, defs: &[Arc<TableDef>]) -> AdminResult {
             body: serde_json::to_vec(def.as_ref()).map_err(|e| (500, e.to_string()))?,
         });
     }
-    super::apply::write(&shard.node, changes)
+    records::replicate(&shard.node, changes)
         .await
         .map(|_| ())
         .map_err(|e| (500, format!("cannot record table declarations: {e}")))

@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod mqtt;
+pub mod node;
 pub mod query;
 pub mod runtime;
 pub mod storage;

@@ -71,7 +71,7 @@ fn main() -> ExitCode {
                 None => Config::embedded_default(),
             };
             init_logging(&config.log.level);
-            match microlith::runtime::serve(config) {
+            match microlith::node::serve(config) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e}");

@@ -1,6 +1,6 @@
 //! MQTT messages between nodes. Every message a shard routes for a local publisher (MQTT
-//! client, will, WebSocket) is offered to the cluster executor through one bounded channel
-//! (`Channel`, never blocking a shard: full means dropped and counted). The cluster executor
+//! client, will, WebSocket) is offered to the cluster executor through the broker's bounded outbox
+//! (`mqtt::peers::PeerOutbox`, never blocking a shard: full means dropped and counted). The cluster executor
 //! copies each message into a bounded queue per outbound link (`Hub`, one `LinkQueue` per
 //! `push::serve`), whose write loop is woken at once and sends the queue as `Publish` frames.
 //! The receiving node checks every message of a frame (a bad one closes the link), then hands
@@ -13,21 +13,18 @@ use super::frame::{Frame, PeerMessage};
 use super::Ctx;
 use crate::mqtt::config::MqttConfig;
 use crate::mqtt::mesh::MqttMsg;
-use crate::mqtt::message::{Message, Props};
+use crate::mqtt::message::Message;
+use crate::mqtt::peers::{props_size, size};
 use crate::mqtt::topic;
-use crate::runtime::mesh::MeshMsg;
+use crate::mqtt::NodeMqtt;
 use crate::runtime::shard::NodeShared;
 use crate::storage::now_millis;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-/// Messages waiting between the shards and the cluster executor.
-pub const CHANNEL_MESSAGES: usize = 65_536;
-/// Bytes (estimated, see `size`) waiting between the shards and the cluster executor.
-pub const CHANNEL_BYTES: usize = 64 << 20;
 /// Messages waiting for one outbound link.
 pub const LINK_MESSAGES: usize = 16_384;
 /// Bytes waiting for one outbound link.
@@ -38,69 +35,6 @@ pub const FRAME_MESSAGES: usize = 4096;
 const MAX_STRING: usize = 65_535;
 /// Longest message expiry carried (the v5 property is u32 seconds).
 const MAX_EXPIRY_MS: u64 = u32::MAX as u64 * 1000;
-
-/// The shards' way to the cluster executor (in `NodeShared` when clustering is on).
-pub struct Channel {
-    tx: flume::Sender<Arc<Message>>,
-    rx: flume::Receiver<Arc<Message>>,
-    /// Estimated bytes in the channel.
-    bytes: AtomicUsize,
-}
-
-impl Channel {
-    pub fn new() -> Channel {
-        let (tx, rx) = flume::bounded(CHANNEL_MESSAGES);
-        Channel {
-            tx,
-            rx,
-            bytes: AtomicUsize::new(0),
-        }
-    }
-}
-
-impl Default for Channel {
-    fn default() -> Self {
-        Channel::new()
-    }
-}
-
-/// Offers a message a shard routes for a local publisher to the peers. Never blocks: when the
-/// channel is full the message is not forwarded (counted in `cluster.publishes_dropped`).
-pub fn offer(node: &NodeShared, msg: &Arc<Message>) {
-    let (Some(ch), Some(state)) = (&node.forward, &node.cluster) else {
-        return;
-    };
-    // No peer has a subscriber at all: only a retained message has somewhere to go.
-    if !msg.retain
-        && node
-            .interest
-            .as_ref()
-            .is_some_and(|i| i.peer_filters.load(Ordering::Relaxed) == 0)
-    {
-        return;
-    }
-    let n = size(msg);
-    let before = ch.bytes.fetch_add(n, Ordering::Relaxed);
-    if before + n > CHANNEL_BYTES || ch.tx.try_send(msg.clone()).is_err() {
-        ch.bytes.fetch_sub(n, Ordering::Relaxed);
-        state.publishes_dropped.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// What a message costs in a queue or a frame: its bytes plus a fixed overhead.
-pub fn size(msg: &Message) -> usize {
-    64 + msg.topic.len() + msg.payload.len() + msg.props.as_deref().map_or(0, props_size)
-}
-
-fn props_size(p: &Props) -> usize {
-    8 + p.content_type.as_ref().map_or(0, |s| s.len())
-        + p.response_topic.as_ref().map_or(0, |s| s.len())
-        + p.correlation_data.as_ref().map_or(0, |s| s.len())
-        + p.user_properties
-            .iter()
-            .map(|(k, v)| 16 + k.len() + v.len())
-            .sum::<usize>()
-}
 
 /// The messages waiting for one outbound link (bounded in count and bytes).
 pub struct LinkQueue {
@@ -153,7 +87,7 @@ impl Hub {
 
 /// The cluster executor's task: takes what the shards offer and queues it on every link.
 pub async fn run(ctx: Rc<Ctx>) {
-    let Some(ch) = &ctx.node.forward else {
+    let Some(ch) = &ctx.mqtt.peers else {
         return;
     };
     let rx = ch.rx.clone();
@@ -321,6 +255,7 @@ pub fn from_peer(m: PeerMessage, now: u64) -> Message {
 /// Returns how many messages were handed over.
 pub async fn receive(
     node: &NodeShared,
+    mqtt: &NodeMqtt,
     peer: u16,
     messages: Vec<PeerMessage>,
 ) -> Result<u64, String> {
@@ -332,13 +267,13 @@ pub async fn receive(
     }
     let now = now_millis();
     let n = messages.len() as u64;
-    let shards = node.inboxes.len();
+    let shards = mqtt.inboxes.len();
     for m in messages {
         // The shard that stores the topic's retained message, as `mqtt::retained::owner`.
         let p = crate::storage::keys::partition_of("$retained", &m.topic, node.partitions);
         let home = crate::storage::layout::owner_of(p, shards);
         let msg = Arc::new(from_peer(m, now));
-        for (s, inbox) in node.inboxes.iter().enumerate() {
+        for (s, inbox) in mqtt.inboxes.iter().enumerate() {
             let retain_here = msg.retain && s == home;
             // A shard with no subscription at all has nothing to deliver.
             if !retain_here && node.feed_interest[s].load(Ordering::Acquire) == 0 {
@@ -349,7 +284,7 @@ pub async fn receive(
                 retain_here,
             };
             // Fails only when the shard has stopped (the node is shutting down).
-            let _ = inbox.send_async(MeshMsg::Mqtt(m)).await;
+            let _ = inbox.send_async(m).await;
         }
     }
     Ok(n)
@@ -358,6 +293,7 @@ pub async fn receive(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mqtt::message::Props;
     use crate::cluster::frame::{decode, encode, FrameError, HEADER};
 
     fn msg(topic: &str) -> PeerMessage {

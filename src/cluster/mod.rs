@@ -27,6 +27,7 @@ pub mod push;
 pub mod state;
 pub mod wake;
 
+use crate::mqtt::NodeMqtt;
 use crate::runtime::shard::NodeShared;
 use auth::Secret;
 use glommio::{LocalExecutorBuilder, Placement};
@@ -52,6 +53,9 @@ const MAX_ACCEPTED: usize = 256;
 /// Everything the cluster executor's tasks share.
 pub struct Ctx {
     pub node: Arc<NodeShared>,
+    /// The broker state every shard shares: the outbox of messages for the peers, the
+    /// shards' MQTT inboxes, the filters this node wants.
+    pub mqtt: Arc<NodeMqtt>,
     pub state: Arc<ClusterState>,
     pub secret: Secret,
     pub node_id: u16,
@@ -75,23 +79,46 @@ pub struct Ctx {
     pub synced: std::cell::RefCell<std::collections::BTreeSet<String>>,
 }
 
-/// The status object every shard can read (`None` in `NodeShared` when clustering is off).
+/// The replication status every shard can read (`None` when clustering is off).
 pub fn new_state(config: &crate::config::Config) -> Option<Arc<ClusterState>> {
     let c = &config.cluster;
     c.enabled()
         .then(|| Arc::new(ClusterState::new(c.node_id, c.node_name(), &c.peer_addrs())))
 }
 
-/// Starts the cluster executor: binds the peer listener and returns its address (`None` when
-/// no cluster secret is configured). `stop` ends the links before the writers stop.
+/// The running replication executor.
+pub struct Replication {
+    /// Where it listens for peers.
+    pub addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    stop_tx: flume::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Replication {
+    /// Ends every link and the executor; returns once its thread has ended. Call it before
+    /// the writers stop.
+    pub fn stop(self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Release);
+        let _ = self.stop_tx.send(());
+        if self.thread.join().is_err() {
+            tracing::error!("the replication executor panicked while stopping");
+        }
+    }
+}
+
+/// Starts the replication executor (clustering on): binds the peer listener, dials every
+/// configured peer, and waits on `bell` (rung when local changes reach a change log or this
+/// node's MQTT filters change) so that links send without polling.
 pub fn start(
     node: Arc<NodeShared>,
+    mqtt: Arc<NodeMqtt>,
+    state: Arc<ClusterState>,
+    bell: flume::Receiver<()>,
     generation: u64,
-    stop: Arc<AtomicBool>,
-) -> Result<Option<SocketAddr>, String> {
-    let Some(state) = node.cluster.clone() else {
-        return Ok(None);
-    };
+) -> Result<Replication, String> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (stop_tx, stop_rx) = flume::bounded::<()>(1);
     let c = &node.config.cluster;
     let secret = Secret::from_config(c)?.ok_or("`cluster.secret`: no secret")?;
     let listen = c.listen_addr().map_err(|e| e.to_string())?;
@@ -103,9 +130,10 @@ pub fn start(
         .io_memory(512 * 1024)
         .ring_depth(128);
     let kick_slot = node.dbs.len();
+    let stop_flag = stop.clone();
     // Our own thread, registered for the reactor kick before the executor first parks (see
     // `runtime::kick`): a lost wake-up then costs at most one kick period here too.
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("cluster".into())
         .spawn(move || {
             node.executor_tids[kick_slot]
@@ -121,7 +149,7 @@ pub fn start(
             // replicates (links dead, nobody reconnecting): stop the node instead, so that a
             // supervisor restarts it and it catches up from its cursors.
             let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| executor.run(async move {
-            let free = crate::runtime::boot::port_is_free(listen);
+            let free = crate::runtime::preflight::port_is_free(listen);
             let listener = match free.and_then(|_| glommio::net::TcpListener::bind(listen).map_err(std::io::Error::other)) {
                 Ok(l) => l,
                 Err(e) => {
@@ -145,14 +173,13 @@ pub fn start(
                 forward: Default::default(),
                 peer_interest: Default::default(),
                 state,
-                stop,
+                stop: stop_flag,
                 bells: Default::default(),
                 synced: Default::default(),
                 node,
+                mqtt,
             });
-            if let Some(rx) = ctx.node.log_grew.clone() {
-                glommio::spawn_local(wake::relay(rx, ctx.clone())).detach();
-            }
+            glommio::spawn_local(wake::relay(bell, ctx.clone())).detach();
             glommio::spawn_local(purge::run(ctx.clone())).detach();
             glommio::spawn_local(forward::run(ctx.clone())).detach();
             for p in ctx.node.config.cluster.peers.clone() {
@@ -163,28 +190,10 @@ pub fn start(
             crate::runtime::schema::request_reconcile(&ctx.node, false).await;
             glommio::spawn_local(declare_when_synced(ctx.clone())).detach();
             let _ = ready_tx.send(Ok(local));
-            let open = Rc::new(Cell::new(0usize));
-            loop {
-                match listener.accept().await {
-                    Ok(stream) => {
-                        if open.get() >= MAX_ACCEPTED {
-                            tracing::warn!("too many peer links; closing a new one");
-                            continue;
-                        }
-                        open.set(open.get() + 1);
-                        let (ctx, open) = (ctx.clone(), open.clone());
-                        glommio::spawn_local(async move {
-                            push::serve(ctx, stream).await;
-                            open.set(open.get() - 1);
-                        })
-                        .detach();
-                    }
-                    Err(e) => {
-                        tracing::warn!("peer listener: {e}");
-                        glommio::timer::sleep(Duration::from_millis(50)).await;
-                    }
-                }
-            }
+            let stopped = async {
+                let _ = stop_rx.recv_async().await;
+            };
+            futures_lite::future::or(accept(ctx, listener), stopped).await;
             })));
             if ran.is_err() {
                 tracing::error!("the replication executor failed (see the panic above): stopping the node");
@@ -193,9 +202,40 @@ pub fn start(
         })
         .map_err(|e| format!("cannot start the cluster executor: {e}"))?;
     match ready_rx.recv() {
-        Ok(Ok(a)) => Ok(Some(a)),
+        Ok(Ok(addr)) => Ok(Replication {
+            addr,
+            stop,
+            stop_tx,
+            thread,
+        }),
         Ok(Err(e)) => Err(e),
         Err(_) => Err("the cluster executor stopped during start-up".into()),
+    }
+}
+
+/// Serves inbound peer links, at most `MAX_ACCEPTED` at once.
+async fn accept(ctx: Rc<Ctx>, listener: glommio::net::TcpListener) {
+    let open = Rc::new(Cell::new(0usize));
+    loop {
+        match listener.accept().await {
+            Ok(stream) => {
+                if open.get() >= MAX_ACCEPTED {
+                    tracing::warn!("too many peer links; closing a new one");
+                    continue;
+                }
+                open.set(open.get() + 1);
+                let (ctx, open) = (ctx.clone(), open.clone());
+                glommio::spawn_local(async move {
+                    push::serve(ctx, stream).await;
+                    open.set(open.get() - 1);
+                })
+                .detach();
+            }
+            Err(e) => {
+                tracing::warn!("peer listener: {e}");
+                glommio::timer::sleep(Duration::from_millis(50)).await;
+            }
+        }
     }
 }
 

@@ -233,7 +233,8 @@ async fn stream_from<S: AsyncRead + AsyncWrite + Unpin>(
             }
             Frame::Ping => send(s, &Frame::Ping).await?,
             Frame::Publish { messages } => {
-                let n = super::forward::receive(&ctx.node, peer.node_id, messages).await?;
+                let n =
+                    super::forward::receive(&ctx.node, &ctx.mqtt, peer.node_id, messages).await?;
                 ctx.state
                     .dialed(addr, Some(peer.node_id), |p| p.publishes.received += n);
             }
@@ -245,7 +246,7 @@ async fn stream_from<S: AsyncRead + AsyncWrite + Unpin>(
                     .map_err(|e| format!("bad frame: {e}"))?;
                 let (mine, total) = (pi.count(peer.node_id) as u64, pi.total());
                 drop(pi);
-                if let Some(i) = &ctx.node.interest {
+                if let Some(i) = &ctx.mqtt.interest {
                     i.peer_filters.store(total, Ordering::Relaxed);
                 }
                 ctx.state

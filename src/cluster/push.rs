@@ -289,7 +289,7 @@ async fn write_loop<W: futures_lite::AsyncWrite + Unpin>(
         }
         let mut out: Vec<Frame> = st.borrow_mut().control.drain(..).collect();
         // What this node's subscribers want first, then the messages.
-        if let Some(interest) = &ctx.node.interest {
+        if let Some(interest) = &ctx.mqtt.interest {
             super::interest::frames(interest, &mut interest_at, ctx.max_frame / 2, &mut out);
         }
         super::forward::take(ctx, publishes, &mut out);

@@ -106,8 +106,6 @@ pub struct ClusterState {
     pub purge_bound: Mutex<u64>,
     /// Why no tombstone can be purged now (empty when purging).
     pub purge_waiting: Mutex<String>,
-    /// MQTT messages the shards could not hand to the cluster executor (its channel was full).
-    pub publishes_dropped: std::sync::atomic::AtomicU64,
 }
 
 impl ClusterState {
@@ -205,7 +203,6 @@ impl ClusterState {
             "tombstones_purged": self.tombstones_purged.load(std::sync::atomic::Ordering::Relaxed),
             "purge_bound": *self.purge_bound.lock().unwrap_or_else(|e| e.into_inner()),
             "purge_waiting": self.purge_waiting.lock().unwrap_or_else(|e| e.into_inner()).clone(),
-            "publishes_dropped": self.publishes_dropped.load(std::sync::atomic::Ordering::Relaxed),
             "peers": peers,
         })
     }

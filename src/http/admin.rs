@@ -5,8 +5,8 @@ use super::problem::problem;
 use super::request::{Method, Request};
 use super::response::Response;
 use super::router::not_allowed;
+use super::shard::HttpShard;
 use crate::runtime::mesh::{AdminOp, MeshMsg};
-use crate::runtime::shard::Shard;
 use std::rc::Rc;
 
 #[derive(serde::Deserialize)]
@@ -23,7 +23,7 @@ fn default_pk() -> String {
     "id".into()
 }
 
-pub async fn handle(shard: &Rc<Shard>, req: &Request<'_>, rest: &str) -> Response {
+pub async fn handle(shard: &Rc<HttpShard>, req: &Request<'_>, rest: &str) -> Response {
     let name = rest.trim_start_matches('/');
     match (req.method, name.is_empty()) {
         (Method::Get | Method::Head, true) => {
@@ -93,7 +93,7 @@ pub async fn handle(shard: &Rc<Shard>, req: &Request<'_>, rest: &str) -> Respons
     }
 }
 
-async fn run(shard: &Rc<Shard>, op: AdminOp) -> Result<(), Response> {
+async fn run(shard: &Rc<HttpShard>, op: AdminOp) -> Result<(), Response> {
     let (reply, wait) = flume::bounded(1);
     shard.node.inboxes[0]
         .send_async(MeshMsg::Admin { op, reply })

@@ -6,10 +6,10 @@ use super::problem::problem;
 use super::request::{Method, Request};
 use super::response::Response;
 use super::router::not_allowed;
+use super::shard::HttpShard;
 use crate::cluster::digest;
-use crate::runtime::shard::Shard;
 
-pub async fn digest(shard: &Shard, req: &Request<'_>) -> Response {
+pub async fn digest(shard: &HttpShard, req: &Request<'_>) -> Response {
     if !matches!(req.method, Method::Get | Method::Head) {
         return not_allowed(req.method, "GET, HEAD");
     }

@@ -4,7 +4,7 @@
 
 use super::request::{parse, Limits, Parsed};
 use super::response::Response;
-use crate::runtime::shard::Shard;
+use super::shard::HttpShard;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use std::rc::Rc;
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 /// Answers waiting in the output buffer are written once it holds this much.
 const FLUSH_AT: usize = 64 * 1024;
 
-pub async fn serve(shard: &Rc<Shard>, mut stream: TcpStream) {
+pub async fn serve(shard: &Rc<HttpShard>, mut stream: TcpStream) {
     let _ = stream.set_nodelay(true);
     let cfg = &shard.config().http;
     let limits = Limits {

@@ -12,6 +12,7 @@ pub mod response;
 pub mod rest;
 pub mod router;
 pub mod server;
+pub mod shard;
 pub mod sse;
 pub mod status;
 pub mod ws;

@@ -8,7 +8,7 @@ use super::problem::problem;
 use super::request::{Method, Request};
 use super::response::Response;
 use super::router::percent_decode;
-use crate::runtime::shard::Shard;
+use super::shard::HttpShard;
 use crate::storage::catalog::TableDef;
 use crate::storage::hlc::Version;
 use crate::storage::record_id::MAX_ID_BYTES;
@@ -43,7 +43,7 @@ pub enum Stream {
 }
 
 /// `None`: an ordinary request. `Some(Err)`: a stream request that is wrong.
-pub fn stream_of(shard: &Shard, req: &Request<'_>) -> Option<Result<Stream, Response>> {
+pub fn stream_of(shard: &HttpShard, req: &Request<'_>) -> Option<Result<Stream, Response>> {
     let websocket = req
         .upgrade
         .is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
@@ -57,7 +57,7 @@ pub fn stream_of(shard: &Shard, req: &Request<'_>) -> Option<Result<Stream, Resp
     Some(decide(shard, req, websocket))
 }
 
-fn decide(shard: &Shard, req: &Request<'_>, websocket: bool) -> Result<Stream, Response> {
+fn decide(shard: &HttpShard, req: &Request<'_>, websocket: bool) -> Result<Stream, Response> {
     let key = if websocket {
         if !req.connection_upgrade || req.ws_version != Some("13") {
             let mut r = problem(
@@ -108,7 +108,7 @@ fn decide(shard: &Shard, req: &Request<'_>, websocket: bool) -> Result<Stream, R
     }
 }
 
-fn target_of(shard: &Shard, path: &str) -> Result<Target, Response> {
+fn target_of(shard: &HttpShard, path: &str) -> Result<Target, Response> {
     let trimmed = path.strip_prefix('/').unwrap_or(path);
     let Some((table_raw, id_raw)) = trimmed.split_once('/') else {
         return Err(problem(
@@ -147,7 +147,7 @@ fn target_of(shard: &Shard, path: &str) -> Result<Target, Response> {
 
 /// Runs the stream on this connection until either side ends it. `read` holds bytes the
 /// client sent after the request.
-pub async fn run(shard: Rc<Shard>, stream: TcpStream, kind: Stream, read: Vec<u8>) {
+pub async fn run(shard: Rc<HttpShard>, stream: TcpStream, kind: Stream, read: Vec<u8>) {
     let _ = stream.set_read_timeout(None);
     match kind {
         Stream::Sse {

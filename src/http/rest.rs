@@ -8,9 +8,9 @@ use super::problem::problem;
 use super::request::{Method, Request};
 use super::response::Response;
 use super::router::not_allowed;
+use super::shard::HttpShard;
 use crate::runtime::query::{self, QueryFailure};
 use crate::runtime::records::{self, Doc, Precondition, RecordError};
-use crate::runtime::shard::Shard;
 use crate::storage::catalog::TableDef;
 use crate::storage::hlc::Version;
 use crate::storage::record_id;
@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 /// `/{Table}/{id}`.
 pub async fn record(
-    shard: &Rc<Shard>,
+    shard: &Rc<HttpShard>,
     def: &Arc<TableDef>,
     id: &str,
     req: &Request<'_>,
@@ -56,7 +56,7 @@ pub async fn record(
     }
 }
 
-fn get(shard: &Shard, def: &TableDef, id: &str, req: &Request<'_>) -> Response {
+fn get(shard: &HttpShard, def: &TableDef, id: &str, req: &Request<'_>) -> Response {
     match records::get(shard, def, id) {
         Err(e) => record_failure(shard, def, id, e),
         Ok(None) => problem(404, &format!("no record {id:?} in table {:?}", def.name)),
@@ -107,7 +107,7 @@ fn precondition(req: &Request<'_>) -> Result<Precondition, Response> {
 }
 
 /// The answer to a record operation that did not happen.
-fn record_failure(shard: &Shard, def: &TableDef, id: &str, e: RecordError) -> Response {
+fn record_failure(shard: &HttpShard, def: &TableDef, id: &str, e: RecordError) -> Response {
     match e {
         RecordError::NotFound => problem(404, &format!("no record {id:?} in table {:?}", def.name)),
         RecordError::Exists => problem(
@@ -131,7 +131,7 @@ fn record_failure(shard: &Shard, def: &TableDef, id: &str, e: RecordError) -> Re
 }
 
 /// `/{Table}/`: query (GET/HEAD), create with a generated id (POST), delete by query (DELETE).
-pub async fn collection(shard: &Rc<Shard>, def: &Arc<TableDef>, req: &Request<'_>) -> Response {
+pub async fn collection(shard: &Rc<HttpShard>, def: &Arc<TableDef>, req: &Request<'_>) -> Response {
     match req.method {
         Method::Get | Method::Head => {
             match query::run(shard, &def.name, req.query.unwrap_or("")).await {
@@ -160,7 +160,11 @@ pub async fn collection(shard: &Rc<Shard>, def: &Arc<TableDef>, req: &Request<'_
 }
 
 /// `DELETE /{Table}/?query`: deletes every matching record; answers how many went.
-async fn delete_by_query(shard: &Rc<Shard>, def: &Arc<TableDef>, req: &Request<'_>) -> Response {
+async fn delete_by_query(
+    shard: &Rc<HttpShard>,
+    def: &Arc<TableDef>,
+    req: &Request<'_>,
+) -> Response {
     let Some(q) = req.query.filter(|q| !q.is_empty()) else {
         return problem(400, "DELETE /{Table}/ needs a query (e.g. ?status=old); drop a table with DELETE /admin/tables/{name}");
     };

@@ -4,11 +4,11 @@
 use super::problem::problem;
 use super::request::{Method, Request};
 use super::response::Response;
-use crate::runtime::shard::Shard;
+use super::shard::HttpShard;
 use std::borrow::Cow;
 use std::rc::Rc;
 
-pub async fn handle(shard: &Rc<Shard>, req: &Request<'_>) -> Response {
+pub async fn handle(shard: &Rc<HttpShard>, req: &Request<'_>) -> Response {
     let path = req.path;
     match path {
         "/health" => return super::status::health(shard),

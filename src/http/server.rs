@@ -2,11 +2,11 @@
 //! SO_REUSEPORT listeners), enforces the per-shard connection cap, and runs each connection
 //! as a task on this shard.
 
-use crate::runtime::shard::Shard;
+use super::shard::HttpShard;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 
-pub async fn accept_loop(shard: Rc<Shard>, listener: glommio::net::TcpListener) {
+pub async fn accept_loop(shard: Rc<HttpShard>, listener: glommio::net::TcpListener) {
     let max = shard.config().http.max_connections_per_shard;
     loop {
         let stream = match listener.accept().await {
@@ -35,5 +35,12 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: glommio::net::TcpListener) 
             shard2.node.connections[shard2.id].fetch_sub(1, Ordering::Relaxed);
         })
         .detach();
+    }
+}
+
+/// Waits until this shard's HTTP requests in flight are answered, or `deadline`.
+pub async fn drain(shard: &HttpShard, deadline: std::time::Instant) {
+    while shard.in_flight.get() > 0 && std::time::Instant::now() < deadline {
+        glommio::timer::sleep(std::time::Duration::from_millis(5)).await;
     }
 }

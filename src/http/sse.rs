@@ -4,9 +4,9 @@
 //! change logs (and current values sent too if a log no longer reaches back that far).
 
 use super::realtime::{event_json, Fresh, Target};
+use super::shard::HttpShard;
 use crate::mqtt::message::Message;
 use crate::mqtt::watch::{self, Watch};
-use crate::runtime::shard::Shard;
 use crate::storage::hlc::Version;
 use futures_lite::future::or;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
@@ -20,11 +20,16 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// A client that does not read for this long is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream, target: Target, last: Option<Version>) {
+pub async fn serve(
+    shard: Rc<HttpShard>,
+    mut stream: TcpStream,
+    target: Target,
+    last: Option<Version>,
+) {
     let head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nX-Accel-Buffering: no\r\n\r\n";
     // Subscribe before the client sees the head: a client that writes once the stream is
     // open must see its own write.
-    let watch = Watch::open(&shard, &target.filter).await;
+    let watch = Watch::open(&shard.mqtt, &target.filter).await;
     if stream.write_all(head).await.is_err() {
         return;
     }
@@ -32,14 +37,14 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream, target: Target, last
     match last {
         Some(after) => {
             let (events, gap) =
-                watch::replay(&shard, &target.table.name, target.id.as_deref(), after);
+                watch::replay(&shard.mqtt, &target.table.name, target.id.as_deref(), after);
             if gap {
-                first.extend(crate::mqtt::tables::snapshot(&shard, &target.filter));
+                first.extend(crate::mqtt::tables::snapshot(&shard.mqtt, &target.filter));
             }
             first.extend(events);
         }
         None if target.id.is_some() => {
-            first.extend(crate::mqtt::tables::snapshot(&shard, &target.filter));
+            first.extend(crate::mqtt::tables::snapshot(&shard.mqtt, &target.filter));
         }
         None => {}
     }

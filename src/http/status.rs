@@ -2,10 +2,10 @@
 //! writes, connections, change-log range; the tables).
 
 use super::response::Response;
-use crate::runtime::shard::Shard;
+use super::shard::HttpShard;
 use std::sync::atomic::Ordering;
 
-pub fn health(shard: &Shard) -> Response {
+pub fn health(shard: &HttpShard) -> Response {
     let serving = shard
         .node
         .serving
@@ -21,8 +21,9 @@ pub fn health(shard: &Shard) -> Response {
     )
 }
 
-pub fn status(shard: &Shard) -> Response {
+pub fn status(shard: &HttpShard) -> Response {
     let n = &shard.node;
+    let mqtt = &shard.mqtt.mqtt_node;
     let shards: Vec<_> = (0..n.dbs.len())
         .map(|s| {
             let w = &n.writer_stats[s];
@@ -57,10 +58,15 @@ pub fn status(shard: &Shard) -> Response {
         "durability": n.config.storage.durability,
         "shards": shards,
         "tables": tables,
-        "mqtt": n.mqtt.status_json(),
-        "cluster": n.cluster.as_ref().map(|c| {
+        "mqtt": mqtt.status_json(),
+        "cluster": shard.cluster.as_ref().map(|c| {
             let mut j = c.to_json();
-            j["interest_filters"] = n.interest.as_ref().map_or(0, |i| i.len()).into();
+            j["interest_filters"] = mqtt.interest.as_ref().map_or(0, |i| i.len()).into();
+            j["publishes_dropped"] = mqtt
+                .peers
+                .as_ref()
+                .map_or(0, |p| p.dropped.load(Ordering::Relaxed))
+                .into();
             j
         }),
     });

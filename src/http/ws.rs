@@ -5,9 +5,9 @@
 //! it carries MQTT, each binary message a piece of the byte stream (see `ws_mqtt`).
 
 use super::realtime::{event_json, Fresh, Target};
+use super::shard::HttpShard;
 use crate::mqtt::message::Message as MqttMessage;
 use crate::mqtt::watch::Watch;
-use crate::runtime::shard::Shard;
 use async_tungstenite::tungstenite::handshake::derive_accept_key;
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
@@ -25,7 +25,7 @@ pub type Ws = WebSocketStream<TcpStream>;
 /// Answers the upgrade and wraps the socket. `read` holds bytes the client sent after the
 /// request (already WebSocket frames).
 pub async fn accept(
-    shard: &Shard,
+    shard: &HttpShard,
     mut stream: TcpStream,
     key: &str,
     protocol: Option<&str>,
@@ -49,7 +49,7 @@ pub async fn accept(
 
 /// A WebSocket on a record or table path.
 pub async fn serve_table(
-    shard: Rc<Shard>,
+    shard: Rc<HttpShard>,
     stream: TcpStream,
     target: Target,
     key: String,
@@ -57,13 +57,13 @@ pub async fn serve_table(
 ) {
     // Subscribe before the handshake completes: a client that writes once the stream is
     // open must see its own write.
-    let watch = Watch::open(&shard, &target.filter).await;
+    let watch = Watch::open(&shard.mqtt, &target.filter).await;
     let Some(mut ws) = accept(&shard, stream, &key, None, read).await else {
         return;
     };
     let mut fresh = Fresh::default();
     if target.id.is_some() {
-        for m in crate::mqtt::tables::snapshot(&shard, &target.filter) {
+        for m in crate::mqtt::tables::snapshot(&shard.mqtt, &target.filter) {
             if fresh.check(&m) {
                 let _ = ws.feed(text(&m)).await;
             }
@@ -138,7 +138,7 @@ fn text(m: &MqttMessage) -> Message {
 /// A client's message: a JSON value published to the record's topic (on a table path, an
 /// object naming its record by primary key).
 async fn publish(
-    shard: &Shard,
+    shard: &HttpShard,
     watch: &Watch,
     target: &Target,
     payload: &[u8],
@@ -171,12 +171,12 @@ async fn publish(
         version: None,
     };
     // QoS 0, not retained: nothing to wait for.
-    let _ = crate::mqtt::handler::publish_message(shard, msg, false).await;
+    let _ = crate::mqtt::handler::publish_message(&shard.mqtt, msg, false).await;
     Ok(())
 }
 
 /// MQTT over WebSocket on `/mqtt`.
-pub async fn serve_mqtt(shard: Rc<Shard>, stream: TcpStream, key: String, read: Vec<u8>) {
+pub async fn serve_mqtt(shard: Rc<HttpShard>, stream: TcpStream, key: String, read: Vec<u8>) {
     let Some(ws) = accept(&shard, stream, &key, Some("mqtt"), read).await else {
         return;
     };

@@ -3,13 +3,12 @@
 //! WebSocket; otherwise this shard relays the bytes to the home shard (`mqtt::pipe`), one hop
 //! per message, since a WebSocket cannot be handed over like a plain socket.
 
+use super::shard::HttpShard;
 use super::ws::Ws;
 use crate::mqtt::conn::Transport;
 use crate::mqtt::listener::read_connect;
 use crate::mqtt::mesh::MqttMsg;
 use crate::mqtt::pipe::{Pipe, DEPTH};
-use crate::runtime::mesh::MeshMsg;
-use crate::runtime::shard::Shard;
 use async_tungstenite::tungstenite::Message;
 use bytes::BytesMut;
 use futures_lite::future::or;
@@ -48,7 +47,8 @@ impl Transport for WsTransport {
     }
 }
 
-pub async fn serve(shard: Rc<Shard>, ws: Ws) {
+pub async fn serve(shard: Rc<HttpShard>, ws: Ws) {
+    let shard = shard.mqtt.clone();
     let mut io = WsTransport {
         ws,
         pending: Vec::new(),
@@ -70,11 +70,7 @@ pub async fn serve(shard: Rc<Shard>, ws: Ws) {
         pipe: Pipe::new(up_rx, down_tx),
         read: input.to_vec(),
     };
-    if shard.node.inboxes[home]
-        .send_async(MeshMsg::Mqtt(msg))
-        .await
-        .is_err()
-    {
+    if shard.mqtt_node.inboxes[home].send_async(msg).await.is_err() {
         return;
     }
     if !io.pending.is_empty() {

@@ -8,8 +8,7 @@ use super::message::Message;
 use super::session::{Session, SubOpts};
 use super::store::{self, PersistJob};
 use super::trie::Trie;
-use crate::runtime::mesh::MeshMsg;
-use crate::runtime::shard::Shard;
+use super::MqttShard;
 use crate::storage::kv::{KvOp, KvReply};
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use std::cell::{Cell, RefCell};
@@ -64,9 +63,9 @@ impl Broker {
 /// are committed (at once if it stored none). The waiting happens in the publisher's task;
 /// no shard ever waits for another while it serves its inbox. A QoS 0 message or one sent
 /// without `durable` costs no reply channel and has nothing to wait for.
-pub async fn route(shard: &Shard, msg: Arc<Message>, durable: bool) -> Commits {
-    super::count(&shard.node.mqtt.stats.messages_in);
-    crate::cluster::forward::offer(&shard.node, &msg);
+pub async fn route(shard: &MqttShard, msg: Arc<Message>, durable: bool) -> Commits {
+    super::count(&shard.mqtt_node.stats.messages_in);
+    super::peers::offer(&shard.mqtt_node, &msg);
     let durable = durable && msg.qos > 0;
     let mut targets = BTreeSet::new();
     shard
@@ -84,20 +83,20 @@ pub async fn route(shard: &Shard, msg: Arc<Message>, durable: bool) -> Commits {
             }
             continue;
         }
-        let Some(inbox) = shard.node.inboxes.get(t) else {
+        let Some(inbox) = shard.mqtt_node.inboxes.get(t) else {
             continue;
         };
         let m = MqttMsg::Deliver {
             msg: msg.clone(),
             committed: commits.reply(durable),
         };
-        match inbox.try_send(MeshMsg::Mqtt(m)) {
+        match inbox.try_send(m) {
             Ok(()) => {}
             // If the shard stopped, its reply is dropped unanswered: `committed` says so.
             Err(flume::TrySendError::Full(m)) if msg.qos > 0 => {
                 let _ = inbox.send_async(m).await;
             }
-            Err(_) => super::count(&shard.node.mqtt.stats.mesh_dropped),
+            Err(_) => super::count(&shard.mqtt_node.stats.mesh_dropped),
         }
     }
     commits
@@ -135,7 +134,7 @@ impl Commits {
 /// Hands a message to every matching session of this shard, once each, and queues the
 /// writes that store the copies of persistent sessions as one job. With `done`, the job
 /// answers it once committed; when nothing was stored, it is answered at once. Never waits.
-pub fn deliver_local(shard: &Shard, msg: &Arc<Message>, done: Option<KvReply>) {
+pub fn deliver_local(shard: &MqttShard, msg: &Arc<Message>, done: Option<KvReply>) {
     let writes = deliver(shard, msg);
     if !writes.is_empty() {
         store::submit(shard, shard.id, writes, done);
@@ -148,7 +147,7 @@ pub fn deliver_local(shard: &Shard, msg: &Arc<Message>, done: Option<KvReply>) {
 /// Hands a message to every matching session of this shard, once each; returns the writes
 /// that store the copies of persistent sessions (empty, unallocated, when there are none),
 /// which the caller queues before it yields (`Session::enqueue_into`).
-fn deliver(shard: &Shard, msg: &Arc<Message>) -> Vec<KvOp> {
+fn deliver(shard: &MqttShard, msg: &Arc<Message>) -> Vec<KvOp> {
     let mut writes = Vec::new();
     let mut per: HashMap<Arc<str>, (u8, bool)> = HashMap::new();
     shard
@@ -187,7 +186,7 @@ fn deliver(shard: &Shard, msg: &Arc<Message>) -> Vec<KvOp> {
 }
 
 /// Adds a subscription of a local session. Returns (new for this session, first on shard).
-pub fn add_sub(shard: &Shard, s: &Session, filter: &str, o: SubOpts) -> (bool, bool) {
+pub fn add_sub(shard: &MqttShard, s: &Session, filter: &str, o: SubOpts) -> (bool, bool) {
     let new_for_session =
         s.st.borrow_mut()
             .subs
@@ -207,7 +206,7 @@ pub fn add_sub(shard: &Shard, s: &Session, filter: &str, o: SubOpts) -> (bool, b
 }
 
 /// Removes a subscription; returns (existed, last on shard).
-pub fn remove_sub(shard: &Shard, s: &Session, filter: &str) -> (bool, bool) {
+pub fn remove_sub(shard: &MqttShard, s: &Session, filter: &str) -> (bool, bool) {
     let existed = s.st.borrow_mut().subs.remove(filter).is_some();
     let mut last = false;
     let mut local = shard.mqtt.local.borrow_mut();
@@ -225,7 +224,7 @@ pub fn remove_sub(shard: &Shard, s: &Session, filter: &str) -> (bool, bool) {
 
 /// Tells every shard (this one included) that this shard now wants, or no longer wants,
 /// these filters; with `wait`, returns once every shard has taken the change.
-pub async fn announce(shard: &Shard, filters: Vec<String>, add: bool, wait: bool) {
+pub async fn announce(shard: &MqttShard, filters: Vec<String>, add: bool, wait: bool) {
     if filters.is_empty() {
         return;
     }
@@ -233,7 +232,7 @@ pub async fn announce(shard: &Shard, filters: Vec<String>, add: bool, wait: bool
     for f in &filters {
         apply_summary(shard, shard.id, f, add);
     }
-    for (t, inbox) in shard.node.inboxes.iter().enumerate() {
+    for (t, inbox) in shard.mqtt_node.inboxes.iter().enumerate() {
         if t == shard.id {
             continue;
         }
@@ -246,7 +245,7 @@ pub async fn announce(shard: &Shard, filters: Vec<String>, add: bool, wait: bool
                 ack: tx,
             };
             // Summary changes must not be lost: wait for room in the inbox.
-            if inbox.send_async(MeshMsg::Mqtt(msg)).await.is_ok() {
+            if inbox.send_async(msg).await.is_ok() {
                 acks.push(rx);
             }
         }
@@ -259,10 +258,10 @@ pub async fn announce(shard: &Shard, filters: Vec<String>, add: bool, wait: bool
 }
 
 /// Applies a summary change from shard `from`.
-pub fn apply_summary(shard: &Shard, from: usize, filter: &str, add: bool) {
+pub fn apply_summary(shard: &MqttShard, from: usize, filter: &str, add: bool) {
     if from == shard.id {
         // The shard's own change: the node's set that peers are told about follows it.
-        if let Some(interest) = &shard.node.interest {
+        if let Some(interest) = &shard.mqtt_node.interest {
             interest.update(from as u16, filter, add);
         }
     }
@@ -280,7 +279,7 @@ pub fn apply_summary(shard: &Shard, from: usize, filter: &str, add: bool) {
 }
 
 /// Ends a session: its subscriptions, its memory, its stored state.
-pub async fn remove_session(shard: &Shard, s: &Rc<Session>) {
+pub async fn remove_session(shard: &MqttShard, s: &Rc<Session>) {
     let filters: Vec<String> = s.st.borrow().subs.keys().cloned().collect();
     let mut gone = Vec::new();
     for f in &filters {
@@ -300,7 +299,7 @@ pub async fn remove_session(shard: &Shard, s: &Rc<Session>) {
 }
 
 /// The summary as stored sessions describe it: called at start, before any client connects.
-pub fn rebuild_summary_from_disk(shard: &Shard) {
+pub fn rebuild_summary_from_disk(shard: &MqttShard) {
     for db in 0..shard.count() {
         for (_, rec) in store::stored_sessions(shard, db) {
             for sub in rec.subs {

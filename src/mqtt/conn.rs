@@ -7,7 +7,7 @@
 use super::codec::{self, Decoded, Version};
 use super::handler::{self, Connected, End};
 use super::packet::{Fault, Packet};
-use crate::runtime::shard::Shard;
+use super::MqttShard;
 use bytes::BytesMut;
 use futures_lite::future::or;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
@@ -38,7 +38,7 @@ impl Transport for glommio::net::TcpStream {
 
 /// Runs a connection whose CONNECT is decoded; `input` holds any bytes that followed it.
 pub async fn run<T: Transport>(
-    shard: Rc<Shard>,
+    shard: Rc<MqttShard>,
     mut io: T,
     input: BytesMut,
     connect: super::packet::Connect,

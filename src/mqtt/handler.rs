@@ -10,8 +10,8 @@ use super::encode::{self, Ack, ConnAckInfo};
 use super::message::Message;
 use super::packet::{Connect, Fault, Packet, PublishIn, SubRequest};
 use super::session::{Link, Session, SubOpts};
+use super::MqttShard;
 use super::{retained, store, tables, topic};
-use crate::runtime::shard::Shard;
 use bytes::BytesMut;
 use glommio::channels::local_channel::{self, LocalReceiver};
 use std::cell::Cell;
@@ -38,7 +38,7 @@ pub enum End {
 
 /// A connected client.
 pub struct Ctx {
-    pub shard: Rc<Shard>,
+    pub shard: Rc<MqttShard>,
     pub session: Rc<Session>,
     pub link_id: u64,
     pub v: Version,
@@ -68,7 +68,7 @@ pub struct Connected {
 
 /// Serves a CONNECT: CONNACK (written to `out`) and, when accepted, the session.
 pub async fn connect(
-    shard: &Rc<Shard>,
+    shard: &Rc<MqttShard>,
     c: Connect,
     assigned: bool,
     out: &mut BytesMut,
@@ -346,7 +346,7 @@ pub async fn settle(ctx: &mut Ctx) -> Result<(), Fault> {
 /// 1/2 publish to be acknowledged), the commits of the copies queued for persistent sessions
 /// on this node, which the acknowledgement waits for (`broker::route`); a record or retained
 /// message written here is committed already when this returns.
-pub async fn publish_message(shard: &Shard, msg: Message, wait: bool) -> (u8, broker::Commits) {
+pub async fn publish_message(shard: &MqttShard, msg: Message, wait: bool) -> (u8, broker::Commits) {
     if msg.retain {
         if let Some((def, id)) = tables::table_of(shard, &msg.topic) {
             let reason = match tables::write_record(shard, &def, id, &msg.payload).await {
@@ -429,7 +429,7 @@ async fn subscribe(ctx: &mut Ctx, pkid: u16, filters: Vec<SubRequest>) {
 }
 
 /// Publishes a will now (its expiry interval becomes a deadline).
-pub async fn publish_will(shard: &Shard, mut m: Message) {
+pub async fn publish_will(shard: &MqttShard, mut m: Message) {
     if let Some(secs) = m.expires_at_ms {
         m.expires_at_ms = Some(crate::storage::now_millis() + secs * 1000);
     }
@@ -438,7 +438,7 @@ pub async fn publish_will(shard: &Shard, mut m: Message) {
 }
 
 /// The connection `link_id` of `session` is gone: will, and session end or expiry timer.
-pub async fn end(shard: &Rc<Shard>, session: &Rc<Session>, link_id: u64, how: End) {
+pub async fn end(shard: &Rc<MqttShard>, session: &Rc<Session>, link_id: u64, how: End) {
     let (will, expiry, generation) = {
         let mut st = session.st.borrow_mut();
         if st.link.as_ref().map(|l| l.id) != Some(link_id) {

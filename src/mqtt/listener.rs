@@ -7,8 +7,7 @@ use super::codec::{self, Decoded};
 use super::conn::Transport;
 use super::mesh::{Handoff, MqttMsg};
 use super::packet::{Connect, Packet};
-use crate::runtime::mesh::MeshMsg;
-use crate::runtime::shard::Shard;
+use super::MqttShard;
 use bytes::BytesMut;
 use futures_lite::future::or;
 use glommio::net::TcpStream;
@@ -20,7 +19,7 @@ use std::time::Duration;
 /// A client must send its whole CONNECT within this time.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub async fn accept_loop(shard: Rc<Shard>, listener: glommio::net::TcpListener) {
+pub async fn accept_loop(shard: Rc<MqttShard>, listener: glommio::net::TcpListener) {
     let max = shard.config().mqtt.max_connections_per_shard;
     loop {
         let stream = match listener.accept().await {
@@ -31,7 +30,7 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: glommio::net::TcpListener) 
                 continue;
             }
         };
-        if shard.node.mqtt.connections[shard.id].load(Ordering::Relaxed) >= max {
+        if shard.mqtt_node.connections[shard.id].load(Ordering::Relaxed) >= max {
             tracing::debug!(
                 shard = shard.id,
                 "mqtt connection refused: max_connections_per_shard"
@@ -46,7 +45,7 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: glommio::net::TcpListener) 
 }
 
 /// Takes a connection handed over by another shard.
-pub fn adopt(shard: &Rc<Shard>, fd: RawFd, read: Vec<u8>) {
+pub fn adopt(shard: &Rc<MqttShard>, fd: RawFd, read: Vec<u8>) {
     // SAFETY: the descriptor is an open TCP socket released by its previous owner.
     let stream = unsafe { TcpStream::from_raw_fd(fd) };
     let shard = shard.clone();
@@ -56,8 +55,8 @@ pub fn adopt(shard: &Rc<Shard>, fd: RawFd, read: Vec<u8>) {
     .detach();
 }
 
-async fn first_contact(shard: Rc<Shard>, mut stream: TcpStream, mut input: BytesMut) {
-    let counter = &shard.node.mqtt.connections[shard.id];
+async fn first_contact(shard: Rc<MqttShard>, mut stream: TcpStream, mut input: BytesMut) {
+    let counter = &shard.mqtt_node.connections[shard.id];
     counter.fetch_add(1, Ordering::Relaxed);
     if let Some((connect, assigned, rest)) = read_connect(&shard, &mut stream, &mut input).await {
         let home = shard.locate("$mqtt", &connect.client_id).1;
@@ -70,19 +69,17 @@ async fn first_contact(shard: Rc<Shard>, mut stream: TcpStream, mut input: Bytes
                 socket: Handoff::new(fd),
                 read: input.to_vec(),
             };
-            let _ = shard.node.inboxes[home]
-                .send_async(MeshMsg::Mqtt(msg))
-                .await;
+            let _ = shard.mqtt_node.inboxes[home].send_async(msg).await;
         }
     }
-    shard.node.mqtt.connections[shard.id].fetch_sub(1, Ordering::Relaxed);
+    shard.mqtt_node.connections[shard.id].fetch_sub(1, Ordering::Relaxed);
 }
 
 /// Reads until a whole CONNECT is decoded (bounded in size by the packet limit and in time by
 /// `CONNECT_TIMEOUT`). Returns it, whether its id was assigned here, and the bytes after it;
 /// `input` keeps every byte read (for a handoff).
 pub async fn read_connect<T: Transport>(
-    shard: &Shard,
+    shard: &MqttShard,
     io: &mut T,
     input: &mut BytesMut,
 ) -> Option<(Box<Connect>, bool, BytesMut)> {
@@ -146,11 +143,11 @@ fn refused(code: u8) -> codec::ConnAckInfo {
 }
 
 /// A fresh client id whose home is this shard.
-fn local_client_id(shard: &Shard) -> String {
+fn local_client_id(shard: &MqttShard) -> String {
     loop {
-        let n = shard.id_counter.get().wrapping_add(0x9e37_79b9_7f4a_7c15)
+        let n = shard.client_ids.get().wrapping_add(0x9e37_79b9_7f4a_7c15)
             ^ crate::storage::now_millis();
-        shard.id_counter.set(n);
+        shard.client_ids.set(n);
         let id = format!("microlith-{:016x}", n);
         if shard.locate("$mqtt", &id).1 == shard.id {
             return id;

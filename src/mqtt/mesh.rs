@@ -4,7 +4,7 @@
 //! its client id.
 
 use super::message::Message;
-use crate::runtime::shard::Shard;
+use super::MqttShard;
 use crate::storage::kv::KvReply;
 use std::os::fd::RawFd;
 use std::rc::Rc;
@@ -67,7 +67,7 @@ impl Drop for Handoff {
 }
 
 /// Serves one MQTT message from another shard's inbox.
-pub fn handle(shard: &Rc<Shard>, msg: MqttMsg) {
+pub fn handle(shard: &Rc<MqttShard>, msg: MqttMsg) {
     match msg {
         MqttMsg::Deliver { msg, committed } => {
             // The reply travels with the write: this shard never waits here.

@@ -12,13 +12,16 @@ pub mod config;
 pub mod conn;
 pub mod encode;
 pub mod handler;
+pub mod interest;
 pub mod listener;
 pub mod mesh;
 pub mod message;
 pub mod packet;
+pub mod peers;
 pub mod pipe;
 pub mod retained;
 pub mod session;
+pub mod shard;
 pub mod store;
 pub mod tables;
 pub mod topic;
@@ -26,15 +29,26 @@ pub mod trie;
 pub mod watch;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
-/// Broker state every shard shares (counters readable from `/status`).
-#[derive(Debug, Default)]
+pub use shard::MqttShard;
+
+/// Broker state every shard shares: counters readable from `/status`, the shards' MQTT
+/// inboxes, and (clustering on) the outbox to the peers and the filters this node wants.
 pub struct NodeMqtt {
     /// Open MQTT connections per shard.
     pub connections: Vec<AtomicUsize>,
     /// Retained messages stored (plain topics).
     pub retained: AtomicUsize,
     pub stats: Stats,
+    /// Each shard's MQTT inbox (bounded: `shards.mesh_queue_depth`).
+    pub inboxes: Vec<flume::Sender<mesh::MqttMsg>>,
+    /// The receiving ends, each taken once by its shard as it starts.
+    inbox_rx: Mutex<Vec<Option<flume::Receiver<mesh::MqttMsg>>>>,
+    /// Messages for the peers (`None` when clustering is off).
+    pub peers: Option<peers::PeerOutbox>,
+    /// The filters this node's shards want, announced to the peers (clustering on only).
+    pub interest: Option<interest::NodeInterest>,
 }
 
 /// What the broker counts, node-wide.
@@ -57,11 +71,38 @@ pub struct Stats {
 }
 
 impl NodeMqtt {
-    pub fn new(shards: usize) -> NodeMqtt {
+    /// The broker state of a node of `shards` shards, whose inboxes hold `queue_depth`
+    /// messages each. With `peers_bell` (clustering on), messages for the peers are offered to
+    /// an outbox and filter changes ring the bell.
+    pub fn new(
+        shards: usize,
+        queue_depth: usize,
+        peers_bell: Option<flume::Sender<()>>,
+    ) -> NodeMqtt {
+        let (inboxes, inbox_rx): (Vec<_>, Vec<_>) = (0..shards)
+            .map(|_| {
+                let (tx, rx) = flume::bounded(queue_depth);
+                (tx, Some(rx))
+            })
+            .unzip();
         NodeMqtt {
             connections: (0..shards).map(|_| AtomicUsize::new(0)).collect(),
-            ..NodeMqtt::default()
+            retained: AtomicUsize::new(0),
+            stats: Stats::default(),
+            inboxes,
+            inbox_rx: Mutex::new(inbox_rx),
+            peers: peers_bell.as_ref().map(|_| peers::PeerOutbox::new()),
+            interest: peers_bell.map(interest::NodeInterest::new),
         }
+    }
+
+    /// Takes shard `s`'s inbox (once).
+    fn take_inbox(&self, s: usize) -> Option<flume::Receiver<mesh::MqttMsg>> {
+        self.inbox_rx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(s)
+            .and_then(Option::take)
     }
 
     /// The counters as JSON for `/status`.
@@ -86,64 +127,4 @@ impl NodeMqtt {
 /// Bumps a counter.
 pub fn count(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
-}
-
-/// Brings up the broker of a shard before it accepts connections: the persist queue, the
-/// stored sessions of this shard (offline, with their queues), the subscription summary as
-/// stored sessions describe it, the retained count, and the change-feed listener.
-pub fn start(shard: &std::rc::Rc<crate::runtime::shard::Shard>) {
-    if let Some(rx) = shard.mqtt.persist_rx.borrow_mut().take() {
-        glommio::spawn_local(store::persist_task(shard.clone(), rx)).detach();
-    }
-    for s in store::load_sessions(shard) {
-        let subs: Vec<_> =
-            s.st.borrow()
-                .subs
-                .iter()
-                .map(|(f, o)| (f.clone(), *o))
-                .collect();
-        for (f, o) in subs {
-            broker::add_sub(shard, &s, &f, o);
-        }
-        shard
-            .mqtt
-            .sessions
-            .borrow_mut()
-            .insert(s.client_id.clone(), s.clone());
-        // Offline since the restart: the expiry clock starts now.
-        let gen = s.st.borrow().generation;
-        let expiry = s.st.borrow().expiry_secs;
-        let (shard, s) = (shard.clone(), s.clone());
-        glommio::spawn_local(async move {
-            glommio::timer::sleep(std::time::Duration::from_secs(expiry as u64)).await;
-            let idle = {
-                let st = s.st.borrow();
-                st.generation == gen && st.link.is_none()
-            };
-            if idle {
-                broker::remove_session(&shard, &s).await;
-            }
-        })
-        .detach();
-    }
-    broker::rebuild_summary_from_disk(shard);
-    retained::count_stored(shard);
-    tables::listen(shard);
-}
-
-/// At shutdown: tells every connected client (5.0: DISCONNECT 0x8B), gives the connections a
-/// moment to end, then waits until every MQTT write queued on this shard is committed.
-pub async fn drain(shard: &crate::runtime::shard::Shard) {
-    let sessions: Vec<_> = shard.mqtt.sessions.borrow().values().cloned().collect();
-    let mut open = 0;
-    for s in sessions {
-        if let Some(link) = &s.st.borrow().link {
-            link.close(packet::Fault::ShuttingDown);
-            open += 1;
-        }
-    }
-    if open > 0 {
-        glommio::timer::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    let _ = store::submit_wait(shard, shard.id, Vec::new()).await;
 }

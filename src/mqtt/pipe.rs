@@ -4,7 +4,7 @@
 
 use super::conn::Transport;
 use super::listener::read_connect;
-use crate::runtime::shard::Shard;
+use super::MqttShard;
 use bytes::BytesMut;
 use std::rc::Rc;
 
@@ -51,7 +51,7 @@ impl Transport for Pipe {
 }
 
 /// Runs a relayed connection on this (its home) shard; `read` starts with its CONNECT.
-pub fn adopt(shard: &Rc<Shard>, mut pipe: Pipe, read: Vec<u8>) {
+pub fn adopt(shard: &Rc<MqttShard>, mut pipe: Pipe, read: Vec<u8>) {
     let shard = shard.clone();
     glommio::spawn_local(async move {
         pipe.pending = read;

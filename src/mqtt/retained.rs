@@ -4,18 +4,18 @@
 
 use super::message::{Message, StoredMessage};
 use super::store;
-use crate::runtime::shard::Shard;
+use super::MqttShard;
 use crate::storage::kv::{AuxSpace, KvOp};
 use std::sync::atomic::Ordering;
 
 /// The shard that stores a topic's retained message.
-pub fn owner(shard: &Shard, topic: &str) -> usize {
+pub fn owner(shard: &MqttShard, topic: &str) -> usize {
     shard.locate("$retained", topic).1
 }
 
 /// Stores (or, for an empty payload, deletes) the retained message of `msg.topic`. With
 /// `wait`, returns once it is committed. False if it was refused by a bound.
-pub async fn store(shard: &Shard, msg: &Message, wait: bool) -> bool {
+pub async fn store(shard: &MqttShard, msg: &Message, wait: bool) -> bool {
     let (o, op) = match write_of(shard, msg) {
         Ok(Some(w)) => w,
         Ok(None) => return true,
@@ -32,7 +32,7 @@ pub async fn store(shard: &Shard, msg: &Message, wait: bool) -> bool {
 }
 
 /// `store` without waiting for the commit, for callers that cannot wait (a shard's inbox).
-pub fn store_now(shard: &Shard, msg: &Message) -> bool {
+pub fn store_now(shard: &MqttShard, msg: &Message) -> bool {
     match write_of(shard, msg) {
         Ok(Some((o, op))) => {
             store::submit(shard, o, vec![op], None);
@@ -45,9 +45,9 @@ pub fn store_now(shard: &Shard, msg: &Message) -> bool {
 
 /// The write that stores or deletes `msg` as its topic's retained message, and the shard whose
 /// writer takes it; `Ok(None)`: nothing to do; `Err`: refused by a bound (counted).
-fn write_of(shard: &Shard, msg: &Message) -> Result<Option<(usize, KvOp)>, ()> {
+fn write_of(shard: &MqttShard, msg: &Message) -> Result<Option<(usize, KvOp)>, ()> {
     let cfg = &shard.config().mqtt;
-    let node = &shard.node.mqtt;
+    let node = &shard.mqtt_node;
     let o = owner(shard, &msg.topic);
     let key = store::retained_key(&msg.topic);
     let exists = matches!(shard.node.dbs[o].mqtt.get(&key), Ok(Some(_)));
@@ -73,7 +73,7 @@ fn write_of(shard: &Shard, msg: &Message) -> Result<Option<(usize, KvOp)>, ()> {
 }
 
 /// The retained messages a new subscription to `filter` receives.
-pub fn matching(shard: &Shard, filter: &str) -> Vec<Message> {
+pub fn matching(shard: &MqttShard, filter: &str) -> Vec<Message> {
     let now = crate::storage::now_millis();
     let mut out = Vec::new();
     if !filter.contains(['+', '#']) {
@@ -101,7 +101,7 @@ pub fn matching(shard: &Shard, filter: &str) -> Vec<Message> {
 }
 
 /// Counts this shard's stored retained messages into the node total (at start).
-pub fn count_stored(shard: &Shard) {
+pub fn count_stored(shard: &MqttShard) {
     let n = shard.node.dbs[shard.id].mqtt.prefix(b"r\0").count();
-    shard.node.mqtt.retained.fetch_add(n, Ordering::Relaxed);
+    shard.mqtt_node.retained.fetch_add(n, Ordering::Relaxed);
 }

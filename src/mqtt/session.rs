@@ -8,7 +8,7 @@ use super::encode::{self, Ack};
 use super::message::Message;
 use super::packet::{Fault, Will};
 use super::store;
-use crate::runtime::shard::Shard;
+use super::MqttShard;
 use crate::storage::kv::KvOp;
 use bytes::BytesMut;
 use std::cell::{Cell, RefCell};
@@ -119,7 +119,7 @@ impl Session {
 
     /// Queues a message for this client (bounded); wakes its connection. The copy of a
     /// persistent session is stored at once (not awaited).
-    pub fn enqueue(&self, shard: &Shard, msg: Arc<Message>, qos: u8, retain: bool) {
+    pub fn enqueue(&self, shard: &MqttShard, msg: Arc<Message>, qos: u8, retain: bool) {
         let mut writes = Vec::new();
         self.enqueue_into(shard, msg, qos, retain, &mut writes);
         if !writes.is_empty() {
@@ -134,14 +134,14 @@ impl Session {
     /// once acknowledged) and the caller can wait for its commit.
     pub fn enqueue_into(
         &self,
-        shard: &Shard,
+        shard: &MqttShard,
         msg: Arc<Message>,
         qos: u8,
         retain: bool,
         writes: &mut Vec<KvOp>,
     ) {
         let cfg = &shard.config().mqtt;
-        let stats = &shard.node.mqtt.stats;
+        let stats = &shard.mqtt_node.stats;
         let mut st = self.st.borrow_mut();
         let persistent = st.expiry_secs > 0;
         let mut online = st.link.is_some() && !st.closing;
@@ -189,9 +189,9 @@ impl Session {
     }
 
     /// Moves queued messages into flight, within the client's window, encoding them.
-    pub fn fill(&self, shard: &Shard, out: &mut BytesMut, now_ms: u64) {
+    pub fn fill(&self, shard: &MqttShard, out: &mut BytesMut, now_ms: u64) {
         let cfg = &shard.config().mqtt;
-        let stats = &shard.node.mqtt.stats;
+        let stats = &shard.mqtt_node.stats;
         let mut st = self.st.borrow_mut();
         let window = (st.receive_max.min(cfg.max_inflight)) as usize;
         let (v, max) = (st.version, st.max_packet.min(cfg.max_packet_bytes));
@@ -234,7 +234,7 @@ impl Session {
     }
 
     /// After a reconnect: everything in flight again, PUBLISH with DUP or PUBREL.
-    pub fn resend(&self, shard: &Shard, out: &mut BytesMut, now_ms: u64) {
+    pub fn resend(&self, shard: &MqttShard, out: &mut BytesMut, now_ms: u64) {
         let st = self.st.borrow();
         let max = st.max_packet.min(shard.config().mqtt.max_packet_bytes);
         for (pkid, e) in &st.inflight {
@@ -249,7 +249,7 @@ impl Session {
     }
 
     /// PUBACK from the client.
-    pub fn puback(&self, shard: &Shard, pkid: u16) {
+    pub fn puback(&self, shard: &MqttShard, pkid: u16) {
         let mut st = self.st.borrow_mut();
         if st.inflight.get(&pkid).is_some_and(|e| e.qos == 1) {
             if let Some(e) = st.inflight.remove(&pkid) {
@@ -261,7 +261,7 @@ impl Session {
     }
 
     /// PUBREC from the client: the message is released; true if the packet id was ours.
-    pub fn pubrec(&self, shard: &Shard, pkid: u16) -> bool {
+    pub fn pubrec(&self, shard: &MqttShard, pkid: u16) -> bool {
         let mut st = self.st.borrow_mut();
         let Some(e) = st.inflight.get_mut(&pkid).filter(|e| e.qos == 2) else {
             return false;
@@ -282,7 +282,7 @@ impl Session {
     }
 
     /// PUBCOMP from the client.
-    pub fn pubcomp(&self, shard: &Shard, pkid: u16) {
+    pub fn pubcomp(&self, shard: &MqttShard, pkid: u16) {
         let mut st = self.st.borrow_mut();
         if st.inflight.get(&pkid).is_some_and(|e| e.state == 2) {
             if let Some(e) = st.inflight.remove(&pkid) {

@@ -11,7 +11,7 @@
 use super::codec::Version;
 use super::message::{Message, StoredMessage};
 use super::session::{Entry, Session, SubOpts};
-use crate::runtime::shard::Shard;
+use super::MqttShard;
 use crate::storage::kv::{AuxSpace, KvOp, KvReply};
 use crate::storage::writer::WriterMsg;
 use rkyv::{Archive, Deserialize, Serialize};
@@ -69,7 +69,7 @@ pub fn retained_key(topic: &str) -> Vec<u8> {
 }
 
 /// Queues a write on this shard's persist queue (never blocks).
-pub fn submit(shard: &Shard, target: usize, ops: Vec<KvOp>, done: Option<KvReply>) {
+pub fn submit(shard: &MqttShard, target: usize, ops: Vec<KvOp>, done: Option<KvReply>) {
     let job = PersistJob { target, ops, done };
     if let Err(e) = shard.mqtt.persist.try_send(job) {
         tracing::error!(shard = shard.id, "mqtt persist queue closed: {e}");
@@ -81,7 +81,7 @@ pub fn submit(shard: &Shard, target: usize, ops: Vec<KvOp>, done: Option<KvReply
 pub type Committed = flume::Receiver<Result<(), String>>;
 
 /// Queues a write and waits until it is committed.
-pub async fn submit_wait(shard: &Shard, target: usize, ops: Vec<KvOp>) -> Result<(), String> {
+pub async fn submit_wait(shard: &MqttShard, target: usize, ops: Vec<KvOp>) -> Result<(), String> {
     let (tx, rx) = flume::bounded(1);
     submit(shard, target, ops, Some(tx));
     committed(rx).await
@@ -97,7 +97,7 @@ pub async fn committed(rx: Committed) -> Result<(), String> {
 
 /// Drains the persist queue into the writers, in order.
 pub async fn persist_task(
-    shard: Rc<Shard>,
+    shard: Rc<MqttShard>,
     rx: glommio::channels::local_channel::LocalReceiver<PersistJob>,
 ) {
     while let Some(job) = rx.recv().await {
@@ -122,17 +122,17 @@ pub fn entry_write(client: &str, e: &Entry) -> KvOp {
 }
 
 /// Stores a queued or in-flight message of `client` (not awaited).
-pub fn put_entry(shard: &Shard, client: &str, e: &Entry) {
+pub fn put_entry(shard: &MqttShard, client: &str, e: &Entry) {
     submit(shard, shard.id, vec![entry_write(client, e)], None);
 }
 
-pub fn delete_entry(shard: &Shard, client: &str, seq: u64) {
+pub fn delete_entry(shard: &MqttShard, client: &str, seq: u64) {
     let op = KvOp::delete(AuxSpace::Mqtt, entry_key(client, seq));
     submit(shard, shard.id, vec![op], None);
 }
 
 /// Records a received QoS 2 packet id (`held`) or its release; waits for the commit.
-pub async fn set_incoming(shard: &Shard, client: &str, pkid: u16, held: bool) {
+pub async fn set_incoming(shard: &MqttShard, client: &str, pkid: u16, held: bool) {
     let k = incoming_key(client, pkid);
     let op = if held {
         KvOp::put(AuxSpace::Mqtt, k, Vec::new())
@@ -145,7 +145,7 @@ pub async fn set_incoming(shard: &Shard, client: &str, pkid: u16, held: bool) {
 }
 
 /// Writes the session record (subscriptions, expiry).
-pub fn put_session(shard: &Shard, s: &Session) {
+pub fn put_session(shard: &MqttShard, s: &Session) {
     s.st.borrow_mut().on_disk = true;
     let st = s.st.borrow();
     let rec = SessionRecord {
@@ -170,7 +170,7 @@ pub fn put_session(shard: &Shard, s: &Session) {
 }
 
 /// Deletes everything stored for a session.
-pub fn delete_session(shard: &Shard, client: &str) {
+pub fn delete_session(shard: &MqttShard, client: &str) {
     let db = &shard.node.dbs[shard.id];
     let mut ops = vec![KvOp::delete(AuxSpace::Mqtt, key(b's', client))];
     for tag in [b'q', b'p'] {
@@ -193,7 +193,7 @@ fn decode_record(bytes: &[u8]) -> Option<SessionRecord> {
 }
 
 /// Every stored session of one shard's database: (client id, record).
-pub fn stored_sessions(shard: &Shard, db_index: usize) -> Vec<(String, SessionRecord)> {
+pub fn stored_sessions(shard: &MqttShard, db_index: usize) -> Vec<(String, SessionRecord)> {
     let db = &shard.node.dbs[db_index];
     let mut out = Vec::new();
     for guard in db.mqtt.prefix(b"s\0") {
@@ -209,7 +209,7 @@ pub fn stored_sessions(shard: &Shard, db_index: usize) -> Vec<(String, SessionRe
 }
 
 /// Rebuilds this shard's stored sessions in memory (offline, with their queues).
-pub fn load_sessions(shard: &Shard) -> Vec<Rc<Session>> {
+pub fn load_sessions(shard: &MqttShard) -> Vec<Rc<Session>> {
     let db = &shard.node.dbs[shard.id];
     let mut out = Vec::new();
     for (client, rec) in stored_sessions(shard, shard.id) {

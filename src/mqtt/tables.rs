@@ -4,8 +4,8 @@
 //! every shard (so it reaches local subscribers without any extra hop).
 
 use super::message::Message;
+use super::MqttShard;
 use crate::runtime::records::{self, Precondition, RecordError};
-use crate::runtime::shard::Shard;
 use crate::storage::catalog::TableDef;
 use crate::storage::changelog::{ChangeBatch, ChangeOp};
 use crate::storage::hlc::Version;
@@ -16,7 +16,7 @@ use std::rc::Weak;
 use std::sync::Arc;
 
 /// The table and record id a topic names, if its first level is a table.
-pub fn table_of<'a>(shard: &Shard, topic: &'a str) -> Option<(Arc<TableDef>, &'a str)> {
+pub fn table_of<'a>(shard: &MqttShard, topic: &'a str) -> Option<(Arc<TableDef>, &'a str)> {
     let (table, id) = topic.split_once('/')?;
     record_id::check(id).ok()?;
     Some((shard.table(table)?, id))
@@ -38,7 +38,7 @@ pub fn record_message(topic: String, body: &[u8], version: Version) -> Message {
 /// Writes the record a retained publish names: a JSON object replaces it, an empty payload
 /// deletes it. Err carries the v5 reason code.
 pub async fn write_record(
-    shard: &Shard,
+    shard: &MqttShard,
     def: &Arc<TableDef>,
     id: &str,
     payload: &[u8],
@@ -65,7 +65,7 @@ const REASON_QUOTA_EXCEEDED: u8 = 0x97;
 const REASON_PAYLOAD_FORMAT_INVALID: u8 = 0x99;
 
 /// The current records a new subscription to `filter` receives (bounded).
-pub fn snapshot(shard: &Shard, filter: &str) -> Vec<Message> {
+pub fn snapshot(shard: &MqttShard, filter: &str) -> Vec<Message> {
     let Some((table, rest)) = filter.split_once('/') else {
         return Vec::new();
     };
@@ -104,8 +104,8 @@ pub fn snapshot(shard: &Shard, filter: &str) -> Vec<Message> {
 /// Registers the change-feed listener that turns committed changes into MQTT deliveries.
 /// The writers send this shard the feed only while it has subscriptions (`broker::add_sub`
 /// counts the shard's interest), so an idle broker costs the writers nothing.
-pub fn listen(shard: &std::rc::Rc<Shard>) {
-    let weak: Weak<Shard> = std::rc::Rc::downgrade(shard);
+pub fn listen(shard: &std::rc::Rc<MqttShard>) {
+    let weak: Weak<MqttShard> = std::rc::Rc::downgrade(shard);
     shard
         .feed_listeners
         .borrow_mut()
@@ -116,7 +116,7 @@ pub fn listen(shard: &std::rc::Rc<Shard>) {
         }));
 }
 
-fn on_changes(shard: &Shard, batch: &ChangeBatch) {
+fn on_changes(shard: &MqttShard, batch: &ChangeBatch) {
     if shard.mqtt.local.borrow().is_empty() {
         return;
     }

@@ -11,7 +11,7 @@ use super::handler::{self, End};
 use super::message::Message;
 use super::packet::Fault;
 use super::session::{Link, Session, SubOpts};
-use crate::runtime::shard::Shard;
+use super::MqttShard;
 use crate::storage::changelog::{Change, ChangeOp};
 use crate::storage::hlc::Version;
 use crate::storage::keys;
@@ -22,7 +22,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 pub struct Watch {
-    pub shard: Rc<Shard>,
+    pub shard: Rc<MqttShard>,
     pub session: Rc<Session>,
     pub wake: LocalReceiver<()>,
     pub close: Rc<Cell<Option<Fault>>>,
@@ -31,7 +31,7 @@ pub struct Watch {
 
 impl Watch {
     /// Subscribes to `filter`; returns once every shard routes matching messages here.
-    pub async fn open(shard: &Rc<Shard>, filter: &str) -> Watch {
+    pub async fn open(shard: &Rc<MqttShard>, filter: &str) -> Watch {
         let link_id = shard.mqtt.next_link_id();
         // A NUL cannot appear in an MQTT client id, so this never meets a client's session.
         let id: Arc<str> = Arc::from(format!("\0http-{}-{link_id}", shard.id).as_str());
@@ -85,7 +85,7 @@ pub const MAX_REPLAY: usize = 10_000;
 /// from the change logs that still hold them. The flag is true if some shard's log no longer
 /// reaches back to `after` (changes may be missing: send current values as well).
 pub fn replay(
-    shard: &Shard,
+    shard: &MqttShard,
     table: &str,
     id: Option<&str>,
     after: Version,

@@ -34,7 +34,6 @@ pub async fn run_inbox(
                 // Run inline: table changes are serialized on shard 0.
                 let _ = reply.send(super::admin::apply(&shard, op).await);
             }
-            MeshMsg::Mqtt(m) => crate::mqtt::mesh::handle(&shard, m),
             MeshMsg::Shutdown => {
                 let _ = stop.try_send(());
             }

@@ -45,6 +45,8 @@ pub enum AdminOp {
 /// The answer to an admin operation: an HTTP status and a message.
 pub type AdminResult = Result<(), (u16, String)>;
 
+/// What a shard's runtime inbox serves. Services above the runtime (MQTT) have meshes of
+/// their own, built the same way.
 pub enum MeshMsg {
     /// This shard's part of a query.
     Query {
@@ -61,7 +63,5 @@ pub enum MeshMsg {
         op: AdminOp,
         reply: flume::Sender<AdminResult>,
     },
-    /// MQTT: a message to deliver, a subscription-summary change, a connection handoff.
-    Mqtt(crate::mqtt::mesh::MqttMsg),
     Shutdown,
 }

@@ -1,8 +1,9 @@
-//! The runtime: start-up checks, opening storage, one pinned glommio executor per shard, the
-//! mesh between shards, and orderly shutdown on SIGTERM/SIGINT.
+//! The runtime: start-up checks, one pinned glommio executor per shard with the services the
+//! composition root plugs into it, the mesh between shards, the change feed, the record API,
+//! queries across shards, and table changes. It knows nothing of the protocols above it.
 
 pub mod admin;
-pub mod boot;
+pub mod executor;
 pub mod feed;
 pub mod inbox;
 pub mod kick;
@@ -12,5 +13,3 @@ pub mod query;
 pub mod records;
 pub mod schema;
 pub mod shard;
-
-pub use boot::{serve, StartError};

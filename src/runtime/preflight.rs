@@ -90,3 +90,43 @@ pub fn check_memlock(config: &Config, shards: usize) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Fails if another socket already listens on `addr`'s port (on the same or a wildcard
+/// address), as the kernel's table of TCP sockets shows it. Sockets in TIME_WAIT from a
+/// previous run do not count (a restarted server must be able to bind at once).
+pub fn port_is_free(addr: std::net::SocketAddr) -> std::io::Result<()> {
+    if addr.port() == 0 {
+        return Ok(());
+    }
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (Some(local), Some(state)) = (fields.get(1), fields.get(3)) else {
+                continue;
+            };
+            if *state != "0A" {
+                continue; // not LISTEN
+            }
+            let Some((ip_hex, port_hex)) = local.split_once(':') else {
+                continue;
+            };
+            if u16::from_str_radix(port_hex, 16).ok() != Some(addr.port()) {
+                continue;
+            }
+            let theirs_wildcard = ip_hex.chars().all(|c| c == '0');
+            let same_v4 = match addr.ip() {
+                std::net::IpAddr::V4(v4) => {
+                    u32::from_str_radix(ip_hex, 16).ok().map(u32::from_be) == Some(u32::from(v4))
+                }
+                std::net::IpAddr::V6(_) => false,
+            };
+            if theirs_wildcard || addr.ip().is_unspecified() || same_v4 {
+                return Err(std::io::Error::from(std::io::ErrorKind::AddrInUse));
+            }
+        }
+    }
+    Ok(())
+}

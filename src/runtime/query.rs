@@ -7,7 +7,6 @@ use super::shard::Shard;
 use crate::query::{self, compare_docs, Query};
 use serde_json::Value;
 use std::cmp::Ordering;
-use std::rc::Rc;
 
 /// Why a query failed.
 #[derive(Debug)]
@@ -203,7 +202,7 @@ async fn scan(
 }
 
 /// Runs a query on every shard and merges: the rows to return, after limit and select.
-pub async fn run(shard: &Rc<Shard>, table: &str, raw: &str) -> Result<Vec<Value>, QueryFailure> {
+pub async fn run(shard: &Shard, table: &str, raw: &str) -> Result<Vec<Value>, QueryFailure> {
     let q = query::parse(raw).map_err(|e| QueryFailure::Bad(e.to_string()))?;
     let def = shard
         .table(table)

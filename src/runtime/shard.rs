@@ -1,6 +1,8 @@
 //! A shard's context: everything one executor owns or may reach — its id, read handles of
 //! every shard's database, the senders to every shard's writer and inbox, its copy of the
 //! catalog, and its counters. Shared within the shard through `Rc`, never across threads.
+//! Services above the runtime (HTTP, MQTT, replication, components) keep their own state
+//! beside it and reach the runtime through it, never the other way round.
 
 use super::mesh::MeshMsg;
 use crate::config::Config;
@@ -32,23 +34,11 @@ pub struct NodeShared {
     /// Per shard: how many change-feed listeners it has (writers skip shards with none).
     pub feed_interest: Vec<Arc<std::sync::atomic::AtomicU64>>,
     /// Kernel thread id of each executor thread the reactor kick interrupts: one per shard,
-    /// then the cluster executor's (0 while it has none).
+    /// then the replication executor's (0 while it has none).
     pub executor_tids: Arc<Vec<std::sync::atomic::AtomicI32>>,
-    /// Rung by a writer after a commit that added local changes to its change log; the
-    /// cluster executor waits on it so replication streams without polling (`None` when
-    /// clustering is off).
-    pub log_grew: Option<flume::Receiver<()>>,
     /// The current table definitions for writers and the cluster executor (shards keep their
     /// own copy in `Shard::catalog`).
     pub catalog: crate::storage::catalog::SharedCatalog,
-    /// MQTT counters shared by every shard.
-    pub mqtt: crate::mqtt::NodeMqtt,
-    /// Replication status (`None` when no cluster secret is configured).
-    pub cluster: Option<Arc<crate::cluster::state::ClusterState>>,
-    /// MQTT messages for the peers, to the cluster executor (`None` when clustering is off).
-    pub forward: Option<crate::cluster::forward::Channel>,
-    /// The MQTT filters this node's shards want, announced to peers (clustering on only).
-    pub interest: Option<crate::cluster::interest::NodeInterest>,
 }
 
 /// One shard's context.
@@ -60,14 +50,10 @@ pub struct Shard {
     pub in_flight: Cell<usize>,
     /// Set when the node is shutting down: connections close after their current request.
     pub draining: Cell<bool>,
-    /// Counter for generated ids.
-    pub id_counter: Cell<u64>,
     /// Next change-log sequence expected from each writer on the change feed.
     pub feed_next_seq: RefCell<Vec<u64>>,
     /// Local consumers of committed changes.
     pub feed_listeners: RefCell<Vec<super::feed::FeedListener>>,
-    /// This shard's MQTT broker (sessions homed here, subscriptions, summary copy).
-    pub mqtt: crate::mqtt::broker::Broker,
 }
 
 impl Shard {

@@ -1,0 +1,24 @@
+//! A shard's HTTP context: the runtime shard it runs on, the shard's broker (real-time
+//! streams ride on it) and the replication status (`None` when clustering is off). Derefs
+//! to the runtime shard.
+
+use crate::cluster::state::ClusterState;
+use crate::mqtt::MqttShard;
+use crate::runtime::shard::Shard;
+use std::ops::Deref;
+use std::rc::Rc;
+use std::sync::Arc;
+
+pub struct HttpShard {
+    pub base: Rc<Shard>,
+    pub mqtt: Rc<MqttShard>,
+    pub cluster: Option<Arc<ClusterState>>,
+}
+
+impl Deref for HttpShard {
+    type Target = Shard;
+
+    fn deref(&self) -> &Shard {
+        &self.base
+    }
+}

@@ -1,0 +1,225 @@
+//! The composition root: builds every service of a node in order (storage and writers, the
+//! shards with their front ends, replication), prints the ready line, and on SIGTERM or
+//! SIGINT stops them in reverse order, joining every thread: replication first, then the
+//! shards (stop accepting, finish HTTP requests and MQTT work in flight, flush MQTT state),
+//! then the reactor kick, then the writers (flush) and the background fsync. The layers below
+//! know nothing of each other's users; only this module knows them all.
+
+mod services;
+mod storage;
+
+use crate::cluster;
+use crate::config::Config;
+use crate::mqtt::NodeMqtt;
+use crate::runtime::executor::{self, ShardStart};
+use crate::runtime::mesh::MeshMsg;
+use crate::runtime::preflight;
+use crate::runtime::shard::NodeShared;
+use crate::storage::layout;
+use services::Listen;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use storage::Storage;
+
+/// Why the server could not start: printed as one line, exit code 2.
+#[derive(Debug)]
+pub struct StartError(pub String);
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<String> for StartError {
+    fn from(s: String) -> StartError {
+        StartError(s)
+    }
+}
+
+/// Runs a node until SIGTERM or SIGINT; returns once every thread has stopped.
+pub fn serve(config: Config) -> Result<(), StartError> {
+    let cores = preflight::shard_cores(&config)?;
+    preflight::check_io_uring()?;
+    preflight::check_memlock(&config, cores.len())?;
+    let listen = Listen {
+        http: config.http_addr().map_err(|e| StartError(e.to_string()))?,
+        mqtt: config.mqtt.addr().map_err(|e| StartError(e.to_string()))?,
+    };
+    let shards = cores.len();
+    let layout = layout::prepare(
+        &config.storage.data_dir,
+        config.cluster.partitions,
+        shards,
+        config.storage.cache_mib * 1024 * 1024,
+    )
+    .map_err(|e| StartError(e.to_string()))?;
+    // Rung by the writers when local changes reach a change log, and by the broker when the
+    // filters this node wants change: the replication executor waits on it.
+    let (bell, bell_rx) = match config.cluster.enabled() {
+        true => {
+            let (tx, rx) = flume::bounded(1);
+            (Some(tx), Some(rx))
+        }
+        false => (None, None),
+    };
+    let mut storage = Storage::start(&config, &layout, shards, bell.clone())?;
+    let mqtt = Arc::new(NodeMqtt::new(shards, config.shards.mesh_queue_depth, bell));
+    let cluster_state = cluster::new_state(&config);
+    let (node, inboxes) = node_shared(config, cores, &storage);
+    let signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])
+    .map_err(|e| StartError(format!("cannot install signal handlers: {e}")))?;
+    let kick = Kick::start(&node)?;
+
+    let listen = Arc::new(Mutex::new(listen));
+    let start = services::start_services(listen.clone(), mqtt.clone(), cluster_state.clone());
+    let mut shard_threads = Vec::new();
+    for (s, inbox) in inboxes.into_iter().enumerate() {
+        let feed = storage.feeds[s]
+            .take()
+            .ok_or_else(|| StartError("a shard's change feed was taken twice".into()))?;
+        let thread = executor::spawn(ShardStart {
+            id: s,
+            node: node.clone(),
+            catalog: storage.catalog.clone(),
+            inbox,
+            feed,
+            services: start.clone(),
+        });
+        match thread {
+            Ok(t) => shard_threads.push(t),
+            Err(e) => {
+                stop_shards(&node, shard_threads);
+                kick.stop();
+                storage.stop();
+                return Err(StartError(e));
+            }
+        }
+    }
+    let replication = match (cluster_state, bell_rx) {
+        (Some(state), Some(bell)) => {
+            let r = cluster::start(node.clone(), mqtt, state, bell, layout.generation);
+            match r {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    stop_shards(&node, shard_threads);
+                    kick.stop();
+                    storage.stop();
+                    return Err(StartError(e));
+                }
+            }
+        }
+        _ => None,
+    };
+    let bound = *listen.lock().unwrap_or_else(|e| e.into_inner());
+    println!(
+        "microlith ready http={} shards={shards} node={} mqtt={}{}",
+        bound.http,
+        node.config.cluster.node_id,
+        bound.mqtt,
+        replication
+            .as_ref()
+            .map(|r| format!(" peer={}", r.addr))
+            .unwrap_or_default()
+    );
+    tracing::info!(http = %bound.http, mqtt = %bound.mqtt, shards, cores = ?node.cores, data_dir = %node.data_dir.display(), "serving");
+
+    let mut signals = signals;
+    let signal = signals
+        .forever()
+        .next()
+        .map(signal_name)
+        .unwrap_or("unknown");
+    tracing::info!(
+        signal,
+        "shutting down: no new connections, finishing the work in flight"
+    );
+    if let Some(r) = replication {
+        r.stop();
+        tracing::info!("replication stopped");
+    }
+    stop_shards(&node, shard_threads);
+    tracing::info!("shards stopped");
+    kick.stop();
+    storage.stop();
+    tracing::info!("stopped; every acknowledged write is on disk and every thread has ended");
+    Ok(())
+}
+
+/// What every shard shares, and the receiving ends of the shards' inboxes.
+fn node_shared(
+    config: Config,
+    cores: Vec<usize>,
+    storage: &Storage,
+) -> (Arc<NodeShared>, Vec<flume::Receiver<MeshMsg>>) {
+    let shards = cores.len();
+    let (inboxes, inbox_rx): (Vec<_>, Vec<_>) = (0..shards)
+        .map(|_| flume::bounded(config.shards.mesh_queue_depth))
+        .unzip();
+    let node = Arc::new(NodeShared {
+        data_dir: config.storage.data_dir.clone(),
+        partitions: config.cluster.partitions,
+        cores,
+        dbs: storage.dbs.clone(),
+        writers: storage.writers.clone(),
+        writer_stats: storage.writer_stats.clone(),
+        inboxes,
+        serving: (0..shards).map(|_| AtomicBool::new(false)).collect(),
+        connections: (0..shards).map(|_| AtomicUsize::new(0)).collect(),
+        feed_interest: storage.feed_interest.clone(),
+        // One slot per shard, then the replication executor's.
+        executor_tids: Arc::new((0..=shards).map(|_| AtomicI32::new(0)).collect()),
+        catalog: storage.shared_catalog.clone(),
+        started_ms: crate::storage::now_millis(),
+        config,
+    });
+    (node, inbox_rx)
+}
+
+/// Tells every shard to stop and joins their threads (each drains first).
+fn stop_shards(node: &NodeShared, threads: Vec<JoinHandle<()>>) {
+    for inbox in &node.inboxes {
+        let _ = inbox.send(MeshMsg::Shutdown);
+    }
+    for t in threads {
+        if t.join().is_err() {
+            tracing::error!("a shard thread panicked while stopping");
+        }
+    }
+}
+
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        signal_hook::consts::SIGTERM => "SIGTERM",
+        signal_hook::consts::SIGINT => "SIGINT",
+        _ => "other",
+    }
+}
+
+/// The reactor kick's thread (see `runtime::kick`).
+struct Kick {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
+impl Kick {
+    fn start(node: &NodeShared) -> Result<Kick, StartError> {
+        crate::runtime::kick::install_handler();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tids, stop2) = (node.executor_tids.clone(), stop.clone());
+        let thread = std::thread::Builder::new()
+            .name("reactor-kick".into())
+            .spawn(move || crate::runtime::kick::run(tids, stop2))
+            .map_err(|e| StartError(format!("cannot start thread: {e}")))?;
+        Ok(Kick { stop, thread })
+    }
+
+    fn stop(self) {
+        self.stop.store(true, Ordering::Release);
+        let _ = self.thread.join();
+    }
+}

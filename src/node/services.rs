@@ -1,0 +1,102 @@
+//! What runs on each shard beside the runtime: the HTTP and MQTT listeners and the shard's
+//! broker. Shard 0 binds first so that a port 0 in the config resolves to one port that
+//! every later shard then shares (SO_REUSEPORT); it also proves each port is free, since
+//! SO_REUSEPORT would otherwise let a second server share a port silently.
+
+use crate::cluster::state::ClusterState;
+use crate::http::shard::HttpShard;
+use crate::mqtt::{MqttShard, NodeMqtt};
+use crate::runtime::executor::{Services, StartServices};
+use crate::runtime::preflight::port_is_free;
+use crate::runtime::shard::Shard;
+use glommio::net::TcpListener;
+use glommio::Task;
+use std::cell::RefCell;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// The addresses the listeners bind: as configured until shard 0 has bound them, then the
+/// addresses it got.
+#[derive(Debug, Clone, Copy)]
+pub struct Listen {
+    pub http: SocketAddr,
+    pub mqtt: SocketAddr,
+}
+
+/// The services of every shard, built on each shard's thread as it starts.
+pub fn start_services(
+    listen: Arc<Mutex<Listen>>,
+    mqtt: Arc<NodeMqtt>,
+    cluster: Option<Arc<ClusterState>>,
+) -> StartServices {
+    Arc::new(move |shard: &Rc<Shard>| {
+        let addrs = *listen.lock().unwrap_or_else(|e| e.into_inner());
+        let (http_listener, mqtt_listener) = bind(shard.id, addrs)?;
+        if shard.id == 0 {
+            let bound = Listen {
+                http: http_listener.local_addr().unwrap_or(addrs.http),
+                mqtt: mqtt_listener.local_addr().unwrap_or(addrs.mqtt),
+            };
+            *listen.lock().unwrap_or_else(|e| e.into_inner()) = bound;
+        }
+        let broker = MqttShard::start(shard.clone(), mqtt.clone())?;
+        let http = Rc::new(HttpShard {
+            base: shard.clone(),
+            mqtt: broker.clone(),
+            cluster: cluster.clone(),
+        });
+        let mqtt_accept = glommio::spawn_local(crate::mqtt::listener::accept_loop(
+            broker.clone(),
+            mqtt_listener,
+        ));
+        let http_accept = glommio::spawn_local(crate::http::server::accept_loop(
+            http.clone(),
+            http_listener,
+        ));
+        Ok(Box::new(ShardServices {
+            accepting: RefCell::new(vec![http_accept, mqtt_accept]),
+            http,
+            broker,
+        }) as Box<dyn Services>)
+    })
+}
+
+/// Binds this shard's HTTP and MQTT listeners.
+fn bind(shard: usize, addrs: Listen) -> Result<(TcpListener, TcpListener), String> {
+    let busy = |a: SocketAddr, key: &str, e: &dyn std::fmt::Display| {
+        format!("cannot listen on {a} (`{key}`): {e}; is another process using the port?")
+    };
+    if shard == 0 {
+        for (a, key) in [(addrs.http, "http.listen"), (addrs.mqtt, "mqtt.listen")] {
+            port_is_free(a).map_err(|e| busy(a, key, &e))?;
+        }
+    }
+    let http = TcpListener::bind(addrs.http).map_err(|e| busy(addrs.http, "http.listen", &e))?;
+    let mqtt = TcpListener::bind(addrs.mqtt).map_err(|e| busy(addrs.mqtt, "mqtt.listen", &e))?;
+    Ok((http, mqtt))
+}
+
+/// One shard's front ends.
+struct ShardServices {
+    /// The accept loops; dropping them closes the listeners.
+    accepting: RefCell<Vec<Task<()>>>,
+    http: Rc<HttpShard>,
+    broker: Rc<MqttShard>,
+}
+
+impl Services for ShardServices {
+    fn stop_accepting(&self) {
+        self.accepting.borrow_mut().clear();
+    }
+
+    fn drain(&self, deadline: Instant) -> Pin<Box<dyn Future<Output = ()> + '_>> {
+        Box::pin(async move {
+            crate::http::server::drain(&self.http, deadline).await;
+            self.broker.drain().await;
+        })
+    }
+}

@@ -1,11 +1,12 @@
 //! One node of three is cut off for 30 s (`MICROLITH_TEST_PARTITION_SECS` shortens it while
-//! iterating) while both sides keep writing the same keys. After healing, every node holds
-//! the same winner for every key: the write with the highest HLC version among all that were
+//! iterating) while both sides keep writing the same keys; before the cut heals, each side
+//! writes one key last, so both sides hold winners. After healing, every node holds the same
+//! winner for every key: the write with the highest HLC version among all that were
 //! acknowledged anywhere.
 
 mod common;
 use common::cluster::*;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,7 +14,7 @@ use std::time::Duration;
 const KEYS: usize = 20;
 
 /// Key → every acknowledged (version, stored body; empty for a delete).
-type Acked = HashMap<String, Vec<((u64, u16), String)>>;
+type Acked = BTreeMap<String, Vec<((u64, u16), String)>>;
 
 #[test]
 fn partitioned_writers_converge_to_the_highest_version() {
@@ -63,6 +64,10 @@ fn partitioned_writers_converge_to_the_highest_version() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(30);
     std::thread::sleep(Duration::from_secs(cut));
+    stop.store(true, Ordering::Relaxed);
+    for w in ws {
+        w.join().unwrap();
+    }
     // The cut-off node did not see the others' writes, nor they its.
     assert_ne!(c.digest(0), c.digest(2), "the cut node must have diverged");
     let st = fetch(&c.nodes[2].url("/status")).json();
@@ -74,14 +79,53 @@ fn partitioned_writers_converge_to_the_highest_version() {
             .all(|p| p["inbound"]["state"] != "connected"),
         "the cut node's links are down: {st}"
     );
-    c.heal();
-    stop.store(true, Ordering::Relaxed);
-    for w in ws {
-        w.join().unwrap();
+    // Still cut, each side writes one key last: the cut node k0, node 1 k1, each time until
+    // its write's version is above every acknowledged one of that key. So whatever the
+    // timing, both sides of the partition hold winners, which the other side must take.
+    let mut acked = std::mem::take(&mut *acked.lock().unwrap());
+    for (n, k) in [(2, "k0"), (0, "k1")] {
+        let newest = acked
+            .get(k)
+            .and_then(|w| w.iter().map(|(v, _)| *v).max())
+            .unwrap_or_default();
+        let body = format!(r#"{{"by":{n},"i":"last","id":"{k}"}}"#);
+        let url = c.nodes[n].url(&format!("/Product/{k}"));
+        let mut tries = 0;
+        loop {
+            let r = cput(&url, &body);
+            let etag = r
+                .etag
+                .unwrap_or_else(|| panic!("PUT {url}: {} {}", r.status, r.body));
+            let v = version(&etag);
+            acked
+                .entry(k.to_string())
+                .or_default()
+                .push((v, body.clone()));
+            if v > newest {
+                break;
+            }
+            tries += 1;
+            assert!(
+                tries < 100,
+                "node {}: no write to {k} above {newest:?}",
+                n + 1
+            );
+        }
     }
+    c.heal();
     c.wait_converged(Duration::from_secs(30));
-    let acked = acked.lock().unwrap();
     assert_eq!(acked.len(), KEYS, "every key was written");
+    // The winners come from both sides (k0 from the cut node, k1 from the others at least),
+    // so one side taking everything cannot pass the checks below.
+    let won_by_cut_node: Vec<&str> = acked
+        .iter()
+        .filter(|(_, w)| w.iter().map(|(v, _)| v).max().unwrap().1 == 3)
+        .map(|(k, _)| k.as_str())
+        .collect();
+    assert!(
+        won_by_cut_node.contains(&"k0") && !won_by_cut_node.contains(&"k1"),
+        "winners from both sides expected; the cut node won {won_by_cut_node:?}"
+    );
     for (k, writes) in acked.iter() {
         let (winner, body) = writes.iter().max_by_key(|(v, _)| *v).unwrap();
         for (node, (status, etag, got)) in c
@@ -103,10 +147,4 @@ fn partitioned_writers_converge_to_the_highest_version() {
             }
         }
     }
-    // Both sides wrote during the cut, so the winners come from both sides.
-    let winners_from_cut_node = acked
-        .values()
-        .filter(|w| w.iter().max_by_key(|(v, _)| *v).unwrap().0 .1 == 3)
-        .count();
-    eprintln!("{winners_from_cut_node} of {KEYS} keys won by the node that was cut off");
 }

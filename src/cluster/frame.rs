@@ -195,16 +195,45 @@ impl FrameError {
     }
 }
 
+/// A frame rkyv could not serialize: a bug on this side, never the peer's doing.
+#[derive(Debug)]
+pub struct EncodeError(String);
+
+impl std::fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot encode a frame: {}", self.0)
+    }
+}
+
+/// Why a frame could not be sent.
+#[derive(Debug)]
+pub enum WriteError {
+    /// Nothing was sent; the link closes (the peer would count an empty frame as a bad one).
+    Encode(EncodeError),
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WriteError::Encode(e) => e.fmt(f),
+            WriteError::Io(e) => e.fmt(f),
+        }
+    }
+}
+
 /// Encodes a frame with its header.
-pub fn encode(frame: &Frame) -> Vec<u8> {
+pub fn encode(frame: &Frame) -> Result<Vec<u8>, EncodeError> {
+    let kind = super::handshake::kind(frame);
     let payload = rkyv::to_bytes::<rkyv::rancor::Error>(frame)
-        .map(|b| b.into_vec())
-        .unwrap_or_default();
+        .map_err(|e| EncodeError(format!("{kind}: {e}")))?;
+    let len = u32::try_from(payload.len())
+        .map_err(|_| EncodeError(format!("{kind}: {} bytes", payload.len())))?;
     let mut out = Vec::with_capacity(HEADER + payload.len());
-    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(&crc32(&payload).to_be_bytes());
     out.extend_from_slice(&payload);
-    out
+    Ok(out)
 }
 
 /// Checks and decodes a payload whose header said `crc`.
@@ -248,10 +277,11 @@ pub async fn read<R: AsyncRead + Unpin>(r: &mut R, max: usize) -> Result<Frame, 
     decode(&payload, crc)
 }
 
-/// Writes one frame.
-pub async fn write<W: AsyncWrite + Unpin>(w: &mut W, frame: &Frame) -> std::io::Result<()> {
-    w.write_all(&encode(frame)).await?;
-    w.flush().await
+/// Writes one frame; one that does not encode is an error and nothing is written.
+pub async fn write<W: AsyncWrite + Unpin>(w: &mut W, frame: &Frame) -> Result<(), WriteError> {
+    let bytes = encode(frame).map_err(WriteError::Encode)?;
+    w.write_all(&bytes).await.map_err(WriteError::Io)?;
+    w.flush().await.map_err(WriteError::Io)
 }
 
 /// CRC-32 (IEEE 802.3, the one of zip and Ethernet). `crc32fast` uses the CPU's carry-less
@@ -304,7 +334,7 @@ mod tests {
             shard: 3,
             resume_at: 99,
         };
-        let bytes = encode(&f);
+        let bytes = encode(&f).unwrap();
         let crc = u32::from_be_bytes(bytes[4..8].try_into().unwrap());
         assert_eq!(decode(&bytes[HEADER..], crc).unwrap(), f);
         // A flipped bit fails the checksum.

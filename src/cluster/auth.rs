@@ -110,30 +110,14 @@ impl Secret {
     }
 }
 
-/// 32 random bytes from the kernel.
-pub fn nonce() -> [u8; 32] {
+/// 32 random bytes from the operating system. Failing to get them is an error, never a
+/// weaker nonce: a predictable one would let a recorded proof be replayed.
+pub fn nonce() -> Result<[u8; 32], String> {
     let mut out = [0u8; 32];
-    let mut filled = 0;
-    while filled < out.len() {
-        // SAFETY: the pointer and length describe the unfilled tail of `out`.
-        let n = unsafe {
-            libc::getrandom(
-                out[filled..].as_mut_ptr() as *mut libc::c_void,
-                out.len() - filled,
-                0,
-            )
-        };
-        if n <= 0 {
-            // getrandom cannot fail on Linux ≥ 3.17 short of EINTR; fall back to time and pid.
-            let t = crate::storage::now_millis() ^ ((std::process::id() as u64) << 32);
-            for (i, b) in out.iter_mut().enumerate().skip(filled) {
-                *b ^= (t >> ((i % 8) * 8)) as u8 ^ i as u8;
-            }
-            break;
-        }
-        filled += n as usize;
-    }
-    out
+    getrandom::fill(&mut out).map_err(|e| {
+        format!("cannot get random bytes from the operating system for peer authentication: {e}")
+    })?;
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -144,7 +128,7 @@ mod tests {
     fn proofs_verify_only_with_the_same_secret_nonces_and_role() {
         let s = Secret::new(b"0123456789abcdef".to_vec());
         let other = Secret::new(b"0123456789abcdeX".to_vec());
-        let (d, a) = (nonce(), nonce());
+        let (d, a) = (nonce().unwrap(), nonce().unwrap());
         assert_ne!(d, a);
         let p = s.prove(Role::Dialer, &d, &a, 1, 2);
         assert!(s.verify(Role::Dialer, &d, &a, 1, 2, &p));

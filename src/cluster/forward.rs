@@ -320,7 +320,7 @@ mod tests {
         let f = Frame::Publish {
             messages: vec![m.clone()],
         };
-        let bytes = encode(&f);
+        let bytes = encode(&f).unwrap();
         let crc = u32::from_be_bytes(bytes[4..8].try_into().unwrap());
         assert_eq!(decode(&bytes[HEADER..], crc).unwrap(), f);
         let back = from_peer(m, 1_000);
@@ -362,7 +362,8 @@ mod tests {
     fn a_damaged_publish_frame_never_panics() {
         let bytes = encode(&Frame::Publish {
             messages: vec![msg("sensors/t1"); 3],
-        });
+        })
+        .unwrap();
         let payload = &bytes[HEADER..];
         for i in 0..payload.len() {
             let mut bad = payload.to_vec();

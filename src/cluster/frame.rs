@@ -195,16 +195,45 @@ impl FrameError {
     }
 }
 
+/// A frame rkyv could not serialize: a bug on this side, never the peer's doing.
+#[derive(Debug)]
+pub struct EncodeError(String);
+
+impl std::fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot encode a frame: {}", self.0)
+    }
+}
+
+/// Why a frame could not be sent.
+#[derive(Debug)]
+pub enum WriteError {
+    /// Nothing was sent; the link closes (the peer would count an empty frame as a bad one).
+    Encode(EncodeError),
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WriteError::Encode(e) => e.fmt(f),
+            WriteError::Io(e) => e.fmt(f),
+        }
+    }
+}
+
 /// Encodes a frame with its header.
-pub fn encode(frame: &Frame) -> Vec<u8> {
+pub fn encode(frame: &Frame) -> Result<Vec<u8>, EncodeError> {
+    let kind = super::handshake::kind(frame);
     let payload = rkyv::to_bytes::<rkyv::rancor::Error>(frame)
-        .map(|b| b.into_vec())
-        .unwrap_or_default();
+        .map_err(|e| EncodeError(format!("{kind}: {e}")))?;
+    let len = u32::try_from(payload.len())
+        .map_err(|_| EncodeError(format!("{kind}: {} bytes", payload.len())))?;
     let mut out = Vec::with_capacity(HEADER + payload.len());
-    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(&crc32(&payload).to_be_bytes());
     out.extend_from_slice(&payload);
-    out
+    Ok(out)
 }
 
 /// Checks and decodes a payload whose header said `crc`.
@@ -248,40 +277,18 @@ pub async fn read<R: AsyncRead + Unpin>(r: &mut R, max: usize) -> Result<Frame, 
     decode(&payload, crc)
 }
 
-/// Writes one frame.
-pub async fn write<W: AsyncWrite + Unpin>(w: &mut W, frame: &Frame) -> std::io::Result<()> {
-    w.write_all(&encode(frame)).await?;
-    w.flush().await
+/// Writes one frame; one that does not encode is an error and nothing is written.
+pub async fn write<W: AsyncWrite + Unpin>(w: &mut W, frame: &Frame) -> Result<(), WriteError> {
+    let bytes = encode(frame).map_err(WriteError::Encode)?;
+    w.write_all(&bytes).await.map_err(WriteError::Io)?;
+    w.flush().await.map_err(WriteError::Io)
 }
 
-/// CRC-32 (IEEE 802.3, the one of zip and Ethernet).
+/// CRC-32 (IEEE 802.3, the one of zip and Ethernet). `crc32fast` uses the CPU's carry-less
+/// multiply where it has one: a frame can be 4 MiB, too much for a byte-at-a-time table loop.
 pub fn crc32(bytes: &[u8]) -> u32 {
-    let mut c = !0u32;
-    for b in bytes {
-        c = CRC_TABLE[((c ^ *b as u32) & 0xff) as usize] ^ (c >> 8);
-    }
-    !c
+    crc32fast::hash(bytes)
 }
-
-const CRC_TABLE: [u32; 256] = {
-    let mut t = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 {
-                0xedb8_8320 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
-            k += 1;
-        }
-        t[i] = c;
-        i += 1;
-    }
-    t
-};
 
 #[cfg(test)]
 mod tests {
@@ -293,12 +300,41 @@ mod tests {
     }
 
     #[test]
+    fn crc_matches_a_bitwise_reference_at_every_length() {
+        // The definition, one bit at a time: what peers running older builds compute.
+        fn reference(bytes: &[u8]) -> u32 {
+            let mut c = !0u32;
+            for b in bytes {
+                c ^= *b as u32;
+                for _ in 0..8 {
+                    c = if c & 1 != 0 {
+                        0xedb8_8320 ^ (c >> 1)
+                    } else {
+                        c >> 1
+                    };
+                }
+            }
+            !c
+        }
+        let bytes: Vec<u8> = (0..4096u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        for len in (0..300).chain([1023, 1024, 1025, 4096]) {
+            assert_eq!(
+                crc32(&bytes[..len]),
+                reference(&bytes[..len]),
+                "length {len}"
+            );
+        }
+    }
+
+    #[test]
     fn frames_round_trip_and_damage_is_refused() {
         let f = Frame::Gap {
             shard: 3,
             resume_at: 99,
         };
-        let bytes = encode(&f);
+        let bytes = encode(&f).unwrap();
         let crc = u32::from_be_bytes(bytes[4..8].try_into().unwrap());
         assert_eq!(decode(&bytes[HEADER..], crc).unwrap(), f);
         // A flipped bit fails the checksum.

@@ -72,7 +72,7 @@ pub async fn dial<S: AsyncRead + AsyncWrite + Unpin>(
     ctx: &Ctx,
     s: &mut S,
 ) -> Result<PeerInfo, String> {
-    let mine = nonce();
+    let mine = nonce()?;
     frame::write(s, &my_hello(ctx, mine))
         .await
         .map_err(|e| e.to_string())?;
@@ -148,7 +148,7 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
     if let Err(reason) = check_hello(ctx, &theirs) {
         return Err(refuse(s, format!("peer has {reason}")).await);
     }
-    let mine = nonce();
+    let mine = nonce()?;
     frame::write(s, &my_hello(ctx, mine))
         .await
         .map_err(|e| e.to_string())?;

@@ -121,6 +121,9 @@ pub fn start(
     let (stop_tx, stop_rx) = flume::bounded::<()>(1);
     let c = &node.config.cluster;
     let secret = Secret::from_config(c)?.ok_or("`cluster.secret`: no secret")?;
+    // Every link needs fresh nonces: a node the OS gives no random bytes fails to start, with
+    // the reason, rather than failing each link later.
+    auth::nonce()?;
     let listen = c.listen_addr().map_err(|e| e.to_string())?;
     let cursors = cursor::Cursors::open(&node)
         .map_err(|e| format!("cannot open the cluster keyspace: {e}"))?;

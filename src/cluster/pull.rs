@@ -359,7 +359,12 @@ async fn stream_from<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 async fn send<S: AsyncWrite + Unpin>(s: &mut S, f: &Frame) -> Result<(), String> {
-    frame::write(s, f).await.map_err(|e| e.to_string())
+    frame::write(s, f).await.map_err(|e| {
+        if matches!(e, frame::WriteError::Encode(_)) {
+            tracing::error!("closing link: {e}");
+        }
+        e.to_string()
+    })
 }
 
 async fn start_repair<S: AsyncWrite + Unpin>(

@@ -405,7 +405,12 @@ async fn write_loop<W: futures_lite::AsyncWrite + Unpin>(
             continue;
         }
         for f in &out {
-            frame::write(wr, f).await.map_err(|e| e.to_string())?;
+            if let Err(e) = frame::write(wr, f).await {
+                if matches!(e, frame::WriteError::Encode(_)) {
+                    tracing::error!(peer, "closing link: {e}");
+                }
+                return Err(e.to_string());
+            }
         }
         last_sent = Instant::now();
     }

@@ -52,25 +52,10 @@ pub async fn handle(shard: &Rc<HttpShard>, req: &Request<'_>) -> Response {
     }
 }
 
-/// Decodes `%XX` escapes; `None` for bad escapes or invalid UTF-8.
+/// Decodes `%XX` escapes; `None` for bad escapes or invalid UTF-8 (the rules are the query
+/// string's: `crate::query::percent`).
 pub fn percent_decode(s: &str) -> Option<Cow<'_, str>> {
-    if !s.contains('%') {
-        return Some(Cow::Borrowed(s));
-    }
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok().map(Cow::Owned)
+    crate::query::percent::percent_decode(s).ok()
 }
 
 /// `405` with the methods a resource allows.
@@ -81,4 +66,19 @@ pub fn not_allowed(method: Method, allow: &str) -> Response {
     );
     r.extra.push(format!("Allow: {allow}"));
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_segments_decode_strictly() {
+        assert!(matches!(percent_decode("Dog"), Some(Cow::Borrowed("Dog"))));
+        assert_eq!(percent_decode("a%2Fb%C3%A9").as_deref(), Some("a/bé"));
+        // `%+1` used to pass (u8::from_str_radix takes a sign).
+        for bad in ["%+1", "%-1", "%2", "%", "%zz", "%FF"] {
+            assert_eq!(percent_decode(bad), None, "{bad:?}");
+        }
+    }
 }

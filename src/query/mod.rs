@@ -12,6 +12,7 @@
 mod ast;
 pub mod eval;
 pub mod parse;
+pub mod percent;
 pub mod plan;
 
 pub use eval::{compare_docs, compare_values, project, value_at};

@@ -8,6 +8,7 @@
 //! afterwards, so `%26` is a literal `&` and `+` is a literal `+`.
 
 pub use super::ast::{Condition, Expr, Limit, Literal, Op, Query, QueryError, Select, SortKey};
+use super::percent::{percent_decode, PercentError};
 
 /// Groups nested deeper than this are rejected (keeps recursion bounded).
 pub const MAX_DEPTH: usize = 32;
@@ -50,33 +51,20 @@ fn err(position: usize, token: &str, message: impl Into<String>) -> QueryError {
 
 /// Percent-decodes `raw` (which starts at byte `pos` of the query); `+` stays `+`.
 fn decode(raw: &str, pos: usize) -> Result<String, QueryError> {
-    if !raw.contains('%') {
-        return Ok(raw.to_string());
-    }
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if b != b'%' {
-            out.push(b);
-            i += 1;
-            continue;
+    match percent_decode(raw) {
+        Ok(text) => Ok(text.into_owned()),
+        Err(PercentError::BadEscape(i)) => {
+            let token: String = raw.get(i..).unwrap_or_default().chars().take(3).collect();
+            Err(err(
+                pos + i,
+                &token,
+                "invalid percent-encoding, expected %XX",
+            ))
         }
-        let hex = |j: usize| bytes.get(j).and_then(|&c| (c as char).to_digit(16));
-        match (hex(i + 1), hex(i + 2)) {
-            (Some(h), Some(l)) => out.push((h * 16 + l) as u8),
-            _ => {
-                let token: String = raw.get(i..).unwrap_or_default().chars().take(3).collect();
-                return Err(err(
-                    pos + i,
-                    &token,
-                    "invalid percent-encoding, expected %XX",
-                ));
-            }
+        Err(PercentError::NotUtf8) => {
+            Err(err(pos, raw, "percent-encoded bytes are not valid UTF-8"))
         }
-        i += 3;
     }
-    String::from_utf8(out).map_err(|_| err(pos, raw, "percent-encoded bytes are not valid UTF-8"))
 }
 
 /// Types a decoded value: `null`, `string:`, `number:`, `boolean:` prefixes, else `Auto`.

@@ -265,6 +265,8 @@ pub async fn receive(
     for m in &messages {
         check(&node.config.mqtt, peer, m).map_err(|e| format!("bad frame: {e}"))?;
     }
+    // Copies for persistent sessions wait for the writers like a local publisher's would.
+    crate::mqtt::store::wait_for_room(mqtt, node.config.mqtt.max_persist_backlog_bytes).await;
     let now = now_millis();
     let n = messages.len() as u64;
     let shards = mqtt.inboxes.len();
@@ -293,8 +295,8 @@ pub async fn receive(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mqtt::message::Props;
     use crate::cluster::frame::{decode, encode, FrameError, HEADER};
+    use crate::mqtt::message::Props;
 
     fn msg(topic: &str) -> PeerMessage {
         PeerMessage {

@@ -181,15 +181,20 @@ pub fn event_json(msg: &crate::mqtt::message::Message) -> (&'static str, Vec<u8>
     (kind, serde_json::to_vec(&body).unwrap_or_default())
 }
 
-/// Drops record events a stream already sent a newer or equal version of (a change can reach
-/// a stream both in its first snapshot or replay and live).
+/// Drops record events a stream already sent a newer or equal version of. A change reaches
+/// a stream twice only across its first batch (current values, replayed changes) and the
+/// live events that follow, because live events of one record come in commit order from the
+/// shard that owns it. So only the first batch's versions are kept (at most
+/// `mqtt.max_table_snapshot` + `watch::MAX_REPLAY` records), and each is forgotten once a newer
+/// live event of its record went out: the map never outgrows the first batch.
 #[derive(Default)]
 pub struct Fresh {
     sent: std::collections::HashMap<String, Version>,
 }
 
 impl Fresh {
-    pub fn check(&mut self, m: &crate::mqtt::message::Message) -> bool {
+    /// Whether to send `m` of the first batch (it is remembered).
+    pub fn first(&mut self, m: &crate::mqtt::message::Message) -> bool {
         let Some(v) = m.version else {
             return true;
         };
@@ -198,5 +203,65 @@ impl Fresh {
         }
         self.sent.insert(m.topic.clone(), v);
         true
+    }
+
+    /// Whether to send live event `m` (not stale against the first batch).
+    pub fn live(&mut self, m: &crate::mqtt::message::Message) -> bool {
+        let Some(v) = m.version else {
+            return true;
+        };
+        match self.sent.get(&m.topic) {
+            Some(prev) if *prev >= v => false,
+            Some(_) => {
+                self.sent.remove(&m.topic);
+                true
+            }
+            None => true,
+        }
+    }
+
+    /// Records remembered now.
+    pub fn len(&self) -> usize {
+        self.sent.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sent.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Fresh;
+    use crate::mqtt::message::Message;
+    use crate::storage::hlc::Version;
+
+    fn event(id: &str, clock: u64) -> Message {
+        let v = Version { clock, node: 1 };
+        crate::mqtt::tables::record_message(format!("T/{id}"), b"{}", v)
+    }
+
+    #[test]
+    fn live_events_older_than_the_first_batch_are_dropped_then_forgotten() {
+        let mut f = Fresh::default();
+        assert!(f.first(&event("a", 5)));
+        assert!(
+            !f.first(&event("a", 4)),
+            "an older replayed change after the current value"
+        );
+        assert!(f.first(&event("b", 1)));
+        assert_eq!(f.len(), 2);
+        assert!(!f.live(&event("a", 5)), "the same version live");
+        assert!(f.live(&event("a", 6)));
+        assert_eq!(
+            f.len(),
+            1,
+            "a is forgotten once a newer live event went out"
+        );
+        assert!(f.live(&event("a", 7)));
+        for i in 0..10_000 {
+            assert!(f.live(&event(&format!("c{i}"), 1)));
+        }
+        assert_eq!(f.len(), 1, "live events alone never grow the map");
     }
 }

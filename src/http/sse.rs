@@ -51,7 +51,9 @@ pub async fn serve(
     let mut sent = Fresh::default();
     let mut out = Vec::new();
     for m in &first {
-        push_event(&mut out, m, &mut sent);
+        if sent.first(m) {
+            push_event(&mut out, m);
+        }
     }
     let mut scratch = [0u8; 512];
     let mut last_write = std::time::Instant::now();
@@ -60,7 +62,9 @@ pub async fn serve(
             break;
         }
         for m in watch.take() {
-            push_event(&mut out, &m, &mut sent);
+            if sent.live(&m) {
+                push_event(&mut out, &m);
+            }
         }
         if !out.is_empty() {
             let written = or(async { Some(stream.write_all(&out).await) }, async {
@@ -112,11 +116,8 @@ pub async fn serve(
     watch.end().await;
 }
 
-/// Appends one event unless the record already had a newer or equal version sent.
-fn push_event(out: &mut Vec<u8>, m: &Message, sent: &mut Fresh) {
-    if !sent.check(m) {
-        return;
-    }
+/// Appends one event.
+fn push_event(out: &mut Vec<u8>, m: &Message) {
     let (kind, json) = event_json(m);
     if let Some(v) = m.version {
         let _ = writeln!(out, "id: {v}");

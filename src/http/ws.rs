@@ -64,7 +64,7 @@ pub async fn serve_table(
     let mut fresh = Fresh::default();
     if target.id.is_some() {
         for m in crate::mqtt::tables::snapshot(&shard.mqtt, &target.filter) {
-            if fresh.check(&m) {
+            if fresh.first(&m) {
                 let _ = ws.feed(text(&m)).await;
             }
         }
@@ -77,7 +77,7 @@ pub async fn serve_table(
             break Some((CloseCode::Away, "server shutting down"));
         }
         for m in watch.take() {
-            if fresh.check(&m) && ws.feed(text(&m)).await.is_err() {
+            if fresh.live(&m) && ws.feed(text(&m)).await.is_err() {
                 break;
             }
         }

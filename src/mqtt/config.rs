@@ -33,6 +33,12 @@ pub struct MqttConfig {
     pub max_session_expiry_secs: u32,
     /// Records sent as retained messages when a wildcard filter covers a table.
     pub max_table_snapshot: usize,
+    /// Sessions kept on disk (persistent sessions), node-wide. Past it a client asking for a
+    /// new persistent session is refused (5.0: Quota exceeded; 3.1.1: Server unavailable).
+    pub max_persistent_sessions: usize,
+    /// Bytes of MQTT state (queued copies, acknowledgements, sessions) a shard may have
+    /// waiting for its writer. At the bound publishers wait before their next message.
+    pub max_persist_backlog_bytes: usize,
 }
 
 impl Default for MqttConfig {
@@ -49,6 +55,8 @@ impl Default for MqttConfig {
             max_retained_bytes: 64 * 1024,
             max_session_expiry_secs: 7 * 86_400,
             max_table_snapshot: 1000,
+            max_persistent_sessions: 100_000,
+            max_persist_backlog_bytes: 64 << 20,
         }
     }
 }
@@ -128,6 +136,18 @@ impl MqttConfig {
             self.max_table_snapshot,
             0,
             1_000_000,
+        )?;
+        range(
+            "mqtt.max_persistent_sessions",
+            self.max_persistent_sessions,
+            0,
+            1 << 24,
+        )?;
+        range(
+            "mqtt.max_persist_backlog_bytes",
+            self.max_persist_backlog_bytes,
+            1,
+            1 << 40,
         )?;
         Ok(())
     }

@@ -47,7 +47,9 @@ pub async fn run<T: Transport>(
     let keep_alive = connect.keep_alive_secs;
     let mut out = BytesMut::new();
     let connected = handler::connect(&shard, connect, assigned, &mut out).await;
-    let _ = io.write_all(&out).await;
+    if flush(&mut io, &mut out).await.is_err() && connected.is_none() {
+        return;
+    }
     let Some(Connected {
         mut ctx,
         wake,
@@ -62,7 +64,9 @@ pub async fn run<T: Transport>(
             tracing::debug!(shard = shard.id, client = %ctx.session.client_id, ?fault, "mqtt connection ended");
             ctx.out.clear();
             codec::disconnect(&mut ctx.out, ctx.v, fault.reason_code());
-            let _ = io.write_all(&ctx.out).await;
+            // Bounded like every write: a client that stopped reading must not keep the
+            // connection (and its session's link) alive.
+            let _ = flush(&mut io, &mut ctx.out).await;
             End::Fault(fault)
         }
     };

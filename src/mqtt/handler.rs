@@ -17,6 +17,7 @@ use glommio::channels::local_channel::{self, LocalReceiver};
 use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -92,6 +93,19 @@ pub async fn connect(
     let expiry = c.session_expiry_secs.min(cfg.max_session_expiry_secs);
     let client: Arc<str> = Arc::from(c.client_id.as_str());
     let existing = shard.mqtt.sessions.borrow().get(&client).cloned();
+    let stored = existing
+        .as_ref()
+        .is_some_and(|s| !c.clean && s.st.borrow().on_disk);
+    let node = &shard.mqtt_node;
+    if expiry > 0
+        && !stored
+        && node.persistent_sessions.load(Ordering::Relaxed) >= cfg.max_persistent_sessions
+    {
+        super::count(&node.stats.sessions_refused);
+        tracing::debug!(client = %client, "persistent session refused: mqtt.max_persistent_sessions");
+        refuse(out, 3, 0x97);
+        return None;
+    }
     // Takeover: the older connection goes; its will only if the session ends here.
     let old_will = existing.as_ref().and_then(|old| {
         let mut st = old.st.borrow_mut();
@@ -347,6 +361,11 @@ pub async fn settle(ctx: &mut Ctx) -> Result<(), Fault> {
 /// on this node, which the acknowledgement waits for (`broker::route`); a record or retained
 /// message written here is committed already when this returns.
 pub async fn publish_message(shard: &MqttShard, msg: Message, wait: bool) -> (u8, broker::Commits) {
+    store::wait_for_room(
+        &shard.mqtt_node,
+        shard.config().mqtt.max_persist_backlog_bytes,
+    )
+    .await;
     if msg.retain {
         if let Some((def, id)) = tables::table_of(shard, &msg.topic) {
             let reason = match tables::write_record(shard, &def, id, &msg.payload).await {

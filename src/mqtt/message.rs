@@ -89,10 +89,12 @@ impl StoredMessage {
         }
     }
 
-    pub fn encode(&self) -> Vec<u8> {
+    /// The stored bytes; an error (which plain strings and byte vectors never cause) is
+    /// for the caller to log: nothing half-encoded is ever stored.
+    pub fn encode(&self) -> Result<Vec<u8>, String> {
         rkyv::to_bytes::<rkyv::rancor::Error>(self)
             .map(|b| b.into_vec())
-            .unwrap_or_default()
+            .map_err(|e| format!("cannot encode a stored MQTT message: {e}"))
     }
 
     /// Validates and decodes stored bytes; `None` for anything this build did not write.
@@ -124,7 +126,7 @@ mod tests {
             version: None,
         };
         let s = StoredMessage::from_message(&m, 1, false, 7, 1);
-        let back = StoredMessage::decode(&s.encode()).unwrap();
+        let back = StoredMessage::decode(&s.encode().unwrap()).unwrap();
         assert_eq!(back, s);
         assert_eq!(back.to_message().props, m.props);
         assert!(StoredMessage::decode(b"garbage").is_none());

@@ -41,6 +41,10 @@ pub struct NodeMqtt {
     /// Retained messages stored (plain topics).
     pub retained: AtomicUsize,
     pub stats: Stats,
+    /// Sessions stored on disk, node-wide (bounded by `mqtt.max_persistent_sessions`).
+    pub persistent_sessions: AtomicUsize,
+    /// Per shard: bytes queued for the writers and not taken yet (`store::submit`).
+    pub persist_backlog: Vec<AtomicUsize>,
     /// Each shard's MQTT inbox (bounded: `shards.mesh_queue_depth`).
     pub inboxes: Vec<flume::Sender<mesh::MqttMsg>>,
     /// The receiving ends, each taken once by its shard as it starts.
@@ -68,6 +72,11 @@ pub struct Stats {
     pub oversize_dropped: AtomicU64,
     /// Messages a shard's inbox could not take (QoS 0, the target shard too busy).
     pub mesh_dropped: AtomicU64,
+    /// Times a publisher (or a peer's link) waited because a shard's persist backlog was at
+    /// `mqtt.max_persist_backlog_bytes`.
+    pub persist_waits: AtomicU64,
+    /// Connections refused because `mqtt.max_persistent_sessions` sessions were stored.
+    pub sessions_refused: AtomicU64,
 }
 
 impl NodeMqtt {
@@ -89,11 +98,20 @@ impl NodeMqtt {
             connections: (0..shards).map(|_| AtomicUsize::new(0)).collect(),
             retained: AtomicUsize::new(0),
             stats: Stats::default(),
+            persistent_sessions: AtomicUsize::new(0),
+            persist_backlog: (0..shards).map(|_| AtomicUsize::new(0)).collect(),
             inboxes,
             inbox_rx: Mutex::new(inbox_rx),
             peers: peers_bell.as_ref().map(|_| peers::PeerOutbox::new()),
             interest: peers_bell.map(interest::NodeInterest::new),
         }
+    }
+
+    /// Whether every shard's persist backlog is under `limit` bytes.
+    pub fn persist_room(&self, limit: usize) -> bool {
+        self.persist_backlog
+            .iter()
+            .all(|b| b.load(Ordering::Relaxed) < limit)
     }
 
     /// Takes shard `s`'s inbox (once).
@@ -120,6 +138,10 @@ impl NodeMqtt {
             "retained_refused": g(&s.retained_refused),
             "oversize_dropped": g(&s.oversize_dropped),
             "mesh_dropped": g(&s.mesh_dropped),
+            "persist_waits": g(&s.persist_waits),
+            "sessions_refused": g(&s.sessions_refused),
+            "persistent_sessions": self.persistent_sessions.load(Ordering::Relaxed),
+            "persist_backlog_bytes": self.persist_backlog.iter().map(|b| b.load(Ordering::Relaxed)).collect::<Vec<_>>(),
         })
     }
 }

@@ -63,11 +63,14 @@ fn write_of(shard: &MqttShard, msg: &Message) -> Result<Option<(usize, KvOp)>, (
             super::count(&node.stats.retained_refused);
             return Err(());
         }
+        let stored = StoredMessage::from_message(msg, msg.qos, true, 0, 0);
+        let bytes = stored.encode().map_err(|e| {
+            tracing::error!(topic = %msg.topic, "retained message not stored: {e}");
+        })?;
         if !exists {
             node.retained.fetch_add(1, Ordering::Relaxed);
         }
-        let stored = StoredMessage::from_message(msg, msg.qos, true, 0, 0);
-        KvOp::put(AuxSpace::Mqtt, key, stored.encode())
+        KvOp::put(AuxSpace::Mqtt, key, bytes)
     };
     Ok(Some((o, op)))
 }

@@ -179,7 +179,7 @@ impl Session {
             stored: persistent && (qos > 0 || !online),
         };
         if entry.stored {
-            writes.push(store::entry_write(&self.client_id, &entry));
+            writes.extend(store::entry_write(&self.client_id, &entry));
         }
         st.queue.push_back(entry);
         if let Some(link) = &st.link {

@@ -57,22 +57,35 @@ impl MqttShard {
         Ok(shard)
     }
 
-    /// At shutdown: tells every connected client (5.0: DISCONNECT 0x8B), gives the
-    /// connections a moment to end, then waits until every MQTT write queued on this shard is
-    /// committed.
-    pub async fn drain(&self) {
+    /// At shutdown, once the listener is closed: tells every connected client to go (5.0:
+    /// DISCONNECT 0x8B). Each connection first answers what it has read (a publish in flight
+    /// is acknowledged once its copies are committed), then ends. Waits until every
+    /// connection of this shard has ended (or `deadline`), then until every MQTT write
+    /// queued on this shard is committed.
+    pub async fn drain(&self, deadline: std::time::Instant) {
         let sessions: Vec<_> = self.mqtt.sessions.borrow().values().cloned().collect();
-        let mut open = 0;
         for s in sessions {
             if let Some(link) = &s.st.borrow().link {
                 link.close(packet::Fault::ShuttingDown);
-                open += 1;
             }
         }
-        if open > 0 {
-            glommio::timer::sleep(std::time::Duration::from_millis(100)).await;
+        let open = &self.mqtt_node.connections[self.id];
+        while open.load(std::sync::atomic::Ordering::Acquire) > 0
+            && std::time::Instant::now() < deadline
+        {
+            glommio::timer::sleep(std::time::Duration::from_millis(5)).await;
         }
-        let _ = store::submit_wait(self, self.id, Vec::new()).await;
+        let left = open.load(std::sync::atomic::Ordering::Acquire);
+        if left > 0 {
+            tracing::warn!(
+                shard = self.id,
+                connections = left,
+                "MQTT connections still open at the end of the drain"
+            );
+        }
+        if let Err(e) = store::submit_wait(self, self.id, Vec::new()).await {
+            tracing::error!(shard = self.id, "MQTT state not flushed at shutdown: {e}");
+        }
     }
 }
 

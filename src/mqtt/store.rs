@@ -12,10 +12,12 @@ use super::codec::Version;
 use super::message::{Message, StoredMessage};
 use super::session::{Entry, Session, SubOpts};
 use super::MqttShard;
+use super::NodeMqtt;
 use crate::storage::kv::{AuxSpace, KvOp, KvReply};
 use crate::storage::writer::WriterMsg;
 use rkyv::{Archive, Deserialize, Serialize};
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// One write for a shard's writer, queued in order.
@@ -23,6 +25,16 @@ pub struct PersistJob {
     pub target: usize,
     pub ops: Vec<KvOp>,
     pub done: Option<KvReply>,
+    /// What the job counts against the shard's persist backlog (`backlog_bytes`).
+    bytes: usize,
+}
+
+/// What a batch of operations counts against the persist backlog: its keys and values plus
+/// a fixed overhead per operation.
+fn backlog_bytes(ops: &[KvOp]) -> usize {
+    ops.iter()
+        .map(|op| 48 + op.key.len() + op.value.as_ref().map_or(0, Vec::len))
+        .sum()
 }
 
 /// A stored subscription.
@@ -68,11 +80,35 @@ pub fn retained_key(topic: &str) -> Vec<u8> {
     key(b'r', topic)
 }
 
-/// Queues a write on this shard's persist queue (never blocks).
+/// Queues a write on this shard's persist queue (never blocks). The queue holds what the
+/// writers have not taken yet; its bytes are the shard's persist backlog, which publishers
+/// wait on (`wait_for_room`) so that it stays near `mqtt.max_persist_backlog_bytes`.
 pub fn submit(shard: &MqttShard, target: usize, ops: Vec<KvOp>, done: Option<KvReply>) {
-    let job = PersistJob { target, ops, done };
+    let bytes = backlog_bytes(&ops);
+    let job = PersistJob {
+        target,
+        ops,
+        done,
+        bytes,
+    };
+    shard.mqtt_node.persist_backlog[shard.id].fetch_add(bytes, Ordering::Relaxed);
     if let Err(e) = shard.mqtt.persist.try_send(job) {
+        shard.mqtt_node.persist_backlog[shard.id].fetch_sub(bytes, Ordering::Relaxed);
         tracing::error!(shard = shard.id, "mqtt persist queue closed: {e}");
+    }
+}
+
+/// Waits while some shard's persist backlog is at `mqtt.max_persist_backlog_bytes`: the
+/// writers are behind (a slow disk, `sync` durability under a burst), so whoever brings new
+/// messages (a publisher's connection, a peer's link) slows down instead of the backlog
+/// growing without bound. The wait is counted in `/status` (`mqtt.persist_waits`).
+pub async fn wait_for_room(node: &NodeMqtt, limit: usize) {
+    if node.persist_room(limit) {
+        return;
+    }
+    super::count(&node.stats.persist_waits);
+    while !node.persist_room(limit) {
+        glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
     }
 }
 
@@ -105,25 +141,32 @@ pub async fn persist_task(
             ops: job.ops,
             done: job.done,
         };
-        if shard.node.writers[job.target]
-            .send_async(msg)
-            .await
-            .is_err()
-        {
+        let sent = shard.node.writers[job.target].send_async(msg).await;
+        shard.mqtt_node.persist_backlog[shard.id].fetch_sub(job.bytes, Ordering::Relaxed);
+        if sent.is_err() {
             return;
         }
     }
 }
 
-/// The write that stores a queued or in-flight message of `client`.
-pub fn entry_write(client: &str, e: &Entry) -> KvOp {
+/// The write that stores a queued or in-flight message of `client`; `None` (logged) if it
+/// cannot be encoded, so the copy stays in memory only.
+pub fn entry_write(client: &str, e: &Entry) -> Option<KvOp> {
     let stored = StoredMessage::from_message(&e.msg, e.qos, e.retain, e.pkid, e.state);
-    KvOp::put(AuxSpace::Mqtt, entry_key(client, e.seq), stored.encode())
+    match stored.encode() {
+        Ok(bytes) => Some(KvOp::put(AuxSpace::Mqtt, entry_key(client, e.seq), bytes)),
+        Err(err) => {
+            tracing::error!(client, "queued message not stored: {err}");
+            None
+        }
+    }
 }
 
 /// Stores a queued or in-flight message of `client` (not awaited).
 pub fn put_entry(shard: &MqttShard, client: &str, e: &Entry) {
-    submit(shard, shard.id, vec![entry_write(client, e)], None);
+    if let Some(op) = entry_write(client, e) {
+        submit(shard, shard.id, vec![op], None);
+    }
 }
 
 pub fn delete_entry(shard: &MqttShard, client: &str, seq: u64) {
@@ -144,9 +187,9 @@ pub async fn set_incoming(shard: &MqttShard, client: &str, pkid: u16, held: bool
     }
 }
 
-/// Writes the session record (subscriptions, expiry).
+/// Writes the session record (subscriptions, expiry). A session stored for the first time
+/// counts against `mqtt.max_persistent_sessions`.
 pub fn put_session(shard: &MqttShard, s: &Session) {
-    s.st.borrow_mut().on_disk = true;
     let st = s.st.borrow();
     let rec = SessionRecord {
         v5: st.version == Version::V5,
@@ -162,15 +205,30 @@ pub fn put_session(shard: &MqttShard, s: &Session) {
             })
             .collect(),
     };
-    let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(&rec)
-        .map(|b| b.into_vec())
-        .unwrap_or_default();
+    drop(st);
+    let bytes = match rkyv::to_bytes::<rkyv::rancor::Error>(&rec) {
+        Ok(b) => b.into_vec(),
+        Err(e) => {
+            tracing::error!(client = %s.client_id, "session not stored: cannot encode it: {e}");
+            return;
+        }
+    };
+    if !std::mem::replace(&mut s.st.borrow_mut().on_disk, true) {
+        shard
+            .mqtt_node
+            .persistent_sessions
+            .fetch_add(1, Ordering::Relaxed);
+    }
     let op = KvOp::put(AuxSpace::Mqtt, key(b's', &s.client_id), bytes);
     submit(shard, shard.id, vec![op], None);
 }
 
-/// Deletes everything stored for a session.
+/// Deletes everything stored for a session (one that is on disk).
 pub fn delete_session(shard: &MqttShard, client: &str) {
+    shard
+        .mqtt_node
+        .persistent_sessions
+        .fetch_sub(1, Ordering::Relaxed);
     let db = &shard.node.dbs[shard.id];
     let mut ops = vec![KvOp::delete(AuxSpace::Mqtt, key(b's', client))];
     for tag in [b'q', b'p'] {
@@ -215,6 +273,10 @@ pub fn load_sessions(shard: &MqttShard) -> Vec<Rc<Session>> {
     for (client, rec) in stored_sessions(shard, shard.id) {
         let v = if rec.v5 { Version::V5 } else { Version::V4 };
         let s = Session::new(Arc::from(client.as_str()), v, rec.expiry_secs);
+        shard
+            .mqtt_node
+            .persistent_sessions
+            .fetch_add(1, Ordering::Relaxed);
         {
             let mut st = s.st.borrow_mut();
             st.on_disk = true;

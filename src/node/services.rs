@@ -96,7 +96,7 @@ impl Services for ShardServices {
     fn drain(&self, deadline: Instant) -> Pin<Box<dyn Future<Output = ()> + '_>> {
         Box::pin(async move {
             crate::http::server::drain(&self.http, deadline).await;
-            self.broker.drain().await;
+            self.broker.drain(deadline).await;
         })
     }
 }

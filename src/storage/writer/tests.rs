@@ -1,0 +1,188 @@
+//! The writer's behaviour, proved on a real writer thread over a shard database in a temp dir:
+//! messages queued before the thread starts form one group.
+
+use super::*;
+use crate::storage::changelog::{Change, ChangeOp};
+
+const PARTITIONS: u32 = 16;
+
+fn table() -> Arc<TableDef> {
+    Arc::new(TableDef {
+        name: "T".into(),
+        primary_key: "id".into(),
+        indexes: vec!["category".into()],
+    })
+}
+
+fn settings() -> WriterSettings {
+    WriterSettings {
+        node_id: 1,
+        clock_offset_ms: 0,
+        durability: Durability::Buffered,
+        changelog_retention: Duration::from_secs(3600),
+        changelog_max_entries: 1_000_000,
+        spin: Duration::ZERO,
+    }
+}
+
+fn partition(id: &str) -> u16 {
+    keys::partition_of("T", id, PARTITIONS)
+}
+
+fn req(id: &str, op: WriteOp, precondition: Precondition) -> WriteRequest {
+    WriteRequest {
+        table: "T".into(),
+        id: id.into(),
+        partition: partition(id),
+        op,
+        precondition,
+    }
+}
+
+fn put(body: &str) -> WriteOp {
+    WriteOp::Put {
+        body: body.as_bytes().to_vec(),
+    }
+}
+
+/// A single write and where its answer will arrive.
+fn write(
+    id: &str,
+    op: WriteOp,
+    precondition: Precondition,
+) -> (WriterMsg, flume::Receiver<WriteOutcome>) {
+    let (reply, rx) = flume::bounded(1);
+    let msg = WriterMsg::Write {
+        req: req(id, op, precondition),
+        table: table(),
+        reply,
+    };
+    (msg, rx)
+}
+
+/// A shard database in a temp dir.
+struct Shard {
+    _dir: tempfile::TempDir,
+    db: ShardDb,
+}
+
+impl Shard {
+    fn new() -> Shard {
+        let dir = tempfile::tempdir().unwrap();
+        let db = ShardDb::open(dir.path(), 1 << 20).unwrap();
+        Shard { _dir: dir, db }
+    }
+
+    /// Runs a writer over `msgs` as one group (they are queued before it starts) and stops it.
+    fn run_group(&self, msgs: Vec<WriterMsg>) {
+        self.run_group_feeding(msgs, Vec::new());
+    }
+
+    fn run_group_feeding(&self, msgs: Vec<WriterMsg>, feeds: Vec<FeedTarget>) {
+        let dirty = Arc::new(AtomicBool::new(false));
+        let w = Writer::new(self.db.clone(), settings(), dirty).unwrap();
+        let w = w.with_feeds(0, feeds);
+        let (tx, rx) = flume::unbounded();
+        for m in msgs {
+            tx.send(m).unwrap();
+        }
+        let (done, stopped) = flume::bounded(1);
+        tx.send(WriterMsg::Stop { done }).unwrap();
+        std::thread::spawn(move || w.run(rx)).join().unwrap();
+        stopped.recv().unwrap();
+    }
+
+    /// Runs one write in a group of its own.
+    fn write(&self, id: &str, op: WriteOp, precondition: Precondition) -> WriteOutcome {
+        let (msg, rx) = write(id, op, precondition);
+        self.run_group(vec![msg]);
+        rx.recv().unwrap()
+    }
+
+    fn live(&self, id: &str) -> Option<Vec<u8>> {
+        let key = keys::record_key("T", partition(id), id);
+        self.db.get(&key).unwrap().map(|r| r.body().to_vec())
+    }
+
+    fn index_keys(&self) -> Vec<Vec<u8>> {
+        let keys = self.db.index.iter().map(|g| g.key().unwrap().to_vec());
+        keys.collect()
+    }
+
+    fn changes(&self) -> Vec<(u64, Change)> {
+        let entries = self.db.changelog.iter().map(|g| {
+            let (k, v) = g.into_inner().unwrap();
+            let seq = u64::from_be_bytes(k[..8].try_into().unwrap());
+            (seq, Change::decode(&v).unwrap())
+        });
+        entries.collect()
+    }
+}
+
+fn is_written(o: &WriteOutcome) -> bool {
+    matches!(o, WriteOutcome::Written { .. })
+}
+
+#[test]
+fn two_if_absent_creates_of_one_id_in_one_group_let_exactly_one_win() {
+    let shard = Shard::new();
+    let (a, a_rx) = write("x", put(r#"{"id":"x","n":1}"#), Precondition::IfAbsent);
+    let (b, b_rx) = write("x", put(r#"{"id":"x","n":2}"#), Precondition::IfAbsent);
+    shard.run_group(vec![a, b]);
+    let (a, b) = (a_rx.recv().unwrap(), b_rx.recv().unwrap());
+    assert!(is_written(&a), "{a:?}");
+    assert_eq!(b, WriteOutcome::PreconditionFailed);
+    assert_eq!(shard.live("x").unwrap(), br#"{"id":"x","n":1}"#);
+    assert_eq!(shard.changes().len(), 1);
+}
+
+#[test]
+fn a_local_write_and_a_replicated_change_of_one_document_index_alike() {
+    let docs = [
+        r#"{"id":"d","category":["red","blue"]}"#,
+        r#"{"id":"d","category":["blue","green"]}"#,
+    ];
+    let local = Shard::new();
+    for doc in docs {
+        assert!(is_written(&local.write("d", put(doc), Precondition::None)));
+    }
+    let remote = Shard::new();
+    for (i, doc) in docs.iter().enumerate() {
+        let change = Change {
+            table: "T".into(),
+            id: "d".into(),
+            clock: 0x0190_0000_0000_0000 + i as u64,
+            node: 2,
+            op: ChangeOp::Put,
+            body: doc.as_bytes().to_vec(),
+        };
+        let (reply, rx) = flume::bounded(1);
+        let changes = vec![replica::RemoteChange {
+            partition: partition("d"),
+            table: Some(table()),
+            change,
+        }];
+        remote.run_group(vec![WriterMsg::Replicate { changes, reply }]);
+        assert_eq!(rx.recv().unwrap(), Ok(1));
+    }
+    assert_eq!(local.index_keys().len(), 2);
+    assert_eq!(local.index_keys(), remote.index_keys());
+    assert_eq!(local.live("d"), remote.live("d"));
+}
+
+#[test]
+fn a_published_batch_holds_every_change_its_group_logged() {
+    let shard = Shard::new();
+    let (tx, feed) = flume::unbounded();
+    let interest = Arc::new(AtomicU64::new(1));
+    let msgs = (0..5)
+        .map(|i| write(&format!("k{i}"), put("{}"), Precondition::None).0)
+        .collect();
+    shard.run_group_feeding(msgs, vec![FeedTarget { tx, interest }]);
+    let batch = feed.try_recv().unwrap();
+    let logged = shard.changes();
+    assert_eq!(batch.first_seq, logged[0].0);
+    let published: Vec<&Change> = batch.changes.iter().collect();
+    let stored: Vec<&Change> = logged.iter().map(|(_, c)| c).collect();
+    assert_eq!(published, stored);
+}

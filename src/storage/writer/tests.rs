@@ -137,6 +137,42 @@ fn two_if_absent_creates_of_one_id_in_one_group_let_exactly_one_win() {
 }
 
 #[test]
+fn if_exists_fails_on_a_missing_record() {
+    let shard = Shard::new();
+    let o = shard.write("x", put(r#"{"id":"x"}"#), Precondition::IfExists);
+    assert_eq!(o, WriteOutcome::PreconditionFailed);
+    assert_eq!(shard.live("x"), None);
+    assert!(shard.changes().is_empty());
+}
+
+#[test]
+fn if_exists_fails_on_a_record_deleted_earlier_in_the_same_group() {
+    let shard = Shard::new();
+    assert!(is_written(&shard.write(
+        "x",
+        put(r#"{"id":"x"}"#),
+        Precondition::None
+    )));
+    let (del, del_rx) = write("x", WriteOp::Delete, Precondition::IfExists);
+    let (again, again_rx) = write("x", put(r#"{"id":"x","n":2}"#), Precondition::IfExists);
+    shard.run_group(vec![del, again]);
+    assert!(is_written(&del_rx.recv().unwrap()));
+    assert_eq!(again_rx.recv().unwrap(), WriteOutcome::PreconditionFailed);
+    assert_eq!(shard.live("x"), None);
+}
+
+#[test]
+fn if_exists_applies_to_a_live_record() {
+    let shard = Shard::new();
+    shard.write("x", put(r#"{"id":"x"}"#), Precondition::None);
+    let o = shard.write("x", put(r#"{"id":"x","n":2}"#), Precondition::IfExists);
+    assert!(
+        matches!(o, WriteOutcome::Written { created: false, .. }),
+        "{o:?}"
+    );
+}
+
+#[test]
 fn a_local_write_and_a_replicated_change_of_one_document_index_alike() {
     let docs = [
         r#"{"id":"d","category":["red","blue"]}"#,

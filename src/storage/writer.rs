@@ -1,6 +1,6 @@
 //! A shard's storage writer: the one thread that writes the shard's partitions. Shards send it
 //! `WriterMsg`s over a bounded channel; it applies them in arrival order (so preconditions such
-//! as `If-Match` are exact), assigns versions from the shard's
+//! as `If-Match` are exact and `AddTo` is an exact counter), assigns versions from the shard's
 //! hybrid logical clock, maintains secondary indexes and the change log, and commits each group
 //! of waiting messages as one batch — one fsync per group in `sync` mode (group commit). It
 //! runs on its own OS thread so fsync, write backpressure and compaction never stall a shard's
@@ -51,6 +51,12 @@ pub enum WriteOp {
         fields: Vec<u8>,
     },
     Delete,
+    /// Adds numbers to top-level fields of the live record: a JSON object of field → number.
+    /// A missing field counts as 0. Integers stay integers while the sum fits in an i64;
+    /// otherwise the sum is a float. Exact under concurrency: the writer orders it.
+    AddTo {
+        fields: Vec<u8>,
+    },
 }
 
 /// A condition the current record must meet for the write to apply. "Current" includes the
@@ -86,6 +92,9 @@ pub enum WriteOutcome {
         version: Version,
         /// No live record had the id before.
         created: bool,
+        /// The stored document when the caller did not send it whole (`Patch`, `AddTo`);
+        /// `None` for the other operations.
+        body: Option<Vec<u8>>,
     },
     NotFound,
     Exists,

@@ -1,6 +1,6 @@
 //! Local writes: what a `WriteRequest` stores, decided against the current value (the group's
 //! earlier writes included) — the precondition, then the operation (put, create, patch,
-//! delete).
+//! add-to, delete).
 
 use super::group::Group;
 use super::version::{NewVersion, Overlay};
@@ -10,7 +10,7 @@ use crate::storage::changelog::{Change, ChangeOp};
 use crate::storage::envelope::Envelope;
 use crate::storage::hlc::Version;
 use crate::storage::keys;
-use serde_json::{Map, Value};
+use serde_json::{Map, Number, Value};
 
 impl Writer {
     /// Applies one write into the group.
@@ -31,9 +31,13 @@ impl Writer {
     fn store_local(&mut self, g: &mut Group, table: &TableDef, v: NewVersion) -> WriteOutcome {
         let version = v.version();
         let created = !v.replaces_live();
-        self.store_version(g, Some(table), v);
+        let body = self.store_version(g, Some(table), v);
         g.written += 1;
-        WriteOutcome::Written { version, created }
+        WriteOutcome::Written {
+            version,
+            created,
+            body,
+        }
     }
 
     /// Decides what a write stores, against the value the overlays (or the database) hold;
@@ -66,7 +70,8 @@ impl Writer {
             },
             body: body.unwrap_or_default(),
         };
-        NewVersion::new(key, old, change).map_err(WriteOutcome::Failed)
+        let return_body = matches!(req.op, WriteOp::Patch { .. } | WriteOp::AddTo { .. });
+        NewVersion::new(key, old, change, return_body).map_err(WriteOutcome::Failed)
     }
 }
 
@@ -91,8 +96,11 @@ fn next_body(op: &WriteOp, live: Option<&[u8]>) -> Result<Option<Vec<u8>>, Write
         (WriteOp::Put { body }, _) => Ok(Some(body.clone())),
         (WriteOp::Create { .. }, Some(_)) => Err(WriteOutcome::Exists),
         (WriteOp::Create { body }, None) => Ok(Some(body.clone())),
-        (WriteOp::Patch { .. } | WriteOp::Delete, None) => Err(WriteOutcome::NotFound),
+        (WriteOp::Patch { .. } | WriteOp::AddTo { .. } | WriteOp::Delete, None) => {
+            Err(WriteOutcome::NotFound)
+        }
         (WriteOp::Patch { fields }, Some(old)) => merge_patch(old, fields).map(Some),
+        (WriteOp::AddTo { fields }, Some(old)) => add_to(old, fields).map(Some),
         (WriteOp::Delete, Some(_)) => Ok(None),
     }
 }
@@ -113,4 +121,42 @@ fn merge_patch(old: &[u8], fields: &[u8]) -> Result<Vec<u8>, WriteOutcome> {
         doc.insert(k, v);
     }
     to_vec(&doc)
+}
+
+/// Adds each number of `deltas` to the same top-level field of `old` (missing counts as 0).
+fn add_to(old: &[u8], deltas: &[u8]) -> Result<Vec<u8>, WriteOutcome> {
+    let mut doc = object(old, "the stored record")?;
+    for (k, delta) in object(deltas, "an add-to body")? {
+        let Value::Number(delta) = delta else {
+            return Err(WriteOutcome::Invalid(format!(
+                "add-to: the amount for {k:?} is not a number"
+            )));
+        };
+        let zero = Number::from(0);
+        let current = match doc.get(&k) {
+            None => &zero,
+            Some(Value::Number(n)) => n,
+            Some(_) => {
+                return Err(WriteOutcome::Invalid(format!(
+                    "add-to: the field {k:?} is not a number"
+                )))
+            }
+        };
+        let sum = add_numbers(current, &delta).ok_or_else(|| {
+            WriteOutcome::Invalid(format!("add-to: the sum for {k:?} is not a finite number"))
+        })?;
+        doc.insert(k, Value::Number(sum));
+    }
+    to_vec(&doc)
+}
+
+/// The sum as an integer while both are i64 and it does not overflow, else as a float
+/// (`None` when the float is not finite).
+fn add_numbers(a: &Number, b: &Number) -> Option<Number> {
+    if let (Some(x), Some(y)) = (a.as_i64(), b.as_i64()) {
+        if let Some(sum) = x.checked_add(y) {
+            return Some(Number::from(sum));
+        }
+    }
+    Number::from_f64(a.as_f64()? + b.as_f64()?)
 }

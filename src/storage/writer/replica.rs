@@ -81,7 +81,7 @@ impl Writer {
             Catalog::lookup(cat, &change.table)
         });
         // Into the local change log too (for subscribers), marked by its origin node.
-        let v = NewVersion::new(key, old, change)?;
+        let v = NewVersion::new(key, old, change, false)?;
         self.store_version(g, table.as_deref(), v);
         Ok(true)
     }

@@ -45,6 +45,12 @@ fn put(body: &str) -> WriteOp {
     }
 }
 
+fn add_to(fields: &str) -> WriteOp {
+    WriteOp::AddTo {
+        fields: fields.as_bytes().to_vec(),
+    }
+}
+
 /// A single write and where its answer will arrive.
 fn write(
     id: &str,
@@ -123,6 +129,13 @@ fn is_written(o: &WriteOutcome) -> bool {
     matches!(o, WriteOutcome::Written { .. })
 }
 
+fn written_body(o: WriteOutcome) -> Value {
+    match o {
+        WriteOutcome::Written { body: Some(b), .. } => serde_json::from_slice(&b).unwrap(),
+        other => panic!("expected a written body, got {other:?}"),
+    }
+}
+
 #[test]
 fn two_if_absent_creates_of_one_id_in_one_group_let_exactly_one_win() {
     let shard = Shard::new();
@@ -167,7 +180,93 @@ fn if_exists_applies_to_a_live_record() {
     shard.write("x", put(r#"{"id":"x"}"#), Precondition::None);
     let o = shard.write("x", put(r#"{"id":"x","n":2}"#), Precondition::IfExists);
     assert!(
-        matches!(o, WriteOutcome::Written { created: false, .. }),
+        matches!(
+            o,
+            WriteOutcome::Written {
+                created: false,
+                body: None,
+                ..
+            }
+        ),
+        "{o:?}"
+    );
+}
+
+#[test]
+fn add_to_adds_integers_floats_and_missing_fields() {
+    let shard = Shard::new();
+    let doc = format!(r#"{{"id":"c","n":1,"f":1.5,"big":{}}}"#, i64::MAX);
+    shard.write("c", put(&doc), Precondition::None);
+    let o = shard.write(
+        "c",
+        add_to(r#"{"n":2,"f":1,"big":1,"new":-4}"#),
+        Precondition::None,
+    );
+    let body = written_body(o);
+    assert_eq!(body["n"], serde_json::json!(3));
+    assert!(body["n"].is_i64());
+    assert_eq!(body["f"].as_f64(), Some(2.5));
+    // i64::MAX + 1 overflows: the sum becomes a float.
+    assert!(body["big"].is_f64(), "{body}");
+    assert_eq!(body["big"].as_f64(), Some(i64::MAX as f64 + 1.0));
+    assert_eq!(body["new"], serde_json::json!(-4));
+    let stored: Value = serde_json::from_slice(&shard.live("c").unwrap()).unwrap();
+    assert_eq!(stored, body);
+}
+
+#[test]
+fn add_to_refuses_non_numbers_and_missing_records() {
+    let shard = Shard::new();
+    shard.write(
+        "c",
+        put(r#"{"id":"c","s":"text","n":1}"#),
+        Precondition::None,
+    );
+    let field = shard.write("c", add_to(r#"{"s":1}"#), Precondition::None);
+    assert!(matches!(field, WriteOutcome::Invalid(_)), "{field:?}");
+    let delta = shard.write("c", add_to(r#"{"n":"1"}"#), Precondition::None);
+    assert!(matches!(delta, WriteOutcome::Invalid(_)), "{delta:?}");
+    let not_object = shard.write("c", add_to("[1]"), Precondition::None);
+    assert!(
+        matches!(not_object, WriteOutcome::Invalid(_)),
+        "{not_object:?}"
+    );
+    let missing = shard.write("nobody", add_to(r#"{"n":1}"#), Precondition::None);
+    assert_eq!(missing, WriteOutcome::NotFound);
+    assert_eq!(shard.live("c").unwrap(), br#"{"id":"c","s":"text","n":1}"#);
+}
+
+#[test]
+fn add_to_in_one_group_counts_every_increment() {
+    let shard = Shard::new();
+    shard.write("c", put(r#"{"id":"c","n":0}"#), Precondition::None);
+    let (msgs, replies): (Vec<_>, Vec<_>) = (0..100)
+        .map(|_| write("c", add_to(r#"{"n":1}"#), Precondition::None))
+        .unzip();
+    shard.run_group(msgs);
+    assert!(replies.iter().all(|r| is_written(&r.recv().unwrap())));
+    assert_eq!(shard.live("c").unwrap(), br#"{"id":"c","n":100}"#);
+}
+
+#[test]
+fn only_patch_and_add_to_answer_with_the_stored_document() {
+    let shard = Shard::new();
+    let o = shard.write("p", put(r#"{"id":"p"}"#), Precondition::None);
+    assert!(
+        matches!(o, WriteOutcome::Written { body: None, .. }),
+        "{o:?}"
+    );
+    let patch = WriteOp::Patch {
+        fields: br#"{"category":"red"}"#.to_vec(),
+    };
+    let o = shard.write("p", patch, Precondition::None);
+    assert_eq!(
+        written_body(o),
+        serde_json::json!({"id": "p", "category": "red"})
+    );
+    let o = shard.write("p", WriteOp::Delete, Precondition::None);
+    assert!(
+        matches!(o, WriteOutcome::Written { body: None, .. }),
         "{o:?}"
     );
 }

@@ -27,6 +27,8 @@ pub(super) struct NewVersion {
     /// The change-log entry, encoded.
     entry: Vec<u8>,
     change: Change,
+    /// The caller wants the stored document back (it did not send it whole).
+    return_body: bool,
 }
 
 impl NewVersion {
@@ -35,6 +37,7 @@ impl NewVersion {
         key: Vec<u8>,
         old: Option<Vec<u8>>,
         change: Change,
+        return_body: bool,
     ) -> Result<NewVersion, String> {
         let entry = change
             .encode()
@@ -48,6 +51,7 @@ impl NewVersion {
             value,
             entry,
             change,
+            return_body,
         })
     }
 
@@ -106,8 +110,13 @@ impl Writer {
     }
 
     /// Stores a version into the group: indexes (when `table` has any), record, overlay,
-    /// change log, feed.
-    pub(super) fn store_version(&mut self, g: &mut Group, table: Option<&TableDef>, v: NewVersion) {
+    /// change log, feed. Returns the stored document when the version asked for it.
+    pub(super) fn store_version(
+        &mut self,
+        g: &mut Group,
+        table: Option<&TableDef>,
+        v: NewVersion,
+    ) -> Option<Vec<u8>> {
         if let Some(t) = table.filter(|t| !t.indexes.is_empty()) {
             update_indexes(self, g, t, &v);
         }
@@ -125,9 +134,16 @@ impl Writer {
         // A change made on this node (a local write, or one of ours coming back): streams
         // to peers have something new to send.
         g.logged_own |= v.change.node == self.settings.node_id;
+        let mut change = v.change;
+        let body = match (v.return_body, g.feeding) {
+            (false, _) => None,
+            (true, true) => Some(change.body.clone()),
+            (true, false) => Some(std::mem::take(&mut change.body)),
+        };
         if g.feeding {
-            g.changes.push(v.change);
+            g.changes.push(change);
         }
+        body
     }
 }
 

@@ -7,7 +7,7 @@
 //! executor.
 //!
 //! This file owns the writer's messages, answers and settings and its receive loop. Inside:
-//! `local` decides local writes (preconditions, operations), `replica` decides
+//! `local` decides local writes (preconditions, operations, atomic batches), `replica` decides
 //! replicated changes, `version` stores whatever either decided, `group` commits a group and
 //! answers everyone in it, `maintenance` trims the log and rebuilds tables.
 
@@ -60,7 +60,7 @@ pub enum WriteOp {
 }
 
 /// A condition the current record must meet for the write to apply. "Current" includes the
-/// earlier writes of the same group. New variants go last.
+/// earlier writes of the same group and of the same atomic batch. New variants go last.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Precondition {
     None,
@@ -107,12 +107,32 @@ pub enum WriteOutcome {
 
 pub type Reply = flume::Sender<WriteOutcome>;
 
+/// The writer's answer to an atomic batch: all of it was stored, or none of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AtomicOutcome {
+    /// Every write applied, in order, in one commit: one `Written` per write.
+    Committed(Vec<WriteOutcome>),
+    /// Write `index` did not apply (`outcome` says why); nothing of the batch was stored.
+    Aborted { index: usize, outcome: WriteOutcome },
+    /// Every write applied but the commit failed; nothing of the batch was stored.
+    Failed(String),
+}
+
+pub type AtomicReply = flume::Sender<AtomicOutcome>;
+
 /// Everything a writer can be asked.
 pub enum WriterMsg {
     Write {
         req: WriteRequest,
         table: Arc<TableDef>,
         reply: Reply,
+    },
+    /// Writes of one partition that apply together or not at all, in order: a later write sees
+    /// the earlier ones (create then patch one id). The caller groups them by partition; the
+    /// writer refuses a batch that spans partitions and stores nothing of it.
+    WriteAtomic {
+        writes: Vec<(WriteRequest, Arc<TableDef>)>,
+        reply: AtomicReply,
     },
     /// Remove every record and index entry of a table.
     DropTable {

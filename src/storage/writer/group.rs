@@ -3,7 +3,7 @@
 //! commit, or every reply failed if the commit failed. Then the group's changes go to the feed.
 
 use super::version::Overlay;
-use super::{ReplicateReply, Reply, WriteOutcome, Writer, WriterMsg};
+use super::{AtomicOutcome, AtomicReply, ReplicateReply, Reply, WriteOutcome, Writer, WriterMsg};
 use crate::config::Durability;
 use crate::storage::changelog::{Change, ChangeBatch};
 use crate::storage::kv;
@@ -40,6 +40,7 @@ pub(super) struct Group {
 /// One answer waiting for the commit, as it will be sent if the commit succeeds.
 enum Waiting {
     Write(Reply, WriteOutcome),
+    Atomic(AtomicReply, AtomicOutcome),
     Replicate(ReplicateReply, Result<usize, String>),
     Done(flume::Sender<Result<(), String>>, Result<(), String>),
     Purge(flume::Sender<usize>, usize),
@@ -57,10 +58,13 @@ impl Replies {
                 Waiting::Write(_, o @ WriteOutcome::Written { .. }) => {
                     *o = WriteOutcome::Failed(why.to_string())
                 }
+                Waiting::Atomic(_, o @ AtomicOutcome::Committed(_)) => {
+                    *o = AtomicOutcome::Failed(why.to_string())
+                }
                 Waiting::Replicate(_, r) => *r = Err(why.to_string()),
                 Waiting::Done(_, r) => *r = Err(why.to_string()),
                 Waiting::Purge(_, n) => *n = 0,
-                Waiting::Write(..) => {}
+                Waiting::Write(..) | Waiting::Atomic(..) => {}
             }
         }
     }
@@ -70,6 +74,7 @@ impl Replies {
         for w in self.0 {
             match w {
                 Waiting::Write(tx, o) => drop(tx.send(o)),
+                Waiting::Atomic(tx, o) => drop(tx.send(o)),
                 Waiting::Replicate(tx, r) => drop(tx.send(r)),
                 Waiting::Done(tx, r) => drop(tx.send(r)),
                 Waiting::Purge(tx, n) => drop(tx.send(n)),
@@ -123,6 +128,9 @@ impl Writer {
         let waiting = match msg {
             WriterMsg::Write { req, table, reply } => {
                 Waiting::Write(reply, self.write_one(&req, &table, g))
+            }
+            WriterMsg::WriteAtomic { writes, reply } => {
+                Waiting::Atomic(reply, self.write_atomic(&writes, g))
             }
             WriterMsg::Replicate { changes, reply } => {
                 Waiting::Replicate(reply, self.replicate(changes, g))

@@ -1,16 +1,18 @@
 //! Local writes: what a `WriteRequest` stores, decided against the current value (the group's
-//! earlier writes included) — the precondition, then the operation (put, create, patch,
-//! add-to, delete).
+//! and the atomic batch's earlier writes included) — the precondition, then the operation
+//! (put, create, patch, add-to, delete) — and atomic batches, which decide every write before
+//! storing any.
 
 use super::group::Group;
 use super::version::{NewVersion, Overlay};
-use super::{Precondition, WriteOp, WriteOutcome, WriteRequest, Writer};
+use super::{AtomicOutcome, Precondition, WriteOp, WriteOutcome, WriteRequest, Writer};
 use crate::storage::catalog::TableDef;
 use crate::storage::changelog::{Change, ChangeOp};
 use crate::storage::envelope::Envelope;
 use crate::storage::hlc::Version;
 use crate::storage::keys;
 use serde_json::{Map, Number, Value};
+use std::sync::Arc;
 
 impl Writer {
     /// Applies one write into the group.
@@ -28,6 +30,33 @@ impl Writer {
 
     /// Applies every write of the batch into the group, or none: each is decided (seeing the
     /// batch's earlier ones) before any is stored.
+    pub(super) fn write_atomic(
+        &mut self,
+        writes: &[(WriteRequest, Arc<TableDef>)],
+        g: &mut Group,
+    ) -> AtomicOutcome {
+        if let Some(refused) = refuse_partitions(writes) {
+            return refused;
+        }
+        let mut staged = Overlay::new();
+        let mut versions = Vec::with_capacity(writes.len());
+        for (index, (req, _)) in writes.iter().enumerate() {
+            match self.decide(req, &[&staged, &g.overlay]) {
+                Ok(v) => {
+                    staged.insert(v.key().to_vec(), Some(v.value().to_vec()));
+                    versions.push(v);
+                }
+                Err(outcome) => return AtomicOutcome::Aborted { index, outcome },
+            }
+        }
+        let outcomes = versions
+            .into_iter()
+            .zip(writes)
+            .map(|(v, (_, table))| self.store_local(g, table, v))
+            .collect();
+        AtomicOutcome::Committed(outcomes)
+    }
+
     fn store_local(&mut self, g: &mut Group, table: &TableDef, v: NewVersion) -> WriteOutcome {
         let version = v.version();
         let created = !v.replaces_live();
@@ -73,6 +102,24 @@ impl Writer {
         let return_body = matches!(req.op, WriteOp::Patch { .. } | WriteOp::AddTo { .. });
         NewVersion::new(key, old, change, return_body).map_err(WriteOutcome::Failed)
     }
+}
+
+/// Refuses a batch whose writes are not all in the first write's partition.
+fn refuse_partitions(writes: &[(WriteRequest, Arc<TableDef>)]) -> Option<AtomicOutcome> {
+    let first = writes.first()?.0.partition;
+    let (index, (req, _)) = writes
+        .iter()
+        .enumerate()
+        .find(|(_, (r, _))| r.partition != first)?;
+    let why = format!(
+        "an atomic write must stay in one partition: write {index} ({}/{}) is in partition {}, \
+         write 0 in partition {first}; nothing was stored",
+        req.table, req.id, req.partition
+    );
+    Some(AtomicOutcome::Aborted {
+        index,
+        outcome: WriteOutcome::Invalid(why),
+    })
 }
 
 /// Checks a precondition against the live record's version (`None`: no live record).

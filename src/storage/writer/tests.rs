@@ -66,6 +66,12 @@ fn write(
     (msg, rx)
 }
 
+fn atomic(writes: Vec<WriteRequest>) -> (WriterMsg, flume::Receiver<AtomicOutcome>) {
+    let (reply, rx) = flume::bounded(1);
+    let writes = writes.into_iter().map(|r| (r, table())).collect();
+    (WriterMsg::WriteAtomic { writes, reply }, rx)
+}
+
 /// A shard database in a temp dir.
 struct Shard {
     _dir: tempfile::TempDir,
@@ -190,6 +196,121 @@ fn if_exists_applies_to_a_live_record() {
         ),
         "{o:?}"
     );
+}
+
+#[test]
+fn an_atomic_batch_whose_last_write_fails_stores_nothing() {
+    let shard = Shard::new();
+    let (batch, batch_rx) = atomic(vec![
+        req(
+            "a",
+            put(r#"{"id":"a","category":"red"}"#),
+            Precondition::None,
+        ),
+        req("a", add_to(r#"{"n":1}"#), Precondition::None),
+        req(
+            "a",
+            WriteOp::Create {
+                body: b"{}".to_vec(),
+            },
+            Precondition::None,
+        ),
+    ]);
+    // A write of another record in the same group commits, so the group is not empty.
+    let (other, other_rx) = write("b", put(r#"{"id":"b"}"#), Precondition::None);
+    let (tx, feed) = flume::unbounded();
+    let interest = Arc::new(AtomicU64::new(1));
+    shard.run_group_feeding(vec![batch, other], vec![FeedTarget { tx, interest }]);
+    assert_eq!(
+        batch_rx.recv().unwrap(),
+        AtomicOutcome::Aborted {
+            index: 2,
+            outcome: WriteOutcome::Exists
+        }
+    );
+    assert!(is_written(&other_rx.recv().unwrap()));
+    assert_eq!(shard.live("a"), None);
+    assert!(shard.index_keys().is_empty());
+    let logged: Vec<String> = shard.changes().into_iter().map(|(_, c)| c.id).collect();
+    assert_eq!(logged, ["b"]);
+    let published = feed.try_recv().unwrap();
+    assert_eq!((published.first_seq, published.changes.len()), (1, 1));
+    assert_eq!(published.changes[0].id, "b");
+}
+
+#[test]
+fn an_atomic_batch_applies_in_order_and_later_writes_see_earlier_ones() {
+    let shard = Shard::new();
+    let (batch, rx) = atomic(vec![
+        req(
+            "a",
+            WriteOp::Create {
+                body: br#"{"id":"a","n":1}"#.to_vec(),
+            },
+            Precondition::IfAbsent,
+        ),
+        req("a", add_to(r#"{"n":2}"#), Precondition::IfExists),
+        req(
+            "a",
+            WriteOp::Patch {
+                fields: br#"{"category":"red"}"#.to_vec(),
+            },
+            Precondition::None,
+        ),
+    ]);
+    shard.run_group(vec![batch]);
+    let AtomicOutcome::Committed(outcomes) = rx.recv().unwrap() else {
+        panic!("the batch should commit");
+    };
+    assert_eq!(outcomes.len(), 3);
+    assert!(matches!(
+        outcomes[0],
+        WriteOutcome::Written {
+            created: true,
+            body: None,
+            ..
+        }
+    ));
+    let last = written_body(outcomes[2].clone());
+    assert_eq!(
+        last,
+        serde_json::json!({"id": "a", "n": 3, "category": "red"})
+    );
+    assert_eq!(shard.live("a").unwrap(), serde_json::to_vec(&last).unwrap());
+    let seqs: Vec<u64> = shard.changes().into_iter().map(|(s, _)| s).collect();
+    assert_eq!(seqs, [1, 2, 3]);
+    assert_eq!(shard.index_keys().len(), 1);
+}
+
+/// Two ids of table T in different partitions.
+fn ids_in_two_partitions() -> (String, String) {
+    let first = "a".to_string();
+    let other = (0..)
+        .map(|i| format!("id{i}"))
+        .find(|id| partition(id) != partition(&first))
+        .unwrap();
+    (first, other)
+}
+
+#[test]
+fn an_atomic_batch_across_two_partitions_is_refused_and_stores_nothing() {
+    let shard = Shard::new();
+    let (a, b) = ids_in_two_partitions();
+    let (batch, rx) = atomic(vec![
+        req(&a, put(r#"{"category":"red"}"#), Precondition::None),
+        req(&b, put(r#"{"category":"red"}"#), Precondition::None),
+    ]);
+    shard.run_group(vec![batch]);
+    match rx.recv().unwrap() {
+        AtomicOutcome::Aborted {
+            index: 1,
+            outcome: WriteOutcome::Invalid(why),
+        } => assert!(why.contains("one partition"), "{why}"),
+        other => panic!("expected a refusal of write 1, got {other:?}"),
+    }
+    assert_eq!((shard.live(&a), shard.live(&b)), (None, None));
+    assert!(shard.index_keys().is_empty());
+    assert!(shard.changes().is_empty());
 }
 
 #[test]

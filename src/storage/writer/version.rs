@@ -55,6 +55,14 @@ impl NewVersion {
         })
     }
 
+    pub(super) fn key(&self) -> &[u8] {
+        &self.key
+    }
+
+    pub(super) fn value(&self) -> &[u8] {
+        &self.value
+    }
+
     pub(super) fn version(&self) -> Version {
         version_of(&self.change)
     }

@@ -341,7 +341,9 @@ fn warn_unknown_table(table: &str) {
 /// The writer's answer as a result.
 fn outcome_result(outcome: WriteOutcome) -> Result<Written, RecordError> {
     match outcome {
-        WriteOutcome::Written { version, created } => Ok(Written { version, created }),
+        WriteOutcome::Written {
+            version, created, ..
+        } => Ok(Written { version, created }),
         WriteOutcome::NotFound => Err(RecordError::NotFound),
         WriteOutcome::Exists => Err(RecordError::Exists),
         WriteOutcome::PreconditionFailed => Err(RecordError::PreconditionFailed),

@@ -36,10 +36,10 @@ pub struct ChangeBatch {
 }
 
 impl Change {
-    pub fn encode(&self) -> Vec<u8> {
-        rkyv::to_bytes::<rkyv::rancor::Error>(self)
-            .map(|b| b.into_vec())
-            .unwrap_or_default()
+    /// The stored and sent form. An error is returned, never an empty entry: an entry that
+    /// decodes to nothing would be a change lost without a trace.
+    pub fn encode(&self) -> Result<Vec<u8>, rkyv::rancor::Error> {
+        rkyv::to_bytes::<rkyv::rancor::Error>(self).map(|b| b.into_vec())
     }
 
     /// Validates and decodes stored or received bytes.
@@ -66,7 +66,8 @@ mod tests {
             op: ChangeOp::Put,
             body: b"{}".to_vec(),
         };
-        let bytes = c.encode();
+        let bytes = c.encode().unwrap();
+        assert!(!bytes.is_empty());
         assert_eq!(Change::decode(&bytes), Some(c));
         assert_eq!(Change::decode(&bytes[..bytes.len() / 2]), None);
     }

@@ -2,6 +2,7 @@
 //! and rebuilding a table's index entries after its indexes changed.
 
 use super::*;
+use crate::storage::changelog::Change;
 
 impl Writer {
     /// Drops change-log entries past the retention (age or count), a bounded number per call.

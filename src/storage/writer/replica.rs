@@ -1,20 +1,21 @@
-//! The writer's side of replication: changes from other nodes applied last-writer-wins under
-//! the writer's single-writer order (`WriterMsg::Replicate`), tombstone purge
-//! (`WriterMsg::PurgeTombstones`), and the clock up to which local changes are committed
-//! (`WriterStats::own_clock`). Kept apart from `writer.rs` so the local write path stays short.
+//! The writer's side of replication: which changes from other nodes win last-writer-wins under
+//! the writer's single-writer order (`WriterMsg::Replicate`; `version.rs` stores the winners
+//! exactly as it stores local writes), tombstone purge (`WriterMsg::PurgeTombstones`), and the
+//! clock up to which local changes are committed (`WriterStats::own_clock`).
 
-use super::{index_entries, Writer};
-use crate::storage::catalog::TableDef;
-use crate::storage::changelog::{Change, ChangeOp};
+use super::group::Group;
+use super::version::NewVersion;
+use super::Writer;
+use crate::storage::catalog::{Catalog, TableDef};
+use crate::storage::changelog::Change;
 use crate::storage::envelope::Envelope;
 use crate::storage::hlc::Version;
 use crate::storage::keys;
-use serde_json::Value;
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-/// Where a writer answers `Replicate`: how many changes won, or why nothing was stored.
+/// Where a writer answers `Replicate`: how many changes won, or the error that stopped the
+/// message (the changes before it are stored; sent again, they lose as duplicates).
 pub type ReplicateReply = flume::Sender<Result<usize, String>>;
 
 /// A change that came from another node, routed to the writer that owns its partition.
@@ -27,85 +28,61 @@ pub struct RemoteChange {
 }
 
 impl Writer {
-    /// Applies one change from another node if it wins last-writer-wins against the stored
-    /// version (tombstones included). Returns whether it was stored.
-    pub(super) fn apply_remote(
+    /// Applies a message of changes from other nodes into the group; answers how many won, or
+    /// the error that stopped it (the changes before it stay in the group).
+    pub(super) fn replicate(
         &mut self,
-        rc: &RemoteChange,
-        batch: &mut fjall::OwnedWriteBatch,
-        overlay: &mut HashMap<Vec<u8>, Option<Vec<u8>>>,
-        record_delta: &mut i64,
-    ) -> Result<bool, String> {
-        let c = &rc.change;
-        let incoming = Version {
-            clock: c.clock,
-            node: c.node,
-        };
-        self.hlc.observe(incoming);
-        let key = keys::record_key(&c.table, rc.partition, &c.id);
-        let current: Option<Vec<u8>> = match overlay.get(&key) {
-            Some(v) => v.clone(),
-            None => self
-                .db
-                .records
-                .get(&key)
-                .map_err(|e| format!("read failed: {e}"))?
-                .map(|s| s.to_vec()),
-        };
-        let stored = current.as_deref().and_then(Envelope::decode);
-        if stored.is_some_and(|e| e.version >= incoming) {
-            return Ok(false);
-        }
-        let old_live = stored.filter(|e| !e.tombstone);
-        let new_body = match c.op {
-            ChangeOp::Put => Some(c.body.as_slice()),
-            ChangeOp::Delete => None,
-        };
-        // Routed before this node knew the table? It may know it now (a table created since
-        // reindexes what was stored before; this covers what is stored after).
-        let late = match (&rc.table, &self.catalog) {
-            (None, Some(cat)) => crate::storage::catalog::Catalog::lookup(cat, &c.table),
-            _ => None,
-        };
-        if let Some(table) = rc
-            .table
-            .as_deref()
-            .or(late.as_deref())
-            .filter(|t| !t.indexes.is_empty())
-        {
-            let old_doc: Option<Value> = old_live.and_then(|e| serde_json::from_slice(e.body).ok());
-            let new_doc: Option<Value> = new_body.and_then(|b| serde_json::from_slice(b).ok());
-            for attr in &table.indexes {
-                let old_terms = index_entries(&c.table, attr, old_doc.as_ref(), &c.id);
-                let new_terms = index_entries(&c.table, attr, new_doc.as_ref(), &c.id);
-                for k in old_terms.difference(&new_terms) {
-                    batch.remove(&self.db.index, k.clone());
-                }
-                for k in new_terms.difference(&old_terms) {
-                    batch.insert(&self.db.index, k.clone(), b"".to_vec());
+        changes: Vec<RemoteChange>,
+        g: &mut Group,
+    ) -> Result<usize, String> {
+        let total = changes.len();
+        let mut applied = 0usize;
+        let mut failed = None;
+        for rc in changes {
+            match self.apply_remote(rc, g) {
+                Ok(true) => applied += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    failed = Some(e);
+                    break;
                 }
             }
         }
-        let value = Envelope::encode(incoming, new_body.is_none(), new_body.unwrap_or(b""));
-        batch.insert(&self.db.records, key.clone(), value.clone());
-        overlay.insert(key, Some(value));
-        // Into the local change log too (for subscribers), marked by its origin node.
-        batch.insert(
-            &self.db.changelog,
-            keys::seq_key(self.next_seq).to_vec(),
-            c.encode(),
-        );
-        self.next_seq += 1;
-        // This node's own change, applied this way (a table declaration): streams send it.
-        self.logged_own |= c.node == self.settings.node_id;
-        if !self.feeds.is_empty() {
-            self.pending.push(c.clone());
-        }
-        *record_delta += match (old_live.is_some(), new_body.is_some()) {
-            (false, true) => 1,
-            (true, false) => -1,
-            _ => 0,
+        let s = &self.stats;
+        s.replicated.fetch_add(applied as u64, Ordering::Relaxed);
+        s.replicated_stale
+            .fetch_add((total - applied) as u64, Ordering::Relaxed);
+        failed.map_or(Ok(applied), Err)
+    }
+
+    /// Stores one change from another node if it wins last-writer-wins against the stored
+    /// version (tombstones included). Returns whether it was stored.
+    fn apply_remote(&mut self, rc: RemoteChange, g: &mut Group) -> Result<bool, String> {
+        let RemoteChange {
+            partition,
+            table,
+            change,
+        } = rc;
+        let incoming = Version {
+            clock: change.clock,
+            node: change.node,
         };
+        self.hlc.observe(incoming);
+        let key = keys::record_key(&change.table, partition, &change.id);
+        let old = self.current(&key, &[&g.overlay])?;
+        let stored = old.as_deref().and_then(Envelope::decode);
+        if stored.is_some_and(|e| e.version >= incoming) {
+            return Ok(false);
+        }
+        // Routed before this node knew the table? It may know it now (a table created since
+        // reindexes what was stored before; this covers what is stored after).
+        let table = table.or_else(|| {
+            let cat = self.catalog.as_ref()?;
+            Catalog::lookup(cat, &change.table)
+        });
+        // Into the local change log too (for subscribers), marked by its origin node.
+        let v = NewVersion::new(key, old, change, false)?;
+        self.store_version(g, table.as_deref(), v);
         Ok(true)
     }
 
@@ -117,31 +94,23 @@ impl Writer {
     }
 
     /// Removes the tombstones that still hold exactly the given versions; returns how many.
-    pub(super) fn purge(
-        &mut self,
-        keys: &[(Vec<u8>, Version)],
-        batch: &mut fjall::OwnedWriteBatch,
-        overlay: &mut HashMap<Vec<u8>, Option<Vec<u8>>>,
-    ) -> usize {
+    pub(super) fn purge(&mut self, keys: &[(Vec<u8>, Version)], g: &mut Group) -> usize {
         let mut n = 0;
         for (key, version) in keys {
-            let current: Option<Vec<u8>> = match overlay.get(key) {
-                Some(v) => v.clone(),
-                None => match self.db.records.get(key) {
-                    Ok(v) => v.map(|s| s.to_vec()),
-                    Err(_) => continue,
-                },
+            let Ok(current) = self.current(key, &[&g.overlay]) else {
+                continue;
             };
             let same = current
                 .as_deref()
                 .and_then(Envelope::decode)
                 .is_some_and(|e| e.tombstone && e.version == *version);
             if same {
-                batch.remove(&self.db.records, key.clone());
-                overlay.insert(key.clone(), None);
+                g.batch.remove(&self.db.records, key.clone());
+                g.overlay.insert(key.clone(), None);
                 n += 1;
             }
         }
+        g.purged += n as u64;
         n
     }
 }

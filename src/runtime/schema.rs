@@ -19,14 +19,13 @@
 
 use super::admin::{self, Changes, MAX_TABLES};
 use super::mesh::AdminResult;
-use super::records::{self, Precondition, RecordError};
+use super::records::{self, Precondition, RecordError, RecordWrite};
 use super::shard::{NodeShared, Shard};
 use crate::storage::catalog::TableDef;
 use crate::storage::changelog::{Change, ChangeOp};
 use crate::storage::envelope::Envelope;
 use crate::storage::keys;
 use crate::storage::shard_db::ShardDb;
-use crate::storage::writer::WriteOp;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -68,31 +67,41 @@ fn schema_def() -> Arc<TableDef> {
 
 /// Records a table created here: its definition, at a new version.
 pub async fn record_create(shard: &Shard, def: &TableDef) -> AdminResult {
-    write(shard, def, WriteOp::Put { body: body(def)? })
-        .await
-        .map(|_| ())
+    write(shard, put(def)?).await.map(|_| ())
 }
 
 /// Records a table dropped here: a tombstone at a new version. A table `_schema` has no record
 /// of yet (declared in config, dropped before its declaration went out) gets one first, so
 /// that the drop has something to replace and reaches the peers like any other.
 pub async fn record_drop(shard: &Shard, def: &TableDef) -> AdminResult {
-    if !write(shard, def, WriteOp::Delete).await? {
-        write(shard, def, WriteOp::Put { body: body(def)? }).await?;
-        write(shard, def, WriteOp::Delete).await?;
+    if !write(shard, delete(def)?).await? {
+        write(shard, put(def)?).await?;
+        write(shard, delete(def)?).await?;
     }
     Ok(())
 }
 
-fn body(def: &TableDef) -> Result<Vec<u8>, (u16, String)> {
-    serde_json::to_vec(def).map_err(|e| (500, e.to_string()))
+/// The `_schema` write that stores `def`.
+fn put(def: &TableDef) -> Result<RecordWrite, (u16, String)> {
+    let doc = match serde_json::to_value(def) {
+        Ok(serde_json::Value::Object(doc)) => doc,
+        other => return Err((500, format!("cannot encode a table definition: {other:?}"))),
+    };
+    RecordWrite::put(&schema_def(), &def.name, doc, Precondition::None)
+        .map_err(|e| (500, e.to_string()))
 }
 
-/// Writes `op` to the `_schema` record of `def` through the record API, waiting for room in
-/// the writer's queue (a table change is rare and must not be lost to a busy moment).
-/// Returns false when there was no record to delete.
-async fn write(shard: &Shard, def: &TableDef, op: WriteOp) -> Result<bool, (u16, String)> {
-    match records::write_when_room(shard, &schema_def(), &def.name, op, Precondition::None).await {
+/// The `_schema` write that deletes `def`.
+fn delete(def: &TableDef) -> Result<RecordWrite, (u16, String)> {
+    RecordWrite::delete(&schema_def(), &def.name, Precondition::None)
+        .map_err(|e| (500, e.to_string()))
+}
+
+/// Writes to `_schema` through the record API, waiting for room in the writer's queue (a
+/// table change is rare and must not be lost to a busy moment). Returns false when there was
+/// no record to delete.
+async fn write(shard: &Shard, w: RecordWrite) -> Result<bool, (u16, String)> {
+    match records::write_when_room(shard, w).await {
         Ok(_) => Ok(true),
         Err(RecordError::NotFound) => Ok(false),
         Err(RecordError::Stopping) => Err((503, "shutting down".to_string())),

@@ -319,14 +319,27 @@ async fn publish(ctx: &mut Ctx, p: PublishIn) -> Result<(), Fault> {
     Ok(())
 }
 
+/// Whether a publish's reason code says it was not applied for a reason that may pass (as
+/// opposed to a payload that will never be accepted, which a 3.1.1 client must not resend
+/// forever).
+fn retry_later(reason: u8) -> bool {
+    matches!(reason, 0x80 | 0x97)
+}
+
 /// Acknowledges the QoS 1/2 publishes routed so far, in the order they came (MQTT requires
 /// it), each once every copy it left for a persistent session is committed. Runs before any
 /// packet whose answer or effect must follow them, and before the connection writes what it
 /// has and waits for more. A copy that may not be on disk gets 5.0 reason 0x80; a 3.1.1
 /// client, which cannot be told, is disconnected unacknowledged and sends the message again.
+/// The same holds for a table write refused for now (the writer's queue was full): a 3.1.1
+/// client never hears that a record was written when it was not.
 pub async fn settle(ctx: &mut Ctx) -> Result<(), Fault> {
     while let Some(a) = ctx.pending.pop_front() {
         let mut reason = a.reason;
+        if ctx.v == Version::V4 && retry_later(reason) {
+            tracing::debug!(client = %ctx.session.client_id, reason, "a 3.1.1 publish was not applied: disconnecting it unacknowledged");
+            return Err(Fault::NotStored);
+        }
         if let Err(e) = a.commits.wait().await {
             tracing::warn!(
                 shard = ctx.shard.id,

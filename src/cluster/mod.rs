@@ -117,8 +117,6 @@ pub fn start(
     bell: flume::Receiver<()>,
     generation: u64,
 ) -> Result<Replication, String> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let (stop_tx, stop_rx) = flume::bounded::<()>(1);
     let c = &node.config.cluster;
     let secret = Secret::from_config(c)?.ok_or("`cluster.secret`: no secret")?;
     // Every link needs fresh nonces: a node the OS gives no random bytes fails to start, with
@@ -127,82 +125,24 @@ pub fn start(
     let listen = c.listen_addr().map_err(|e| e.to_string())?;
     let cursors = cursor::Cursors::open(&node)
         .map_err(|e| format!("cannot open the cluster keyspace: {e}"))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (stop_tx, stop_rx) = flume::bounded::<()>(1);
+    let setup = Setup {
+        node,
+        mqtt,
+        state,
+        secret,
+        cursors,
+        generation,
+        stopping: stop.clone(),
+        listen,
+        bell,
+        stop: stop_rx,
+    };
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<SocketAddr, String>>();
-    let builder = LocalExecutorBuilder::new(Placement::Unbound)
-        .name("cluster")
-        .io_memory(512 * 1024)
-        .ring_depth(128);
-    let kick_slot = node.dbs.len();
-    let stop_flag = stop.clone();
-    // Our own thread, registered for the reactor kick before the executor first parks (see
-    // `runtime::kick`): a lost wake-up then costs at most one kick period here too.
     let thread = std::thread::Builder::new()
         .name("cluster".into())
-        .spawn(move || {
-            node.executor_tids[kick_slot]
-                .store(crate::runtime::kick::current_tid(), std::sync::atomic::Ordering::Release);
-            let executor = match builder.make() {
-                Ok(e) => e,
-                Err(e) => {
-                    let _ = ready_tx.send(Err(format!("cannot start the cluster executor: {e}")));
-                    return;
-                }
-            };
-            // A panic here is a bug that would leave the node serving while it no longer
-            // replicates (links dead, nobody reconnecting): stop the node instead, so that a
-            // supervisor restarts it and it catches up from its cursors.
-            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| executor.run(async move {
-            let free = crate::runtime::preflight::port_is_free(listen);
-            let listener = match free.and_then(|_| glommio::net::TcpListener::bind(listen).map_err(std::io::Error::other)) {
-                Ok(l) => l,
-                Err(e) => {
-                    let _ = ready_tx.send(Err(format!(
-                        "cannot listen for peers on {listen} (`cluster.listen`): {e}; is another process using the port?"
-                    )));
-                    return;
-                }
-            };
-            let local = listener.local_addr().unwrap_or(listen);
-            *state.peer_addr.lock().unwrap_or_else(|e| e.into_inner()) = Some(local);
-            let ctx = Rc::new(Ctx {
-                secret,
-                node_id: node.config.cluster.node_id,
-                name: node.config.cluster.node_name(),
-                generation,
-                max_frame: node.config.cluster.max_frame_bytes,
-                reconnect_max: Duration::from_millis(node.config.cluster.reconnect_max_ms),
-                cursors,
-                knowledge: Default::default(),
-                forward: Default::default(),
-                peer_interest: Default::default(),
-                state,
-                stop: stop_flag,
-                bells: Default::default(),
-                synced: Default::default(),
-                node,
-                mqtt,
-            });
-            glommio::spawn_local(wake::relay(bell, ctx.clone())).detach();
-            glommio::spawn_local(purge::run(ctx.clone())).detach();
-            glommio::spawn_local(forward::run(ctx.clone())).detach();
-            for p in ctx.node.config.cluster.peers.clone() {
-                glommio::spawn_local(pull::run(ctx.clone(), p.addr)).detach();
-            }
-            // Take the tables the replicated schema holds that this node lacks now; declare
-            // this node's own once it has heard from its peers (see `schema`).
-            crate::runtime::schema::request_reconcile(&ctx.node, false).await;
-            glommio::spawn_local(declare_when_synced(ctx.clone())).detach();
-            let _ = ready_tx.send(Ok(local));
-            let stopped = async {
-                let _ = stop_rx.recv_async().await;
-            };
-            futures_lite::future::or(accept(ctx, listener), stopped).await;
-            })));
-            if ran.is_err() {
-                tracing::error!("the replication executor failed (see the panic above): stopping the node");
-                std::process::exit(70);
-            }
-        })
+        .spawn(move || run_thread(setup, ready_tx))
         .map_err(|e| format!("cannot start the cluster executor: {e}"))?;
     match ready_rx.recv() {
         Ok(Ok(addr)) => Ok(Replication {
@@ -211,9 +151,123 @@ pub fn start(
             stop_tx,
             thread,
         }),
-        Ok(Err(e)) => Err(e),
+        Ok(Err(e)) => {
+            let _ = thread.join();
+            Err(e)
+        }
         Err(_) => Err("the cluster executor stopped during start-up".into()),
     }
+}
+
+/// What the replication executor starts with (what crosses to its thread).
+struct Setup {
+    node: Arc<NodeShared>,
+    mqtt: Arc<NodeMqtt>,
+    state: Arc<ClusterState>,
+    secret: Secret,
+    cursors: cursor::Cursors,
+    generation: u64,
+    stopping: Arc<AtomicBool>,
+    listen: SocketAddr,
+    bell: flume::Receiver<()>,
+    stop: flume::Receiver<()>,
+}
+
+impl Setup {
+    /// The context the executor's tasks share (made on its thread: it holds `Rc`s).
+    fn context(&self) -> Ctx {
+        let c = &self.node.config.cluster;
+        Ctx {
+            secret: self.secret.clone(),
+            node_id: c.node_id,
+            name: c.node_name(),
+            generation: self.generation,
+            max_frame: c.max_frame_bytes,
+            reconnect_max: Duration::from_millis(c.reconnect_max_ms),
+            cursors: self.cursors.clone(),
+            knowledge: Default::default(),
+            forward: Default::default(),
+            peer_interest: Default::default(),
+            state: self.state.clone(),
+            stop: self.stopping.clone(),
+            bells: Default::default(),
+            synced: Default::default(),
+            node: self.node.clone(),
+            mqtt: self.mqtt.clone(),
+        }
+    }
+}
+
+type Ready = std::sync::mpsc::Sender<Result<SocketAddr, String>>;
+
+/// The replication executor's thread: our own, registered for the reactor kick before the
+/// executor first parks (see `runtime::kick`), so a lost wake-up costs at most one kick
+/// period here too.
+fn run_thread(setup: Setup, ready: Ready) {
+    let node = setup.node.clone();
+    node.executor_tids[node.dbs.len()].store(
+        crate::runtime::kick::current_tid(),
+        std::sync::atomic::Ordering::Release,
+    );
+    let builder = LocalExecutorBuilder::new(Placement::Unbound)
+        .name("cluster")
+        .io_memory(512 * 1024)
+        .ring_depth(128);
+    let executor = match builder.make() {
+        Ok(e) => e,
+        Err(e) => {
+            let _ = ready.send(Err(format!("cannot start the cluster executor: {e}")));
+            return;
+        }
+    };
+    // A panic here is a bug that would leave the node serving while it no longer replicates
+    // (links dead, nobody reconnecting): stop the node instead, so that a supervisor restarts
+    // it and it catches up from its cursors.
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        executor.run(run(setup, ready))
+    }));
+    if ran.is_err() {
+        tracing::error!("the replication executor failed (see the panic above): stopping the node");
+        std::process::exit(70);
+    }
+}
+
+/// The replication executor's life: bind, start the links' tasks, serve until stopped.
+async fn run(setup: Setup, ready: Ready) {
+    let listen = setup.listen;
+    let free = crate::runtime::preflight::port_is_free(listen);
+    let bound =
+        free.and_then(|_| glommio::net::TcpListener::bind(listen).map_err(std::io::Error::other));
+    let listener = match bound {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = ready.send(Err(format!(
+                "cannot listen for peers on {listen} (`cluster.listen`): {e}; is another process using the port?"
+            )));
+            return;
+        }
+    };
+    let local = listener.local_addr().unwrap_or(listen);
+    let ctx = Rc::new(setup.context());
+    *ctx.state
+        .peer_addr
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()) = Some(local);
+    glommio::spawn_local(wake::relay(setup.bell, ctx.clone())).detach();
+    glommio::spawn_local(purge::run(ctx.clone())).detach();
+    glommio::spawn_local(forward::run(ctx.clone())).detach();
+    for p in ctx.node.config.cluster.peers.clone() {
+        glommio::spawn_local(pull::run(ctx.clone(), p.addr)).detach();
+    }
+    // Take the tables the replicated schema holds that this node lacks now; declare this
+    // node's own once it has heard from its peers (see `runtime::schema`).
+    crate::runtime::schema::request_reconcile(&ctx.node, false).await;
+    glommio::spawn_local(declare_when_synced(ctx.clone())).detach();
+    let _ = ready.send(Ok(local));
+    let stopped = async {
+        let _ = setup.stop.recv_async().await;
+    };
+    futures_lite::future::or(accept(ctx, listener), stopped).await;
 }
 
 /// Serves inbound peer links, at most `MAX_ACCEPTED` at once.

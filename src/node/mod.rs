@@ -64,71 +64,39 @@ pub fn serve(config: Config) -> Result<(), StartError> {
         }
         false => (None, None),
     };
-    let mut storage = Storage::start(&config, &layout, shards, bell.clone())?;
+    let storage = Storage::start(&config, &layout, shards, bell.clone())?;
     let mqtt = Arc::new(NodeMqtt::new(shards, config.shards.mesh_queue_depth, bell));
     let cluster_state = cluster::new_state(&config);
     let (node, inboxes) = node_shared(config, cores, &storage);
-    let signals = signal_hook::iterator::Signals::new([
+    let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGINT,
     ])
     .map_err(|e| StartError(format!("cannot install signal handlers: {e}")))?;
-    let kick = Kick::start(&node)?;
-
+    let mut running = Running {
+        kick: Some(Kick::start(&node)?),
+        storage: Some(storage),
+        node,
+        shards: Vec::new(),
+        replication: None,
+    };
     let listen = Arc::new(Mutex::new(listen));
-    let start = services::start_services(listen.clone(), mqtt.clone(), cluster_state.clone());
-    let mut shard_threads = Vec::new();
-    for (s, inbox) in inboxes.into_iter().enumerate() {
-        let feed = storage.feeds[s]
-            .take()
-            .ok_or_else(|| StartError("a shard's change feed was taken twice".into()))?;
-        let thread = executor::spawn(ShardStart {
-            id: s,
-            node: node.clone(),
-            catalog: storage.catalog.clone(),
-            inbox,
-            feed,
-            services: start.clone(),
-        });
-        match thread {
-            Ok(t) => shard_threads.push(t),
+    let services = services::start_services(listen.clone(), mqtt.clone(), cluster_state.clone());
+    if let Err(e) = running.start_shards(inboxes, services) {
+        running.stop();
+        return Err(e);
+    }
+    if let (Some(state), Some(bell)) = (cluster_state, bell_rx) {
+        let node = running.node.clone();
+        match cluster::start(node, mqtt, state, bell, layout.generation) {
+            Ok(r) => running.replication = Some(r),
             Err(e) => {
-                stop_shards(&node, shard_threads);
-                kick.stop();
-                storage.stop();
+                running.stop();
                 return Err(StartError(e));
             }
         }
     }
-    let replication = match (cluster_state, bell_rx) {
-        (Some(state), Some(bell)) => {
-            let r = cluster::start(node.clone(), mqtt, state, bell, layout.generation);
-            match r {
-                Ok(r) => Some(r),
-                Err(e) => {
-                    stop_shards(&node, shard_threads);
-                    kick.stop();
-                    storage.stop();
-                    return Err(StartError(e));
-                }
-            }
-        }
-        _ => None,
-    };
-    let bound = *listen.lock().unwrap_or_else(|e| e.into_inner());
-    println!(
-        "microlith ready http={} shards={shards} node={} mqtt={}{}",
-        bound.http,
-        node.config.cluster.node_id,
-        bound.mqtt,
-        replication
-            .as_ref()
-            .map(|r| format!(" peer={}", r.addr))
-            .unwrap_or_default()
-    );
-    tracing::info!(http = %bound.http, mqtt = %bound.mqtt, shards, cores = ?node.cores, data_dir = %node.data_dir.display(), "serving");
-
-    let mut signals = signals;
+    running.ready(*listen.lock().unwrap_or_else(|e| e.into_inner()));
     let signal = signals
         .forever()
         .next()
@@ -138,16 +106,82 @@ pub fn serve(config: Config) -> Result<(), StartError> {
         signal,
         "shutting down: no new connections, finishing the work in flight"
     );
-    if let Some(r) = replication {
-        r.stop();
-        tracing::info!("replication stopped");
-    }
-    stop_shards(&node, shard_threads);
-    tracing::info!("shards stopped");
-    kick.stop();
-    storage.stop();
+    running.stop();
     tracing::info!("stopped; every acknowledged write is on disk and every thread has ended");
     Ok(())
+}
+
+/// What a node runs, stopped in the reverse order of its start.
+struct Running {
+    node: Arc<NodeShared>,
+    storage: Option<Storage>,
+    kick: Option<Kick>,
+    shards: Vec<JoinHandle<()>>,
+    replication: Option<cluster::Replication>,
+}
+
+impl Running {
+    /// Starts every shard, one after the other (shard 0 first resolves the ports).
+    fn start_shards(
+        &mut self,
+        inboxes: Vec<flume::Receiver<MeshMsg>>,
+        services: crate::runtime::executor::StartServices,
+    ) -> Result<(), StartError> {
+        let storage = self
+            .storage
+            .as_mut()
+            .ok_or_else(|| StartError("storage stopped".into()))?;
+        for (s, inbox) in inboxes.into_iter().enumerate() {
+            let feed = storage.feeds[s]
+                .take()
+                .ok_or_else(|| StartError("a shard's change feed was taken twice".into()))?;
+            let thread = executor::spawn(ShardStart {
+                id: s,
+                node: self.node.clone(),
+                catalog: storage.catalog.clone(),
+                inbox,
+                feed,
+                services: services.clone(),
+            })?;
+            self.shards.push(thread);
+        }
+        Ok(())
+    }
+
+    /// The line scripts and tests wait for, on stdout.
+    fn ready(&self, bound: Listen) {
+        let node = &self.node;
+        let peer = self
+            .replication
+            .as_ref()
+            .map(|r| format!(" peer={}", r.addr));
+        println!(
+            "microlith ready http={} shards={} node={} mqtt={}{}",
+            bound.http,
+            node.dbs.len(),
+            node.config.cluster.node_id,
+            bound.mqtt,
+            peer.unwrap_or_default()
+        );
+        tracing::info!(http = %bound.http, mqtt = %bound.mqtt, shards = node.dbs.len(), cores = ?node.cores, data_dir = %node.data_dir.display(), "serving");
+    }
+
+    /// Replication, then the shards (each drains), the reactor kick, and the writers (each
+    /// flushes); every thread is joined.
+    fn stop(&mut self) {
+        if let Some(r) = self.replication.take() {
+            r.stop();
+            tracing::info!("replication stopped");
+        }
+        stop_shards(&self.node, std::mem::take(&mut self.shards));
+        tracing::info!("shards stopped");
+        if let Some(k) = self.kick.take() {
+            k.stop();
+        }
+        if let Some(s) = self.storage.take() {
+            s.stop();
+        }
+    }
 }
 
 /// What every shard shares, and the receiving ends of the shards' inboxes.

@@ -8,8 +8,9 @@
 
 use super::cursor::Cursor;
 use super::digest;
-use super::frame::{self, Frame};
+use super::frame::{self, Entry, Frame, InterestChange, PartDigest, RepairRecord};
 use super::handshake::{self, kind, PeerInfo};
+use super::state::PeerStatus;
 use super::Ctx;
 use crate::storage::changelog::{Change, ChangeOp};
 use crate::storage::now_millis;
@@ -117,10 +118,33 @@ async fn stream_from<S: AsyncRead + AsyncWrite + Unpin>(
     peer: &PeerInfo,
     s: &mut S,
 ) -> Result<(), String> {
-    let shards = peer.shards as usize;
-    let mut cursor = vec![0u64; shards];
-    // Per peer shard: (entries, ms) not acknowledged when the peer last sent.
-    let mut peer_lag = vec![(0u64, 0u64); shards];
+    let cursor = subscribe(ctx, peer, s).await?;
+    let shards = cursor.len();
+    let link = Link {
+        ctx,
+        addr,
+        peer,
+        s,
+        cursor,
+        peer_lag: vec![(0, 0); shards],
+        caught_up: vec![false; shards],
+        synced: false,
+        stable: vec![0; shards],
+        gaps: Vec::new(),
+        repair: None,
+        last_repair: Instant::now(),
+    };
+    link.run().await
+}
+
+/// Subscribes to each of the peer's shards from our durable cursor (0 when there is none, or
+/// when it belongs to another generation of the peer's logs); returns the cursors.
+async fn subscribe<S: AsyncWrite + Unpin>(
+    ctx: &Ctx,
+    peer: &PeerInfo,
+    s: &mut S,
+) -> Result<Vec<u64>, String> {
+    let mut cursor = vec![0u64; peer.shards as usize];
     for (i, c) in cursor.iter_mut().enumerate() {
         *c = ctx
             .cursors
@@ -136,30 +160,58 @@ async fn stream_from<S: AsyncRead + AsyncWrite + Unpin>(
         )
         .await?;
     }
-    // Per peer shard: whether this link has reached the end of the peer's log once.
-    let mut caught_up = vec![false; shards];
-    let mut synced = false;
-    // Per peer shard: the peer's last `stable_below` (0: none yet).
-    let mut stable = vec![0u64; shards];
-    let mut gaps: Vec<(u16, u64)> = Vec::new();
-    let mut repair: Option<Repair> = None;
-    let mut last_repair = Instant::now();
-    loop {
-        if ctx.stop.load(Ordering::Relaxed) {
-            return Ok(());
+    Ok(cursor)
+}
+
+/// The receiving side of an authenticated link: what it has applied, acknowledged and learnt
+/// of the peer, and the repair in progress.
+struct Link<'a, S> {
+    ctx: &'a Rc<Ctx>,
+    addr: &'a str,
+    peer: &'a PeerInfo,
+    s: &'a mut S,
+    /// Per peer shard: the next sequence to receive.
+    cursor: Vec<u64>,
+    /// Per peer shard: (entries, ms) not acknowledged when the peer last sent.
+    peer_lag: Vec<(u64, u64)>,
+    /// Per peer shard: whether this link has reached the end of the peer's log once.
+    caught_up: Vec<bool>,
+    synced: bool,
+    /// Per peer shard: the peer's last `stable_below` (0: none yet).
+    stable: Vec<u64>,
+    gaps: Vec<(u16, u64)>,
+    repair: Option<Repair>,
+    last_repair: Instant,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Link<'_, S> {
+    /// Reads and handles frames until the node stops or the link fails.
+    async fn run(mut self) -> Result<(), String> {
+        loop {
+            if self.ctx.stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            let f = frame::read(self.s, self.ctx.max_frame)
+                .await
+                .map_err(|e| e.to_string())?;
+            self.status(|p| p.last_contact_ms = now_millis());
+            // Now and then compare everything, even with good cursors: the peer streams only its
+            // own changes, so this is what brings changes of a node that is gone for good.
+            if self.repair.is_none() && self.last_repair.elapsed() > super::REPAIR_EVERY {
+                self.last_repair = Instant::now();
+                self.start_repair().await?;
+            }
+            self.on_frame(f).await?;
         }
-        let f = frame::read(s, ctx.max_frame)
-            .await
-            .map_err(|e| e.to_string())?;
-        ctx.state.dialed(addr, Some(peer.node_id), |p| {
-            p.last_contact_ms = now_millis()
-        });
-        // Now and then compare everything, even with good cursors: the peer streams only its
-        // own changes, so this is what brings changes of a node that is gone for good.
-        if repair.is_none() && last_repair.elapsed() > super::REPAIR_EVERY {
-            last_repair = Instant::now();
-            repair = Some(start_repair(ctx, addr, peer, s, &mut gaps).await?);
-        }
+    }
+
+    /// Updates what `/status` shows of this peer.
+    fn status(&self, f: impl FnOnce(&mut PeerStatus)) {
+        self.ctx.state.dialed(self.addr, Some(self.peer.node_id), f);
+    }
+
+    /// Handles one frame from the peer.
+    async fn on_frame(&mut self, f: Frame) -> Result<(), String> {
         match f {
             Frame::Changes {
                 shard,
@@ -171,190 +223,290 @@ async fn stream_from<S: AsyncRead + AsyncWrite + Unpin>(
                 stable_below,
             } => {
                 let i = shard as usize;
-                if i >= shards || upto < cursor[i] {
-                    return Err(format!("bad frame: Changes for shard {shard} up to {upto}"));
-                }
-                let mut changes = Vec::with_capacity(entries.len());
-                let mut prev = cursor[i];
-                for e in entries {
-                    if e.seq < prev || e.seq >= upto || e.change.node != peer.node_id {
-                        return Err("bad frame: entry out of order or not made by the peer".into());
-                    }
-                    prev = e.seq;
-                    changes.push(e.change);
-                }
-                let n = changes.len() as u64;
-                let written: Vec<u64> = changes.iter().map(|c| c.clock >> 16).collect();
-                super::apply::apply(&ctx.node, changes).await?;
-                let now = now_millis();
-                // Everything before `upto` is applied now: so is every change the peer made on
-                // that shard with a clock below `stable_below`.
-                if stable_below > 0 {
-                    stable[i] = stable[i].max(stable_below);
-                    if stable.iter().all(|c| *c > 0) {
-                        let min = stable.iter().copied().min().unwrap_or(0);
-                        ctx.knowledge.borrow_mut().learn(peer.node_id, min);
-                    }
-                }
-                if upto > cursor[i] {
-                    ctx.cursors
-                        .save_soon(
-                            &ctx.node,
-                            peer.node_id,
-                            shard,
-                            Cursor {
-                                generation: peer.generation,
-                                next: upto,
-                            },
-                        )
-                        .await?;
-                    cursor[i] = upto;
-                }
-                send(s, &Frame::Ack { shard, upto }).await?;
-                caught_up[i] |= upto >= log_next;
-                if !synced && repair.is_none() && caught_up.iter().all(|c| *c) {
-                    synced = true;
-                    ctx.synced.borrow_mut().insert(addr.to_string());
-                    ctx.state
-                        .dialed(addr, Some(peer.node_id), |p| p.inbound.caught_up = true);
-                }
+                let (written, now) = self.apply_changes(shard, entries, upto).await?;
+                self.learn_stable(i, stable_below);
+                self.acknowledge(shard, upto, log_next).await?;
                 // What the peer had beyond what it sent, plus what it had not heard acknowledged.
-                peer_lag[i] = (lag_entries.max(log_next.saturating_sub(upto)), lag_ms);
-                let entries: u64 = peer_lag.iter().map(|l| l.0).sum();
-                let ms = peer_lag.iter().map(|l| l.1).max().unwrap_or(0);
-                ctx.state.dialed(addr, Some(peer.node_id), |p| {
-                    for ms in &written {
-                        p.inbound.apply_lag.record(now.saturating_sub(*ms));
-                    }
-                    p.inbound.changes += n;
-                    p.inbound.lag_entries = entries;
-                    p.inbound.lag_ms = ms;
-                });
+                self.peer_lag[i] = (lag_entries.max(log_next.saturating_sub(upto)), lag_ms);
+                self.report_applied(&written, now);
             }
-            Frame::Ping => send(s, &Frame::Ping).await?,
+            Frame::Ping => send(self.s, &Frame::Ping).await?,
             Frame::Publish { messages } => {
-                let n =
-                    super::forward::receive(&ctx.node, &ctx.mqtt, peer.node_id, messages).await?;
-                ctx.state
-                    .dialed(addr, Some(peer.node_id), |p| p.publishes.received += n);
+                let (ctx, node_id) = (self.ctx, self.peer.node_id);
+                let n = super::forward::receive(&ctx.node, &ctx.mqtt, node_id, messages).await?;
+                self.status(|p| p.publishes.received += n);
             }
-            Frame::Interest { reset, changes } => {
-                let checked =
-                    super::interest::check(changes).map_err(|e| format!("bad frame: {e}"))?;
-                let mut pi = ctx.peer_interest.borrow_mut();
-                pi.apply(peer.node_id, reset, checked)
-                    .map_err(|e| format!("bad frame: {e}"))?;
-                let (mine, total) = (pi.count(peer.node_id) as u64, pi.total());
-                drop(pi);
-                if let Some(i) = &ctx.mqtt.interest {
-                    i.peer_filters.store(total, Ordering::Relaxed);
-                }
-                ctx.state
-                    .dialed(addr, Some(peer.node_id), |p| p.publishes.filters = mine);
-            }
+            Frame::Interest { reset, changes } => self.on_interest(reset, changes)?,
             Frame::Stable { clocks } => {
                 if clocks.len() > 4096 {
                     return Err("bad frame: too many clocks".into());
                 }
                 let view = clocks.into_iter().map(|c| (c.origin, c.clock)).collect();
-                ctx.knowledge.borrow_mut().views.insert(peer.node_id, view);
+                let peer = self.peer.node_id;
+                self.ctx.knowledge.borrow_mut().views.insert(peer, view);
             }
-            Frame::Gap { shard, resume_at } => {
-                if shard as usize >= shards {
-                    return Err(format!("bad frame: Gap for shard {shard}"));
-                }
-                tracing::info!(
-                    peer = peer.node_id,
-                    shard,
-                    "no usable cursor or the peer's log was trimmed past it: anti-entropy repair"
-                );
-                gaps.push((shard, resume_at));
-                caught_up[shard as usize] = false;
-                if repair.is_none() {
-                    repair = Some(start_repair(ctx, addr, peer, s, &mut gaps).await?);
-                }
-            }
-            Frame::Digest { table, parts } => {
-                let r = repair
-                    .as_mut()
-                    .filter(|r| !r.digests_done)
-                    .ok_or("bad frame: Digest without a request")?;
-                super::apply::check_table_name(&table).map_err(|e| format!("bad frame: {e}"))?;
-                if r.theirs.len() + parts.len() > 1024 * ctx.node.partitions as usize {
-                    return Err("bad frame: too many digests".into());
-                }
-                for p in parts {
-                    r.theirs.insert((table.clone(), p.partition), p.hash);
-                }
-            }
-            Frame::DigestDone => {
-                let r = repair
-                    .as_mut()
-                    .filter(|r| !r.digests_done)
-                    .ok_or("bad frame: DigestDone without a request")?;
-                r.digests_done = true;
-                let dbs = ctx.node.dbs.clone();
-                let ours = glommio::executor()
-                    .spawn_blocking(move || digest::compute(&dbs))
-                    .await
-                    .map_err(|e| format!("digest failed: {e}"))?;
-                for ((table, p), hash) in &r.theirs {
-                    let same = ours
-                        .get(table)
-                        .and_then(|t| t.parts.get(p))
-                        .is_some_and(|h| h == hash);
-                    if !same {
-                        r.queue.push_back((table.clone(), *p));
-                    }
-                }
-                tracing::info!(
-                    peer = peer.node_id,
-                    partitions = r.queue.len(),
-                    "repair: partitions that differ"
-                );
-                if next_range(s, r).await? {
-                    finish_repair(ctx, addr, peer, s, &mut repair, &mut cursor, &mut gaps).await?;
-                }
-            }
+            Frame::Gap { shard, resume_at } => self.on_gap(shard, resume_at).await?,
+            Frame::Digest { table, parts } => self.on_digest(table, parts)?,
+            Frame::DigestDone => self.on_digest_done().await?,
             Frame::Range {
                 table,
                 partition,
                 records,
                 more,
-            } => {
-                let r = repair
-                    .as_mut()
-                    .ok_or("bad frame: Range without a request")?;
-                if r.asked.front() != Some(&(table.clone(), partition)) {
-                    return Err("bad frame: Range that was not asked for".into());
-                }
-                r.asked.pop_front();
-                if let Some(after) = more.clone() {
-                    // The rest of this partition: asked now, behind what is in flight.
-                    ask(s, r, table.clone(), partition, Some(after)).await?;
-                }
-                let changes: Vec<Change> = records
-                    .into_iter()
-                    .map(|rec| Change {
-                        table: table.clone(),
-                        id: rec.id,
-                        clock: rec.clock,
-                        node: rec.node,
-                        op: if rec.tombstone {
-                            ChangeOp::Delete
-                        } else {
-                            ChangeOp::Put
-                        },
-                        body: if rec.tombstone { Vec::new() } else { rec.body },
-                    })
-                    .collect();
-                r.applied += super::apply::apply(&ctx.node, changes).await? as u64;
-                if next_range(s, r).await? {
-                    finish_repair(ctx, addr, peer, s, &mut repair, &mut cursor, &mut gaps).await?;
-                }
-            }
+            } => self.on_range(table, partition, records, more).await?,
             other => return Err(format!("bad frame: unexpected {}", kind(&other))),
         }
+        Ok(())
+    }
+
+    /// Checks a batch of `Changes` and applies it; returns the write times of its changes and
+    /// when they were applied.
+    async fn apply_changes(
+        &self,
+        shard: u16,
+        entries: Vec<Entry>,
+        upto: u64,
+    ) -> Result<(Vec<u64>, u64), String> {
+        let i = shard as usize;
+        if i >= self.cursor.len() || upto < self.cursor[i] {
+            return Err(format!("bad frame: Changes for shard {shard} up to {upto}"));
+        }
+        let mut changes = Vec::with_capacity(entries.len());
+        let mut prev = self.cursor[i];
+        for e in entries {
+            if e.seq < prev || e.seq >= upto || e.change.node != self.peer.node_id {
+                return Err("bad frame: entry out of order or not made by the peer".into());
+            }
+            prev = e.seq;
+            changes.push(e.change);
+        }
+        let written: Vec<u64> = changes.iter().map(|c| c.clock >> 16).collect();
+        super::apply::apply(&self.ctx.node, changes).await?;
+        Ok((written, now_millis()))
+    }
+
+    /// Everything before `upto` is applied now: so is every change the peer made on that shard
+    /// with a clock below `stable_below`.
+    fn learn_stable(&mut self, i: usize, stable_below: u64) {
+        if stable_below > 0 {
+            self.stable[i] = self.stable[i].max(stable_below);
+            if self.stable.iter().all(|c| *c > 0) {
+                let min = self.stable.iter().copied().min().unwrap_or(0);
+                self.ctx
+                    .knowledge
+                    .borrow_mut()
+                    .learn(self.peer.node_id, min);
+            }
+        }
+    }
+
+    /// Hands the cursor to the writer (after the data), acknowledges, and notes when the link
+    /// has reached the end of every one of the peer's logs.
+    async fn acknowledge(&mut self, shard: u16, upto: u64, log_next: u64) -> Result<(), String> {
+        let i = shard as usize;
+        if upto > self.cursor[i] {
+            let cursor = Cursor {
+                generation: self.peer.generation,
+                next: upto,
+            };
+            let ctx = self.ctx;
+            ctx.cursors
+                .save_soon(&ctx.node, self.peer.node_id, shard, cursor)
+                .await?;
+            self.cursor[i] = upto;
+        }
+        send(self.s, &Frame::Ack { shard, upto }).await?;
+        self.caught_up[i] |= upto >= log_next;
+        if !self.synced && self.repair.is_none() && self.caught_up.iter().all(|c| *c) {
+            self.synced = true;
+            self.ctx.synced.borrow_mut().insert(self.addr.to_string());
+            self.status(|p| p.inbound.caught_up = true);
+        }
+        Ok(())
+    }
+
+    /// Shows the changes applied at `now` (their write times in `written`) and the peer's lag.
+    fn report_applied(&self, written: &[u64], now: u64) {
+        let entries: u64 = self.peer_lag.iter().map(|l| l.0).sum();
+        let ms = self.peer_lag.iter().map(|l| l.1).max().unwrap_or(0);
+        self.status(|p| {
+            for ms in written {
+                p.inbound.apply_lag.record(now.saturating_sub(*ms));
+            }
+            p.inbound.changes += written.len() as u64;
+            p.inbound.lag_entries = entries;
+            p.inbound.lag_ms = ms;
+        });
+    }
+
+    fn on_interest(&self, reset: bool, changes: Vec<InterestChange>) -> Result<(), String> {
+        let checked = super::interest::check(changes).map_err(|e| format!("bad frame: {e}"))?;
+        let mut pi = self.ctx.peer_interest.borrow_mut();
+        pi.apply(self.peer.node_id, reset, checked)
+            .map_err(|e| format!("bad frame: {e}"))?;
+        let (mine, total) = (pi.count(self.peer.node_id) as u64, pi.total());
+        drop(pi);
+        if let Some(i) = &self.ctx.mqtt.interest {
+            i.peer_filters.store(total, Ordering::Relaxed);
+        }
+        self.status(|p| p.publishes.filters = mine);
+        Ok(())
+    }
+
+    async fn on_gap(&mut self, shard: u16, resume_at: u64) -> Result<(), String> {
+        if shard as usize >= self.cursor.len() {
+            return Err(format!("bad frame: Gap for shard {shard}"));
+        }
+        tracing::info!(
+            peer = self.peer.node_id,
+            shard,
+            "no usable cursor or the peer's log was trimmed past it: anti-entropy repair"
+        );
+        self.gaps.push((shard, resume_at));
+        self.caught_up[shard as usize] = false;
+        if self.repair.is_none() {
+            self.start_repair().await?;
+        }
+        Ok(())
+    }
+
+    fn on_digest(&mut self, table: String, parts: Vec<PartDigest>) -> Result<(), String> {
+        let r = self
+            .repair
+            .as_mut()
+            .filter(|r| !r.digests_done)
+            .ok_or("bad frame: Digest without a request")?;
+        super::apply::check_table_name(&table).map_err(|e| format!("bad frame: {e}"))?;
+        if r.theirs.len() + parts.len() > 1024 * self.ctx.node.partitions as usize {
+            return Err("bad frame: too many digests".into());
+        }
+        for p in parts {
+            r.theirs.insert((table.clone(), p.partition), p.hash);
+        }
+        Ok(())
+    }
+
+    /// The peer's digests are all in: compares them with ours and asks for what differs.
+    async fn on_digest_done(&mut self) -> Result<(), String> {
+        let r = self
+            .repair
+            .as_mut()
+            .filter(|r| !r.digests_done)
+            .ok_or("bad frame: DigestDone without a request")?;
+        r.digests_done = true;
+        let dbs = self.ctx.node.dbs.clone();
+        let ours = glommio::executor()
+            .spawn_blocking(move || digest::compute(&dbs))
+            .await
+            .map_err(|e| format!("digest failed: {e}"))?;
+        for ((table, p), hash) in &r.theirs {
+            let same = ours
+                .get(table)
+                .and_then(|t| t.parts.get(p))
+                .is_some_and(|h| h == hash);
+            if !same {
+                r.queue.push_back((table.clone(), *p));
+            }
+        }
+        tracing::info!(
+            peer = self.peer.node_id,
+            partitions = r.queue.len(),
+            "repair: partitions that differ"
+        );
+        if next_range(self.s, r).await? {
+            self.finish_repair().await?;
+        }
+        Ok(())
+    }
+
+    /// Applies a page of a partition that was asked for, and asks for more.
+    async fn on_range(
+        &mut self,
+        table: String,
+        partition: u16,
+        records: Vec<RepairRecord>,
+        more: Option<String>,
+    ) -> Result<(), String> {
+        let r = self
+            .repair
+            .as_mut()
+            .ok_or("bad frame: Range without a request")?;
+        if r.asked.front() != Some(&(table.clone(), partition)) {
+            return Err("bad frame: Range that was not asked for".into());
+        }
+        r.asked.pop_front();
+        if let Some(after) = more.clone() {
+            // The rest of this partition: asked now, behind what is in flight.
+            ask(self.s, r, table.clone(), partition, Some(after)).await?;
+        }
+        let changes: Vec<Change> = records
+            .into_iter()
+            .map(|rec| Change {
+                table: table.clone(),
+                id: rec.id,
+                clock: rec.clock,
+                node: rec.node,
+                op: if rec.tombstone {
+                    ChangeOp::Delete
+                } else {
+                    ChangeOp::Put
+                },
+                body: if rec.tombstone { Vec::new() } else { rec.body },
+            })
+            .collect();
+        r.applied += super::apply::apply(&self.ctx.node, changes).await? as u64;
+        if next_range(self.s, r).await? {
+            self.finish_repair().await?;
+        }
+        Ok(())
+    }
+
+    /// Asks for the peer's digests; the repair covers the streams that had a gap so far.
+    async fn start_repair(&mut self) -> Result<(), String> {
+        self.status(|p| p.inbound.set_state("repairing"));
+        send(self.s, &Frame::DigestRequest).await?;
+        self.repair = Some(Repair {
+            covering: std::mem::take(&mut self.gaps),
+            ..Default::default()
+        });
+        Ok(())
+    }
+
+    /// Everything the peer held when the repair started is applied: resume the streams it
+    /// covers.
+    async fn finish_repair(&mut self) -> Result<(), String> {
+        let Some(r) = self.repair.take() else {
+            return Ok(());
+        };
+        let (ctx, peer) = (self.ctx, self.peer);
+        for (shard, resume_at) in &r.covering {
+            let cursor = Cursor {
+                generation: peer.generation,
+                next: *resume_at,
+            };
+            ctx.cursors
+                .save(&ctx.node, peer.node_id, *shard, cursor)
+                .await?;
+            self.cursor[*shard as usize] = *resume_at;
+            send(
+                self.s,
+                &Frame::Subscribe {
+                    shard: *shard,
+                    from: *resume_at,
+                },
+            )
+            .await?;
+        }
+        tracing::info!(peer = peer.node_id, applied = r.applied, "repair done");
+        self.status(|p| {
+            p.repairs += 1;
+            p.repaired_records += r.applied;
+            p.inbound.set_state("connected");
+        });
+        if !self.gaps.is_empty() {
+            self.start_repair().await?;
+        }
+        Ok(())
     }
 }
 
@@ -364,23 +516,6 @@ async fn send<S: AsyncWrite + Unpin>(s: &mut S, f: &Frame) -> Result<(), String>
             tracing::error!("closing link: {e}");
         }
         e.to_string()
-    })
-}
-
-async fn start_repair<S: AsyncWrite + Unpin>(
-    ctx: &Ctx,
-    addr: &str,
-    peer: &PeerInfo,
-    s: &mut S,
-    gaps: &mut Vec<(u16, u64)>,
-) -> Result<Repair, String> {
-    ctx.state.dialed(addr, Some(peer.node_id), |p| {
-        p.inbound.set_state("repairing")
-    });
-    send(s, &Frame::DigestRequest).await?;
-    Ok(Repair {
-        covering: std::mem::take(gaps),
-        ..Default::default()
     })
 }
 
@@ -417,51 +552,4 @@ async fn next_range<S: AsyncWrite + Unpin>(s: &mut S, r: &mut Repair) -> Result<
         ask(s, r, table, partition, None).await?;
     }
     Ok(r.asked.is_empty())
-}
-
-/// Everything the peer held when the repair started is applied: resume the streams it covers.
-async fn finish_repair<S: AsyncWrite + Unpin>(
-    ctx: &Ctx,
-    addr: &str,
-    peer: &PeerInfo,
-    s: &mut S,
-    repair: &mut Option<Repair>,
-    cursor: &mut [u64],
-    gaps: &mut Vec<(u16, u64)>,
-) -> Result<(), String> {
-    let Some(r) = repair.take() else {
-        return Ok(());
-    };
-    for (shard, resume_at) in &r.covering {
-        ctx.cursors
-            .save(
-                &ctx.node,
-                peer.node_id,
-                *shard,
-                Cursor {
-                    generation: peer.generation,
-                    next: *resume_at,
-                },
-            )
-            .await?;
-        cursor[*shard as usize] = *resume_at;
-        send(
-            s,
-            &Frame::Subscribe {
-                shard: *shard,
-                from: *resume_at,
-            },
-        )
-        .await?;
-    }
-    tracing::info!(peer = peer.node_id, applied = r.applied, "repair done");
-    ctx.state.dialed(addr, Some(peer.node_id), |p| {
-        p.repairs += 1;
-        p.repaired_records += r.applied;
-        p.inbound.set_state("connected");
-    });
-    if !gaps.is_empty() {
-        *repair = Some(start_repair(ctx, addr, peer, s, gaps).await?);
-    }
-    Ok(())
 }

@@ -9,6 +9,7 @@ use super::digest;
 use super::frame::{self, Entry, Frame, OriginClock, PartDigest};
 use super::handshake::{self, kind};
 use super::Ctx;
+use crate::runtime::shard::NodeShared;
 use crate::storage::changelog::Change;
 use crate::storage::keys;
 use crate::storage::now_millis;
@@ -17,6 +18,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How often a peer is told how far this node holds each origin's changes.
@@ -93,36 +95,8 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
         ringer: Some(bell.ringer()),
         ..Default::default()
     }));
-    let (mut rd, mut wr) = futures_lite::io::split(stream);
-    let reader = {
-        let (ctx, st) = (ctx.clone(), st.clone());
-        glommio::spawn_local(async move {
-            loop {
-                let f = match frame::read(&mut rd, ctx.max_frame).await {
-                    Ok(f) => f,
-                    Err(e) => {
-                        if e.is_bad_frame() {
-                            tracing::warn!(peer = peer.node_id, "closing link: {e}");
-                            ctx.state
-                                .accepted(peer.node_id, |p| p.outbound.bad_frames += 1);
-                        }
-                        st.borrow_mut().closed = Some(e.to_string());
-                        st.borrow().ring();
-                        return;
-                    }
-                };
-                ctx.state
-                    .accepted(peer.node_id, |p| p.last_contact_ms = now_millis());
-                if let Err(e) = on_frame(&ctx, &st, f) {
-                    tracing::warn!(peer = peer.node_id, "closing link: {e}");
-                    st.borrow_mut().closed = Some(e);
-                    st.borrow().ring();
-                    return;
-                }
-                st.borrow().ring();
-            }
-        })
-    };
+    let (rd, mut wr) = futures_lite::io::split(stream);
+    let reader = glommio::spawn_local(read_loop(ctx.clone(), st.clone(), rd, peer.node_id));
     let publishes = ctx.forward.attach(peer.node_id, bell.ringer());
     let result = write_loop(&ctx, &st, &bell, &mut wr, peer.node_id, &publishes).await;
     ctx.forward.detach(&publishes);
@@ -138,23 +112,42 @@ pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
     });
 }
 
+/// Reads the peer's frames until the link fails; then tells the write loop why.
+async fn read_loop<R: futures_lite::AsyncRead + Unpin>(
+    ctx: Rc<Ctx>,
+    st: Rc<RefCell<Push>>,
+    mut rd: R,
+    peer: u16,
+) {
+    loop {
+        let f = match frame::read(&mut rd, ctx.max_frame).await {
+            Ok(f) => f,
+            Err(e) => {
+                if e.is_bad_frame() {
+                    tracing::warn!(peer, "closing link: {e}");
+                    ctx.state.accepted(peer, |p| p.outbound.bad_frames += 1);
+                }
+                st.borrow_mut().closed = Some(e.to_string());
+                st.borrow().ring();
+                return;
+            }
+        };
+        ctx.state
+            .accepted(peer, |p| p.last_contact_ms = now_millis());
+        if let Err(e) = on_frame(&ctx, &st, f) {
+            tracing::warn!(peer, "closing link: {e}");
+            st.borrow_mut().closed = Some(e);
+            st.borrow().ring();
+            return;
+        }
+        st.borrow().ring();
+    }
+}
+
 /// Handles one frame from the peer (pulling side).
 fn on_frame(ctx: &Rc<Ctx>, st: &Rc<RefCell<Push>>, f: Frame) -> Result<(), String> {
-    let shards = ctx.node.dbs.len();
     match f {
-        Frame::Subscribe { shard, from } => {
-            let mut s = st.borrow_mut();
-            let slot = s
-                .subs
-                .get_mut(shard as usize)
-                .ok_or_else(|| format!("Subscribe for shard {shard} of {shards}"))?;
-            *slot = Some(Sub {
-                next: from,
-                acked: from,
-                inflight: VecDeque::new(),
-                last_frame: Instant::now(),
-            });
-        }
+        Frame::Subscribe { shard, from } => subscribe(ctx, st, shard, from)?,
         Frame::Ack { shard, upto } => {
             let mut s = st.borrow_mut();
             if let Some(Some(sub)) = s.subs.get_mut(shard as usize) {
@@ -172,64 +165,92 @@ fn on_frame(ctx: &Rc<Ctx>, st: &Rc<RefCell<Push>>, f: Frame) -> Result<(), Strin
             if std::mem::replace(&mut st.borrow_mut().busy, true) {
                 return Err("second repair request while one is answered".into());
             }
-            let (node, st) = (ctx.node.clone(), st.clone());
-            glommio::spawn_local(async move {
-                let dbs = node.dbs.clone();
-                let result = glommio::executor()
-                    .spawn_blocking(move || digest::compute(&dbs))
-                    .await;
-                let mut s = st.borrow_mut();
-                s.busy = false;
-                match result {
-                    Ok(tables) => {
-                        for (table, d) in tables {
-                            let parts: Vec<PartDigest> = d
-                                .parts
-                                .into_iter()
-                                .map(|(partition, hash)| PartDigest { partition, hash })
-                                .collect();
-                            for chunk in parts.chunks(4096) {
-                                s.control.push_back(Frame::Digest {
-                                    table: table.clone(),
-                                    parts: chunk.to_vec(),
-                                });
-                            }
-                        }
-                        s.control.push_back(Frame::DigestDone);
-                    }
-                    Err(e) => s.closed = Some(format!("digest failed: {e}")),
-                }
-                s.ring();
-            })
-            .detach();
+            glommio::spawn_local(answer_digests(ctx.node.clone(), st.clone())).detach();
         }
         Frame::RangeRequest {
             table,
             partition,
             after,
-        } => {
-            super::apply::check_table_name(&table)?;
-            if partition as u32 >= ctx.node.partitions {
-                return Err(format!("RangeRequest for partition {partition}"));
-            }
-            let start = {
-                let mut s = st.borrow_mut();
-                // Answers not yet sent count too (they wait in `control`, up to half a frame
-                // each): a peer that asks without reading cannot pile them up.
-                if s.ranges.len() + s.control.len() >= MAX_RANGES {
-                    return Err(format!("more than {MAX_RANGES} range requests in flight"));
-                }
-                s.ranges.push_back((table, partition, after));
-                !std::mem::replace(&mut s.ranging, true)
-            };
-            if start {
-                glommio::spawn_local(answer_ranges(ctx.clone(), st.clone())).detach();
-            }
-        }
+        } => range_request(ctx, st, table, partition, after)?,
         other => return Err(format!("unexpected {} from a pulling peer", kind(&other))),
     }
     if st.borrow().control.len() > MAX_CONTROL {
         return Err("too many requests in flight".into());
+    }
+    Ok(())
+}
+
+/// (Re)starts the stream of one shard from `from`.
+fn subscribe(ctx: &Ctx, st: &RefCell<Push>, shard: u16, from: u64) -> Result<(), String> {
+    let shards = ctx.node.dbs.len();
+    let mut s = st.borrow_mut();
+    let slot = s
+        .subs
+        .get_mut(shard as usize)
+        .ok_or_else(|| format!("Subscribe for shard {shard} of {shards}"))?;
+    *slot = Some(Sub {
+        next: from,
+        acked: from,
+        inflight: VecDeque::new(),
+        last_frame: Instant::now(),
+    });
+    Ok(())
+}
+
+/// Computes this node's digests off the executor and queues them, then `DigestDone`.
+async fn answer_digests(node: Arc<NodeShared>, st: Rc<RefCell<Push>>) {
+    let dbs = node.dbs.clone();
+    let result = glommio::executor()
+        .spawn_blocking(move || digest::compute(&dbs))
+        .await;
+    let mut s = st.borrow_mut();
+    s.busy = false;
+    match result {
+        Ok(tables) => {
+            for (table, d) in tables {
+                let parts: Vec<PartDigest> = d
+                    .parts
+                    .into_iter()
+                    .map(|(partition, hash)| PartDigest { partition, hash })
+                    .collect();
+                for chunk in parts.chunks(4096) {
+                    s.control.push_back(Frame::Digest {
+                        table: table.clone(),
+                        parts: chunk.to_vec(),
+                    });
+                }
+            }
+            s.control.push_back(Frame::DigestDone);
+        }
+        Err(e) => s.closed = Some(format!("digest failed: {e}")),
+    }
+    s.ring();
+}
+
+/// Queues a range request, and starts the task that answers them if none runs.
+fn range_request(
+    ctx: &Rc<Ctx>,
+    st: &Rc<RefCell<Push>>,
+    table: String,
+    partition: u16,
+    after: Option<String>,
+) -> Result<(), String> {
+    super::apply::check_table_name(&table)?;
+    if partition as u32 >= ctx.node.partitions {
+        return Err(format!("RangeRequest for partition {partition}"));
+    }
+    let start = {
+        let mut s = st.borrow_mut();
+        // Answers not yet sent count too (they wait in `control`, up to half a frame
+        // each): a peer that asks without reading cannot pile them up.
+        if s.ranges.len() + s.control.len() >= MAX_RANGES {
+            return Err(format!("more than {MAX_RANGES} range requests in flight"));
+        }
+        s.ranges.push_back((table, partition, after));
+        !std::mem::replace(&mut s.ranging, true)
+    };
+    if start {
+        glommio::spawn_local(answer_ranges(ctx.clone(), st.clone())).detach();
     }
     Ok(())
 }
@@ -296,108 +317,18 @@ async fn write_loop<W: futures_lite::AsyncWrite + Unpin>(
         let heartbeat = last_sent.elapsed() > Duration::from_secs(1);
         let mut sent_changes = 0u64;
         for s in 0..shards {
-            let stats = &ctx.node.writer_stats[s];
-            // This first: every local change with a clock up to it is below `log_next`.
-            let own_clock = stats.own_clock.load(Ordering::Acquire);
-            let log_next = stats.changelog_next.load(Ordering::Acquire);
-            let stable = |upto: u64| if upto == log_next { own_clock + 1 } else { 0 };
-            let log_first = stats.changelog_first.load(Ordering::Acquire);
-            let mut guard = st.borrow_mut();
-            let Some(sub) = guard.subs[s].as_mut() else {
-                continue;
-            };
-            // No cursor, a cursor the log was trimmed past, or one ahead of the log (the peer
-            // saw an earlier incarnation of this node's log): repair first.
-            if sub.next == 0 || sub.next < log_first || sub.next > log_next {
-                out.push(Frame::Gap {
-                    shard: s as u16,
-                    resume_at: log_next,
-                });
-                guard.subs[s] = None;
-                continue;
-            }
-            if sub.inflight.len() >= WINDOW {
-                continue;
-            }
-            // With a batch in flight, the next one waits for its acknowledgement unless it
-            // would be large: at low rates every change goes at once, under load batches grow
-            // to what the receiver keeps up with (fewer commits and frames per change).
-            if !sub.inflight.is_empty() && log_next - sub.next < COALESCE {
-                continue;
-            }
-            if sub.next < log_next {
-                match read_batch(ctx, s, sub.next, log_next) {
-                    Ok(None) => {
-                        out.push(Frame::Gap {
-                            shard: s as u16,
-                            resume_at: log_next,
-                        });
-                        guard.subs[s] = None;
-                    }
-                    Ok(Some((entries, upto))) => {
-                        sent_changes += entries.len() as u64;
-                        sub.next = upto;
-                        sub.inflight.push_back(upto);
-                        sub.last_frame = Instant::now();
-                        out.push(Frame::Changes {
-                            shard: s as u16,
-                            entries,
-                            upto,
-                            log_next,
-                            lag_entries: log_next.saturating_sub(sub.acked),
-                            lag_ms: lag_ms(ctx, s, sub.acked, log_next),
-                            stable_below: stable(upto),
-                        });
-                    }
-                    Err(e) => return Err(format!("change log read failed: {e}")),
-                }
-            } else if sub.last_frame.elapsed() > Duration::from_secs(1) {
-                sub.last_frame = Instant::now();
-                out.push(Frame::Changes {
-                    shard: s as u16,
-                    entries: Vec::new(),
-                    upto: sub.next,
-                    log_next,
-                    lag_entries: log_next.saturating_sub(sub.acked),
-                    lag_ms: lag_ms(ctx, s, sub.acked, log_next),
-                    stable_below: stable(sub.next),
-                });
-            }
+            sent_changes += stream_shard(ctx, st, s, &mut out)?;
         }
         if out.is_empty() && heartbeat {
             out.push(Frame::Ping);
         }
         if last_stable.elapsed() > STABLE_EVERY {
             last_stable = Instant::now();
-            let clocks = ctx
-                .knowledge
-                .borrow()
-                .mine
-                .iter()
-                .map(|(origin, clock)| OriginClock {
-                    origin: *origin,
-                    clock: *clock,
-                })
-                .collect();
-            out.push(Frame::Stable { clocks });
+            out.push(stable_frame(ctx));
         }
         if last_status.elapsed() > Duration::from_millis(100) || !out.is_empty() {
             last_status = Instant::now();
-            let (mut entries, mut ms) = (0u64, 0u64);
-            for (s, sub) in st.borrow().subs.iter().enumerate() {
-                if let Some(sub) = sub {
-                    let next = ctx.node.writer_stats[s]
-                        .changelog_next
-                        .load(Ordering::Acquire);
-                    entries += next.saturating_sub(sub.acked);
-                    ms = ms.max(lag_ms(ctx, s, sub.acked, next));
-                }
-            }
-            ctx.state.accepted(peer, |p| {
-                p.outbound.lag_entries = entries;
-                p.outbound.lag_ms = ms;
-                p.outbound.changes += sent_changes;
-            });
+            report_lag(ctx, st, peer, sent_changes);
         }
         if out.is_empty() {
             // Rung by commits, acknowledgements, repair answers and queued MQTT messages.
@@ -414,6 +345,123 @@ async fn write_loop<W: futures_lite::AsyncWrite + Unpin>(
         }
         last_sent = Instant::now();
     }
+}
+
+/// What shard `s`'s stream sends now, into `out`: a `Gap` (which ends the stream), the next
+/// batch of changes, a heartbeat, or nothing. Returns how many changes it sends.
+fn stream_shard(
+    ctx: &Ctx,
+    st: &RefCell<Push>,
+    s: usize,
+    out: &mut Vec<Frame>,
+) -> Result<u64, String> {
+    let stats = &ctx.node.writer_stats[s];
+    // This first: every local change with a clock up to it is below `log_next`.
+    let own_clock = stats.own_clock.load(Ordering::Acquire);
+    let log_next = stats.changelog_next.load(Ordering::Acquire);
+    let stable = |upto: u64| if upto == log_next { own_clock + 1 } else { 0 };
+    let log_first = stats.changelog_first.load(Ordering::Acquire);
+    let mut guard = st.borrow_mut();
+    let Some(sub) = guard.subs[s].as_mut() else {
+        return Ok(0);
+    };
+    let gap = Frame::Gap {
+        shard: s as u16,
+        resume_at: log_next,
+    };
+    // No cursor, a cursor the log was trimmed past, or one ahead of the log (the peer
+    // saw an earlier incarnation of this node's log): repair first.
+    if sub.next == 0 || sub.next < log_first || sub.next > log_next {
+        out.push(gap);
+        guard.subs[s] = None;
+        return Ok(0);
+    }
+    if sub.inflight.len() >= WINDOW {
+        return Ok(0);
+    }
+    // With a batch in flight, the next one waits for its acknowledgement unless it
+    // would be large: at low rates every change goes at once, under load batches grow
+    // to what the receiver keeps up with (fewer commits and frames per change).
+    if !sub.inflight.is_empty() && log_next - sub.next < COALESCE {
+        return Ok(0);
+    }
+    if sub.next < log_next {
+        match read_batch(ctx, s, sub.next, log_next) {
+            Ok(None) => {
+                out.push(gap);
+                guard.subs[s] = None;
+            }
+            Ok(Some((entries, upto))) => {
+                let n = entries.len() as u64;
+                sub.next = upto;
+                sub.inflight.push_back(upto);
+                sub.last_frame = Instant::now();
+                out.push(sub.changes(ctx, s, entries, log_next, stable(upto)));
+                return Ok(n);
+            }
+            Err(e) => return Err(format!("change log read failed: {e}")),
+        }
+    } else if sub.last_frame.elapsed() > Duration::from_secs(1) {
+        sub.last_frame = Instant::now();
+        out.push(sub.changes(ctx, s, Vec::new(), log_next, stable(sub.next)));
+    }
+    Ok(0)
+}
+
+impl Sub {
+    /// A `Changes` frame of shard `s` with `entries`, up to `self.next`.
+    fn changes(
+        &self,
+        ctx: &Ctx,
+        s: usize,
+        entries: Vec<Entry>,
+        log_next: u64,
+        stable_below: u64,
+    ) -> Frame {
+        Frame::Changes {
+            shard: s as u16,
+            entries,
+            upto: self.next,
+            log_next,
+            lag_entries: log_next.saturating_sub(self.acked),
+            lag_ms: lag_ms(ctx, s, self.acked, log_next),
+            stable_below,
+        }
+    }
+}
+
+/// How far this node holds each origin's changes.
+fn stable_frame(ctx: &Ctx) -> Frame {
+    let clocks = ctx
+        .knowledge
+        .borrow()
+        .mine
+        .iter()
+        .map(|(origin, clock)| OriginClock {
+            origin: *origin,
+            clock: *clock,
+        })
+        .collect();
+    Frame::Stable { clocks }
+}
+
+/// Shows how far the peer is behind on this link, and the changes sent.
+fn report_lag(ctx: &Ctx, st: &RefCell<Push>, peer: u16, sent_changes: u64) {
+    let (mut entries, mut ms) = (0u64, 0u64);
+    for (s, sub) in st.borrow().subs.iter().enumerate() {
+        if let Some(sub) = sub {
+            let next = ctx.node.writer_stats[s]
+                .changelog_next
+                .load(Ordering::Acquire);
+            entries += next.saturating_sub(sub.acked);
+            ms = ms.max(lag_ms(ctx, s, sub.acked, next));
+        }
+    }
+    ctx.state.accepted(peer, |p| {
+        p.outbound.lag_entries = entries;
+        p.outbound.lag_ms = ms;
+        p.outbound.changes += sent_changes;
+    });
 }
 
 /// Entries of shard `s`'s log in `[from, log_next)`, at most `MAX_BATCH` or half a frame, only

@@ -2,6 +2,7 @@
 //! holds (pipelining), answers them in order, and writes the answers in one go before it waits
 //! for more bytes. Closes idle connections and clients that trickle a request too slowly.
 
+use super::realtime::Stream;
 use super::request::{parse, Limits, Parsed};
 use super::response::Response;
 use super::shard::HttpShard;
@@ -13,131 +14,222 @@ use std::time::{Duration, Instant};
 /// Answers waiting in the output buffer are written once it holds this much.
 const FLUSH_AT: usize = 64 * 1024;
 
-pub async fn serve(shard: &Rc<HttpShard>, mut stream: TcpStream) {
+/// Serves one connection until it closes (or leaves HTTP for an SSE or WebSocket stream).
+pub async fn serve(shard: &Rc<HttpShard>, stream: TcpStream) {
     let _ = stream.set_nodelay(true);
-    let cfg = &shard.config().http;
-    let limits = Limits {
-        max_header_bytes: cfg.max_header_bytes,
-        max_body_bytes: cfg.max_body_bytes,
-    };
-    // Room for a full head and body (a chunked body carries framing: allow some).
-    let max_buffer = cfg.max_header_bytes + cfg.max_body_bytes + cfg.max_body_bytes / 8 + 1024;
-    let idle = Duration::from_millis(cfg.idle_timeout_ms);
-    let request_timeout = Duration::from_millis(cfg.request_timeout_ms);
-    let mut buf: Vec<u8> = vec![0; 8192];
-    let mut len = 0usize;
-    let mut out: Vec<u8> = Vec::with_capacity(8192);
-    let mut scratch = Vec::new();
-    let mut started: Option<Instant> = None;
-    let mut continued = false;
+    let mut conn = Conn::new(shard, stream);
     loop {
-        let mut close_after = false;
-        let consumed = match parse(&buf[..len], &limits, &mut scratch) {
+        let (consumed, close_after) = match conn.answer().await {
+            Step::Answered {
+                consumed,
+                close_after,
+            } => (consumed, close_after),
+            Step::Upgrade { kind, consumed } => return conn.upgrade(kind, consumed).await,
+            Step::Close => return,
+        };
+        if consumed > 0 {
+            if !conn.answered(consumed, close_after).await {
+                return;
+            }
+            continue;
+        }
+        // Nothing more to answer from the buffer: send what is pending, then read.
+        if !conn.read_more().await {
+            return;
+        }
+    }
+}
+
+/// What parsing the buffer led to.
+enum Step {
+    /// `consumed` bytes were answered (0: the next request is not complete yet); with
+    /// `close_after`, the answer closes the connection.
+    Answered { consumed: usize, close_after: bool },
+    /// The request takes the connection out of HTTP; `consumed` bytes belong to it.
+    Upgrade { kind: Stream, consumed: usize },
+    /// The last answer is written: close.
+    Close,
+}
+
+/// One connection's buffers and limits.
+struct Conn<'a> {
+    shard: &'a Rc<HttpShard>,
+    stream: TcpStream,
+    limits: Limits,
+    max_buffer: usize,
+    idle: Duration,
+    request_timeout: Duration,
+    /// Bytes read; the first `len` are not answered yet.
+    buf: Vec<u8>,
+    len: usize,
+    /// Answers not written yet.
+    out: Vec<u8>,
+    scratch: Vec<u8>,
+    /// When the first bytes of the request being read arrived.
+    started: Option<Instant>,
+    /// `100 Continue` was sent for the request being read.
+    continued: bool,
+}
+
+impl<'a> Conn<'a> {
+    fn new(shard: &'a Rc<HttpShard>, stream: TcpStream) -> Self {
+        let cfg = &shard.config().http;
+        Conn {
+            shard,
+            stream,
+            limits: Limits {
+                max_header_bytes: cfg.max_header_bytes,
+                max_body_bytes: cfg.max_body_bytes,
+            },
+            // Room for a full head and body (a chunked body carries framing: allow some).
+            max_buffer: cfg.max_header_bytes + cfg.max_body_bytes + cfg.max_body_bytes / 8 + 1024,
+            idle: Duration::from_millis(cfg.idle_timeout_ms),
+            request_timeout: Duration::from_millis(cfg.request_timeout_ms),
+            buf: vec![0; 8192],
+            len: 0,
+            out: Vec::with_capacity(8192),
+            scratch: Vec::new(),
+            started: None,
+            continued: false,
+        }
+    }
+
+    /// Parses the buffered bytes and answers the first request into `out` if it is complete.
+    async fn answer(&mut self) -> Step {
+        match parse(&self.buf[..self.len], &self.limits, &mut self.scratch) {
             Parsed::Complete {
                 req,
                 consumed,
                 close,
             } => {
-                match super::realtime::stream_of(shard, &req) {
+                match super::realtime::stream_of(self.shard, &req) {
                     // SSE or WebSocket: the connection leaves HTTP after this request.
-                    Some(Ok(kind)) => {
-                        if !out.is_empty() && stream.write_all(&out).await.is_err() {
-                            return;
-                        }
-                        let read = buf[consumed..len].to_vec();
-                        return super::realtime::run(shard.clone(), stream, kind, read).await;
-                    }
+                    Some(Ok(kind)) => return Step::Upgrade { kind, consumed },
                     Some(Err(resp)) => {
-                        resp.write(&mut out, false, true);
-                        let _ = stream.write_all(&out).await;
-                        return;
+                        self.close_with(resp).await;
+                        return Step::Close;
                     }
                     None => {}
                 }
+                let shard = self.shard;
                 shard.in_flight.set(shard.in_flight.get() + 1);
                 let head_only = req.method == super::request::Method::Head;
                 let resp = super::router::handle(shard, &req).await;
                 shard.in_flight.set(shard.in_flight.get() - 1);
-                close_after = close || shard.draining.get();
-                resp.write(&mut out, head_only, close_after);
-                consumed
+                let close_after = close || shard.draining.get();
+                resp.write(&mut self.out, head_only, close_after);
+                Step::Answered {
+                    consumed,
+                    close_after,
+                }
             }
             Parsed::Incomplete { expect_continue } => {
-                if expect_continue && !continued {
-                    continued = true;
-                    out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                if expect_continue && !self.continued {
+                    self.continued = true;
+                    self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
                 }
-                0
+                Step::Answered {
+                    consumed: 0,
+                    close_after: false,
+                }
             }
             Parsed::Error { status, detail } => {
-                tracing::debug!(shard = shard.id, status, %detail, "bad request");
-                super::problem::problem(status, &detail).write(&mut out, false, true);
-                let _ = stream.write_all(&out).await;
-                return;
+                tracing::debug!(shard = self.shard.id, status, %detail, "bad request");
+                self.close_with(super::problem::problem(status, &detail))
+                    .await;
+                Step::Close
             }
+        }
+    }
+
+    /// Drops an answered request from the buffer; writes the answers when the connection
+    /// closes after it or when they are many. False: the connection is done.
+    async fn answered(&mut self, consumed: usize, close_after: bool) -> bool {
+        self.buf.copy_within(consumed..self.len, 0);
+        self.len -= consumed;
+        self.continued = false;
+        self.started = if self.len > 0 {
+            Some(Instant::now())
+        } else {
+            None
         };
-        if consumed > 0 {
-            buf.copy_within(consumed..len, 0);
-            len -= consumed;
-            continued = false;
-            started = if len > 0 { Some(Instant::now()) } else { None };
-            if close_after {
-                let _ = stream.write_all(&out).await;
-                return;
-            }
-            if out.len() >= FLUSH_AT {
-                if stream.write_all(&out).await.is_err() {
-                    return;
-                }
-                out.clear();
-            }
-            continue;
+        if close_after {
+            let _ = self.stream.write_all(&self.out).await;
+            return false;
         }
-        // Nothing more to answer from the buffer: send what is pending, then read.
-        if !out.is_empty() {
-            if stream.write_all(&out).await.is_err() {
-                return;
-            }
-            out.clear();
+        if self.out.len() >= FLUSH_AT {
+            return self.flush().await;
         }
-        if len == buf.len() {
-            if buf.len() >= max_buffer {
+        true
+    }
+
+    /// Writes what is pending, then reads more: within the idle timeout between requests,
+    /// within what is left of the request timeout inside one. False: the connection is done.
+    async fn read_more(&mut self) -> bool {
+        if !self.out.is_empty() && !self.flush().await {
+            return false;
+        }
+        if self.len == self.buf.len() {
+            if self.buf.len() >= self.max_buffer {
                 let r = super::problem::problem(413, "request exceeds the size limits");
-                r.write(&mut out, false, true);
-                let _ = stream.write_all(&out).await;
-                return;
+                self.close_with(r).await;
+                return false;
             }
-            buf.resize((buf.len() * 2).min(max_buffer), 0);
+            self.buf
+                .resize((self.buf.len() * 2).min(self.max_buffer), 0);
         }
-        let timeout = match started {
-            None => idle,
-            Some(t) => request_timeout
+        let timeout = match self.started {
+            None => self.idle,
+            Some(t) => self
+                .request_timeout
                 .saturating_sub(t.elapsed())
                 .max(Duration::from_millis(1)),
         };
-        match read_within(&mut stream, &mut buf[len..], timeout).await {
-            Ok(0) => return,
+        match read_within(&mut self.stream, &mut self.buf[self.len..], timeout).await {
+            Ok(0) => return false,
             Ok(n) => {
-                if len == 0 {
-                    started = Some(Instant::now());
+                if self.len == 0 {
+                    self.started = Some(Instant::now());
                 }
-                len += n;
+                self.len += n;
             }
             Err(e) => {
-                if started.is_some() && e.kind() == std::io::ErrorKind::TimedOut {
+                if self.started.is_some() && e.kind() == std::io::ErrorKind::TimedOut {
                     let r: Response = super::problem::problem(
                         408,
                         "request not received in time (`http.request_timeout_ms`)",
                     );
-                    r.write(&mut out, false, true);
-                    let _ = stream.write_all(&out).await;
+                    self.close_with(r).await;
                 }
-                return;
+                return false;
             }
         }
-        if shard.draining.get() && started.is_none() {
+        !(self.shard.draining.get() && self.started.is_none())
+    }
+
+    /// Writes the pending answers. False: the connection failed.
+    async fn flush(&mut self) -> bool {
+        if self.stream.write_all(&self.out).await.is_err() {
+            return false;
+        }
+        self.out.clear();
+        true
+    }
+
+    /// Writes the pending answers and `resp`, the last one.
+    async fn close_with(&mut self, resp: Response) {
+        resp.write(&mut self.out, false, true);
+        let _ = self.stream.write_all(&self.out).await;
+    }
+
+    /// Hands the connection, with the bytes read past the request, to its SSE or WebSocket
+    /// stream.
+    async fn upgrade(mut self, kind: Stream, consumed: usize) {
+        if !self.out.is_empty() && self.stream.write_all(&self.out).await.is_err() {
             return;
         }
+        let read = self.buf[consumed..self.len].to_vec();
+        super::realtime::run(self.shard.clone(), self.stream, kind, read).await
     }
 }
 

@@ -4,9 +4,10 @@
 
 use super::mesh::{MeshMsg, ShardQuery, ShardRows};
 use super::shard::Shard;
-use crate::query::{self, compare_docs, Query};
+use crate::query::{self, compare_docs, IndexScan, Query};
+use crate::storage::catalog::TableDef;
+use crate::storage::shard_db::ShardDb;
 use serde_json::Value;
-use std::cmp::Ordering;
 
 /// Why a query failed.
 #[derive(Debug)]
@@ -52,153 +53,207 @@ pub async fn run_local(
 /// caller there were more).
 async fn scan(
     shard: &Shard,
-    def: &crate::storage::catalog::TableDef,
+    def: &TableDef,
     q: &Query,
     max_rows: usize,
 ) -> Result<Vec<Value>, String> {
-    let db = &shard.node.dbs[shard.id];
-    let keep = keep_rows(q, max_rows + 1).max(1);
-    let pk = def.primary_key.as_str();
-    let cmp = |a: &Value, b: &Value| -> Ordering { compare_docs(a, b, &q.sort, pk) };
-    let mut out: Vec<Value> = Vec::new();
-    // Sorted, one row per record (a record read twice, through two index terms, is equal to
-    // itself and sorts next to itself), at most `keep`.
-    let settle = |out: &mut Vec<Value>| {
-        out.sort_by(cmp);
-        out.dedup_by(|a, b| a.get(pk) == b.get(pk));
-        out.truncate(keep);
-    };
-    let consider = |doc: Value, out: &mut Vec<Value>| -> bool {
-        if q.filter.as_ref().is_none_or(|f| f.matches(&doc)) {
-            out.push(doc);
-            if out.len() >= keep * 2 + 64 {
-                settle(out);
-            }
-            return true;
-        }
-        false
+    let mut part = Part {
+        shard,
+        db: &shard.node.dbs[shard.id],
+        def,
+        q,
+        keep: keep_rows(q, max_rows + 1).max(1),
+        out: Vec::new(),
+        seen: 0,
     };
     let is_indexed = |attr: &str| def.indexes.iter().any(|i| i == attr);
     let plan = q
         .filter
         .as_ref()
         .and_then(|f| query::plan_index(f, &is_indexed));
-    let mut seen = 0usize;
-    if let Some(plan) = plan {
-        let prefix = crate::storage::keys::index_prefix(&def.name, &plan.attr);
+    match plan {
+        Some(plan) => part.by_index(&plan).await?,
+        None => part.scan_table().await?,
+    }
+    part.settle();
+    Ok(part.out)
+}
+
+/// This shard's part of one query while it runs: the matches kept so far.
+struct Part<'a> {
+    shard: &'a Shard,
+    db: &'a ShardDb,
+    def: &'a TableDef,
+    q: &'a Query,
+    /// Rows kept (`keep_rows`, at least one).
+    keep: usize,
+    out: Vec<Value>,
+    /// Candidates read so far (the shard yields every 256).
+    seen: usize,
+}
+
+impl Part<'_> {
+    /// Sorted, one row per record (a record read twice, through two index terms, is equal to
+    /// itself and sorts next to itself), at most `keep`.
+    fn settle(&mut self) {
+        let (q, pk) = (self.q, self.def.primary_key.as_str());
+        self.out.sort_by(|a, b| compare_docs(a, b, &q.sort, pk));
+        self.out.dedup_by(|a, b| a.get(pk) == b.get(pk));
+        self.out.truncate(self.keep);
+    }
+
+    /// Keeps `doc` if it passes the filter (settling now and then); true when it did.
+    fn consider(&mut self, doc: Value) -> bool {
+        if self.q.filter.as_ref().is_none_or(|f| f.matches(&doc)) {
+            self.out.push(doc);
+            if self.out.len() >= self.keep * 2 + 64 {
+                self.settle();
+            }
+            return true;
+        }
+        false
+    }
+
+    /// The record `id` of the table, if this shard holds it and its body is JSON.
+    fn read(&self, id: &str) -> Result<Option<Value>, String> {
+        let (p, _) = self.shard.locate(&self.def.name, id);
+        let key = crate::storage::keys::record_key(&self.def.name, p, id);
+        Ok(self
+            .db
+            .get(&key)
+            .map_err(|e| e.to_string())?
+            .and_then(|rec| serde_json::from_slice::<Value>(rec.body()).ok()))
+    }
+
+    /// Counts one candidate read; every 256, lets the shard's other tasks run.
+    async fn tick(&mut self) {
+        self.seen += 1;
+        if self.seen.is_multiple_of(256) {
+            glommio::yield_if_needed().await;
+        }
+    }
+
+    /// Reads the candidates the index plan finds.
+    async fn by_index(&mut self, plan: &IndexScan) -> Result<(), String> {
+        let prefix = crate::storage::keys::index_prefix(&self.def.name, &plan.attr);
         // Ordered by id (how unsorted rows come), the first `keep` matches are the answer and
         // the rest need not be read; that needs every candidate id first. Past
         // `http.max_index_ids` the ids are dropped and every candidate is read instead, so
         // memory stays bounded by the rows kept, whatever the range covers.
-        let max_ids = shard.config().http.max_index_ids;
-        let mut ids = Vec::new();
-        let mut too_many = false;
-        let read = |id: &str| -> Result<Option<Value>, String> {
-            let (p, _) = shard.locate(&def.name, id);
-            let key = crate::storage::keys::record_key(&def.name, p, id);
-            Ok(db
-                .get(&key)
-                .map_err(|e| e.to_string())?
-                .and_then(|rec| serde_json::from_slice::<Value>(rec.body()).ok()))
-        };
-        if q.sort.is_empty() && plan.exact {
-            // Every range is one value, whose ids come in id order: merge the ranges and stop
-            // at `keep` matches, reading no more candidates than that needs.
-            let mut iters: Vec<_> = plan
-                .ranges
-                .iter()
-                .map(|(lo, hi)| db.index_ids(&prefix, lo, hi))
-                .collect();
-            let mut heads = Vec::with_capacity(iters.len());
-            for it in iters.iter_mut() {
-                heads.push(it.next().transpose().map_err(|e| e.to_string())?);
-            }
-            let mut last: Option<String> = None;
-            let mut accepted = 0usize;
-            while accepted < keep {
-                let next = (0..heads.len())
-                    .filter(|i| heads[*i].is_some())
-                    .min_by(|a, b| heads[*a].cmp(&heads[*b]));
-                let Some(i) = next else {
-                    break;
-                };
-                let id = heads[i].take().unwrap_or_default();
-                heads[i] = iters[i].next().transpose().map_err(|e| e.to_string())?;
-                // A record with several matching values (an array) is in several ranges.
-                if last.as_ref() == Some(&id) {
-                    continue;
-                }
-                if let Some(doc) = read(&id)? {
-                    accepted += usize::from(consider(doc, &mut out));
-                }
-                last = Some(id);
-                seen += 1;
-                if seen.is_multiple_of(256) {
-                    glommio::yield_if_needed().await;
-                }
-            }
-            settle(&mut out);
-            return Ok(out);
+        if self.q.sort.is_empty() && plan.exact {
+            return self.merge_exact(plan, &prefix).await;
         }
-        'collect: for (lo, hi) in &plan.ranges {
-            for id in db.index_ids(&prefix, lo, hi) {
+        match self.collect_ids(plan, &prefix).await? {
+            Some(ids) => self.read_ids(ids).await,
+            None => self.read_candidates(plan, &prefix).await,
+        }
+    }
+
+    /// Every range is one value, whose ids come in id order: merge the ranges and stop at
+    /// `keep` matches, reading no more candidates than that needs.
+    async fn merge_exact(&mut self, plan: &IndexScan, prefix: &[u8]) -> Result<(), String> {
+        let db = self.db;
+        let mut iters: Vec<_> = plan
+            .ranges
+            .iter()
+            .map(|(lo, hi)| db.index_ids(prefix, lo, hi))
+            .collect();
+        let mut heads = Vec::with_capacity(iters.len());
+        for it in iters.iter_mut() {
+            heads.push(it.next().transpose().map_err(|e| e.to_string())?);
+        }
+        let mut last: Option<String> = None;
+        let mut accepted = 0usize;
+        while accepted < self.keep {
+            let next = (0..heads.len())
+                .filter(|i| heads[*i].is_some())
+                .min_by(|a, b| heads[*a].cmp(&heads[*b]));
+            let Some(i) = next else {
+                break;
+            };
+            let id = heads[i].take().unwrap_or_default();
+            heads[i] = iters[i].next().transpose().map_err(|e| e.to_string())?;
+            // A record with several matching values (an array) is in several ranges.
+            if last.as_ref() == Some(&id) {
+                continue;
+            }
+            if let Some(doc) = self.read(&id)? {
+                accepted += usize::from(self.consider(doc));
+            }
+            last = Some(id);
+            self.tick().await;
+        }
+        Ok(())
+    }
+
+    /// Every candidate id of the plan's ranges; `None` past `http.max_index_ids` of them.
+    async fn collect_ids(
+        &self,
+        plan: &IndexScan,
+        prefix: &[u8],
+    ) -> Result<Option<Vec<String>>, String> {
+        let max_ids = self.shard.config().http.max_index_ids;
+        let mut ids = Vec::new();
+        for (lo, hi) in &plan.ranges {
+            for id in self.db.index_ids(prefix, lo, hi) {
                 ids.push(id.map_err(|e| e.to_string())?);
                 if ids.len() > max_ids {
-                    too_many = true;
-                    break 'collect;
+                    return Ok(None);
                 }
                 if ids.len().is_multiple_of(4096) {
                     glommio::yield_if_needed().await;
                 }
             }
         }
-        if too_many {
-            drop(ids);
-            for (lo, hi) in &plan.ranges {
-                for id in db.index_ids(&prefix, lo, hi) {
-                    if let Some(doc) = read(&id.map_err(|e| e.to_string())?)? {
-                        consider(doc, &mut out);
-                    }
-                    seen += 1;
-                    if seen.is_multiple_of(256) {
-                        glommio::yield_if_needed().await;
-                    }
-                }
+        Ok(Some(ids))
+    }
+
+    /// Reads the candidates in id order; without `sort()`, only until `keep` of them match.
+    async fn read_ids(&mut self, mut ids: Vec<String>) -> Result<(), String> {
+        ids.sort_unstable();
+        ids.dedup();
+        let stop_after = self.q.sort.is_empty().then_some(self.keep);
+        let mut accepted = 0usize;
+        for id in ids {
+            if stop_after.is_some_and(|n| accepted >= n) {
+                break;
             }
-        } else {
-            ids.sort_unstable();
-            ids.dedup();
-            let stop_after = q.sort.is_empty().then_some(keep);
-            let mut accepted = 0usize;
-            for id in ids {
-                if stop_after.is_some_and(|n| accepted >= n) {
-                    break;
+            if let Some(doc) = self.read(&id)? {
+                accepted += usize::from(self.consider(doc));
+            }
+            self.tick().await;
+        }
+        Ok(())
+    }
+
+    /// Reads every candidate straight from the index, ids and all (too many to gather).
+    async fn read_candidates(&mut self, plan: &IndexScan, prefix: &[u8]) -> Result<(), String> {
+        let db = self.db;
+        for (lo, hi) in &plan.ranges {
+            for id in db.index_ids(prefix, lo, hi) {
+                if let Some(doc) = self.read(&id.map_err(|e| e.to_string())?)? {
+                    self.consider(doc);
                 }
-                if let Some(doc) = read(&id)? {
-                    accepted += usize::from(consider(doc, &mut out));
-                }
-                seen += 1;
-                if seen.is_multiple_of(256) {
-                    glommio::yield_if_needed().await;
-                }
+                self.tick().await;
             }
         }
-    } else {
+        Ok(())
+    }
+
+    /// No index applies: reads the whole table.
+    async fn scan_table(&mut self) -> Result<(), String> {
+        let (db, def) = (self.db, self.def);
         for item in db.scan_table(&def.name) {
             let (_, _, value) = item.map_err(|e| e.to_string())?;
             if let Some(env) = crate::storage::envelope::Envelope::decode(&value) {
                 if let Ok(doc) = serde_json::from_slice::<Value>(env.body) {
-                    consider(doc, &mut out);
+                    self.consider(doc);
                 }
             }
-            seen += 1;
-            if seen.is_multiple_of(256) {
-                glommio::yield_if_needed().await;
-            }
+            self.tick().await;
         }
+        Ok(())
     }
-    settle(&mut out);
-    Ok(out)
 }
 
 /// Runs a query on every shard and merges: the rows to return, after limit and select.

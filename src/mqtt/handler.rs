@@ -76,57 +76,15 @@ pub async fn connect(
 ) -> Option<Connected> {
     let cfg = &shard.config().mqtt;
     let v = if c.v5 { Version::V5 } else { Version::V4 };
-    let refuse = |out: &mut BytesMut, v4: u8, v5: u8| {
-        let code = if c.v5 { v5 } else { v4 };
-        encode::connack(out, v, info(false, code, None, cfg, None));
-    };
-    if c.client_id.is_empty() || c.client_id.len() > 256 || c.client_id.contains('\0') {
-        refuse(out, 2, 0x85);
-        return None;
-    }
-    if let Some(w) = &c.will {
-        if !topic::valid_topic(&w.message.topic) {
-            refuse(out, 2, 0x90);
-            return None;
-        }
-    }
     let expiry = c.session_expiry_secs.min(cfg.max_session_expiry_secs);
     let client: Arc<str> = Arc::from(c.client_id.as_str());
     let existing = shard.mqtt.sessions.borrow().get(&client).cloned();
-    let stored = existing
-        .as_ref()
-        .is_some_and(|s| !c.clean && s.st.borrow().on_disk);
-    let node = &shard.mqtt_node;
-    if expiry > 0
-        && !stored
-        && node.persistent_sessions.load(Ordering::Relaxed) >= cfg.max_persistent_sessions
-    {
-        super::count(&node.stats.sessions_refused);
-        tracing::debug!(client = %client, "persistent session refused: mqtt.max_persistent_sessions");
-        refuse(out, 3, 0x97);
+    if let Some((v4, v5)) = refusal(shard, &c, expiry, existing.as_ref()) {
+        let code = if c.v5 { v5 } else { v4 };
+        encode::connack(out, v, info(false, code, None, cfg, None));
         return None;
     }
-    // Takeover: the older connection goes; its will only if the session ends here.
-    let old_will = existing.as_ref().and_then(|old| {
-        let mut st = old.st.borrow_mut();
-        let link = st.link.take()?;
-        link.close(Fault::TakenOver);
-        st.will.take()
-    });
-    if let (true, Some(w)) = (c.clean, old_will) {
-        publish_will(shard, w.message).await;
-    }
-    let (session, present) = match existing {
-        Some(old) if !c.clean => (old, true),
-        other => {
-            if let Some(old) = other {
-                broker::remove_session(shard, &old).await;
-            }
-            let s = Session::new(client.clone(), v, expiry);
-            shard.mqtt.sessions.borrow_mut().insert(client, s.clone());
-            (s, false)
-        }
-    };
+    let (session, present) = take_session(shard, &c, client, v, expiry, existing).await;
     let (wake_tx, wake_rx) = local_channel::new_bounded(1);
     let close = Rc::new(Cell::new(None));
     let link_id = shard.mqtt.next_link_id();
@@ -150,8 +108,7 @@ pub async fn connect(
     }
     tracing::debug!(shard = shard.id, client = %session.client_id, present, "connected");
     let assigned_id = (assigned && c.v5).then(|| c.client_id.clone());
-    let requested = c.session_expiry_secs;
-    let granted = (c.v5 && requested != expiry).then_some(expiry);
+    let granted = (c.v5 && c.session_expiry_secs != expiry).then_some(expiry);
     encode::connack(out, v, info(present, 0, assigned_id, cfg, granted));
     if present {
         session.resend(shard, out, crate::storage::now_millis());
@@ -170,6 +127,68 @@ pub async fn connect(
         wake: wake_rx,
         close,
     })
+}
+
+/// Why a CONNECT is refused, as (3.1.1 return code, 5.0 reason code); `None` to accept.
+fn refusal(
+    shard: &MqttShard,
+    c: &Connect,
+    expiry: u32,
+    existing: Option<&Rc<Session>>,
+) -> Option<(u8, u8)> {
+    if c.client_id.is_empty() || c.client_id.len() > 256 || c.client_id.contains('\0') {
+        return Some((2, 0x85));
+    }
+    if c.will
+        .as_ref()
+        .is_some_and(|w| !topic::valid_topic(&w.message.topic))
+    {
+        return Some((2, 0x90));
+    }
+    // A new persistent session past `mqtt.max_persistent_sessions` (taking over a stored one
+    // is not a new one): 3.1.1 "server unavailable", 5.0 "quota exceeded".
+    let stored = existing.is_some_and(|s| !c.clean && s.st.borrow().on_disk);
+    let node = &shard.mqtt_node;
+    let max = shard.config().mqtt.max_persistent_sessions;
+    if expiry > 0 && !stored && node.persistent_sessions.load(Ordering::Relaxed) >= max {
+        super::count(&node.stats.sessions_refused);
+        tracing::debug!(client = %c.client_id, "persistent session refused: mqtt.max_persistent_sessions");
+        return Some((3, 0x97));
+    }
+    None
+}
+
+/// The session a connection takes: the stored one (`true`: present) unless the client asks
+/// for a clean start, else a new one. The older connection of the same client id goes; its
+/// will is published only if its session ends here.
+async fn take_session(
+    shard: &Rc<MqttShard>,
+    c: &Connect,
+    client: Arc<str>,
+    v: Version,
+    expiry: u32,
+    existing: Option<Rc<Session>>,
+) -> (Rc<Session>, bool) {
+    let old_will = existing.as_ref().and_then(|old| {
+        let mut st = old.st.borrow_mut();
+        let link = st.link.take()?;
+        link.close(Fault::TakenOver);
+        st.will.take()
+    });
+    if let (true, Some(w)) = (c.clean, old_will) {
+        publish_will(shard, w.message).await;
+    }
+    match existing {
+        Some(old) if !c.clean => (old, true),
+        other => {
+            if let Some(old) = other {
+                broker::remove_session(shard, &old).await;
+            }
+            let s = Session::new(client.clone(), v, expiry);
+            shard.mqtt.sessions.borrow_mut().insert(client, s.clone());
+            (s, false)
+        }
+    }
 }
 
 fn info(

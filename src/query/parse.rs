@@ -343,90 +343,106 @@ impl<'a> Parser<'a> {
         if trailing {
             args.pop();
         }
-        let dup = |what: &str| err(pos, name, format!("duplicate {what}()"));
         match name {
-            "select" | "sort" => {
-                let mut out = Vec::with_capacity(args.len());
-                for &(raw, apos) in &args {
-                    let (desc, raw, apos) = match raw.as_bytes().first() {
-                        Some(b'-') if name == "sort" => {
-                            (true, raw.get(1..).unwrap_or(""), apos + 1)
-                        }
-                        Some(b'+') if name == "sort" => {
-                            (false, raw.get(1..).unwrap_or(""), apos + 1)
-                        }
-                        _ => (false, raw, apos),
-                    };
-                    if raw.is_empty() {
-                        let msg = format!("{name}() needs attribute names, found an empty one");
-                        return Err(err(apos, "", msg));
-                    }
-                    out.push((decode(raw, apos)?, desc));
-                }
-                if name == "sort" {
-                    if !self.query.sort.is_empty() {
-                        return Err(dup(name));
-                    }
-                    let keys = out
-                        .into_iter()
-                        .map(|(attr, descending)| SortKey { attr, descending });
-                    self.query.sort = keys.collect();
-                } else {
-                    if self.query.select.is_some() {
-                        return Err(dup(name));
-                    }
-                    let mut names: Vec<String> = out.into_iter().map(|(a, _)| a).collect();
-                    self.query.select = Some(match (names.len(), trailing) {
-                        (1, false) => Select::Bare(names.pop().unwrap_or_default()),
-                        _ => Select::Fields(names),
-                    });
-                }
-            }
-            "limit" => {
-                if self.query.limit.is_some() {
-                    return Err(dup(name));
-                }
-                let bad = || {
-                    err(
-                        open + 1,
-                        args_raw,
-                        "limit() needs 1 or 2 non-negative integers",
-                    )
-                };
-                let num = |s: &str| {
-                    let ok = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-                    ok.then(|| s.parse::<usize>().ok()).flatten()
-                };
-                let limit = match (args.as_slice(), trailing) {
-                    ([(end, _)], false) => Limit {
-                        start: 0,
-                        end: Some(num(end).ok_or_else(bad)?),
-                    },
-                    ([(start, _)], true) => Limit {
-                        start: num(start).ok_or_else(bad)?,
-                        end: None,
-                    },
-                    ([(start, _), (end, epos)], false) => {
-                        let (start, end_n) =
-                            (num(start).ok_or_else(bad)?, num(end).ok_or_else(bad)?);
-                        if end_n < start {
-                            return Err(err(*epos, end, "limit(start,end): end before start"));
-                        }
-                        Limit {
-                            start,
-                            end: Some(end_n),
-                        }
-                    }
-                    _ => return Err(bad()),
-                };
-                self.query.limit = Some(limit);
-            }
+            "select" | "sort" => self.attribute_call(name, pos, &args, trailing)?,
+            "limit" => self.limit_call(pos, open, args_raw, &args, trailing)?,
             _ => {
                 let msg =
                     format!("unknown function {name}(), expected select(), sort() or limit()");
                 return Err(err(pos, name, msg));
             }
         }
+        Ok(())
+    }
+
+    /// `select(a,b)` / `sort(+a,-b)`: attribute names (with a direction for `sort`).
+    fn attribute_call(
+        &mut self,
+        name: &str,
+        pos: usize,
+        args: &[(&str, usize)],
+        trailing: bool,
+    ) -> Result<(), QueryError> {
+        let dup = |what: &str| err(pos, name, format!("duplicate {what}()"));
+        let mut out = Vec::with_capacity(args.len());
+        for &(raw, apos) in args {
+            let (desc, raw, apos) = match raw.as_bytes().first() {
+                Some(b'-') if name == "sort" => (true, raw.get(1..).unwrap_or(""), apos + 1),
+                Some(b'+') if name == "sort" => (false, raw.get(1..).unwrap_or(""), apos + 1),
+                _ => (false, raw, apos),
+            };
+            if raw.is_empty() {
+                let msg = format!("{name}() needs attribute names, found an empty one");
+                return Err(err(apos, "", msg));
+            }
+            out.push((decode(raw, apos)?, desc));
+        }
+        if name == "sort" {
+            if !self.query.sort.is_empty() {
+                return Err(dup(name));
+            }
+            let keys = out
+                .into_iter()
+                .map(|(attr, descending)| SortKey { attr, descending });
+            self.query.sort = keys.collect();
+        } else {
+            if self.query.select.is_some() {
+                return Err(dup(name));
+            }
+            let mut names: Vec<String> = out.into_iter().map(|(a, _)| a).collect();
+            self.query.select = Some(match (names.len(), trailing) {
+                (1, false) => Select::Bare(names.pop().unwrap_or_default()),
+                _ => Select::Fields(names),
+            });
+        }
+        Ok(())
+    }
+
+    /// `limit(end)`, `limit(start,)` or `limit(start,end)`.
+    fn limit_call(
+        &mut self,
+        pos: usize,
+        open: usize,
+        args_raw: &str,
+        args: &[(&str, usize)],
+        trailing: bool,
+    ) -> Result<(), QueryError> {
+        if self.query.limit.is_some() {
+            return Err(err(pos, "limit", "duplicate limit()"));
+        }
+        let bad = || {
+            err(
+                open + 1,
+                args_raw,
+                "limit() needs 1 or 2 non-negative integers",
+            )
+        };
+        let num = |s: &str| {
+            let ok = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+            ok.then(|| s.parse::<usize>().ok()).flatten()
+        };
+        let limit = match (args, trailing) {
+            ([(end, _)], false) => Limit {
+                start: 0,
+                end: Some(num(end).ok_or_else(bad)?),
+            },
+            ([(start, _)], true) => Limit {
+                start: num(start).ok_or_else(bad)?,
+                end: None,
+            },
+            ([(start, _), (end, epos)], false) => {
+                let (start, end_n) = (num(start).ok_or_else(bad)?, num(end).ok_or_else(bad)?);
+                if end_n < start {
+                    return Err(err(*epos, end, "limit(start,end): end before start"));
+                }
+                Limit {
+                    start,
+                    end: Some(end_n),
+                }
+            }
+            _ => return Err(bad()),
+        };
+        self.query.limit = Some(limit);
         Ok(())
     }
 }

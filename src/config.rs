@@ -19,6 +19,9 @@ pub struct Config {
     pub mqtt: crate::mqtt::config::MqttConfig,
     pub log: LogConfig,
     pub tables: Vec<TableConfig>,
+    /// `[components.NAME]`: the sections of the components to run, each read by its
+    /// component (`app::Setup::config`); a name this binary has no component for is refused.
+    pub components: std::collections::BTreeMap<String, toml::Value>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

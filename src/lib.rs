@@ -2,6 +2,8 @@
 //! protocols of a node in one process. One pinned glommio executor per core ("shard"), each
 //! owning a set of partitions of the data; see `docs/` for the mechanisms.
 
+pub mod app;
+pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod http;

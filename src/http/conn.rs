@@ -114,8 +114,12 @@ impl<'a> Conn<'a> {
                 let shard = self.shard;
                 shard.in_flight.set(shard.in_flight.get() + 1);
                 let head_only = req.method == super::request::Method::Head;
-                let resp = super::router::handle(shard, &req).await;
+                let routed = super::router::handle(shard, &req).await;
                 shard.in_flight.set(shard.in_flight.get() - 1);
+                let resp = match routed {
+                    super::router::Routed::Respond(r) => r,
+                    super::router::Routed::Stream(kind) => return Step::Upgrade { kind, consumed },
+                };
                 let close_after = close || shard.draining.get();
                 resp.write(&mut self.out, head_only, close_after);
                 Step::Answered {

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod cluster;
+pub mod component;
 pub mod conn;
 pub mod problem;
 pub mod realtime;

@@ -11,7 +11,7 @@ pub fn problem(status: u16, detail: &str) -> Response {
         "detail": detail,
     });
     let mut r = Response::new(status);
-    r.content_type = "application/problem+json";
+    r.content_type = "application/problem+json".into();
     r.body = serde_json::to_vec(&body).unwrap_or_default();
     r
 }

@@ -54,6 +54,10 @@ pub fn stream_of(shard: &HttpShard, req: &Request<'_>) -> Option<Result<Stream, 
     if req.method != Method::Get {
         return None;
     }
+    // A component's path: the component decides (it may answer with a stream).
+    if super::component::serves(shard, req.path) {
+        return None;
+    }
     Some(decide(shard, req, websocket))
 }
 
@@ -106,6 +110,53 @@ fn decide(shard: &HttpShard, req: &Request<'_>, websocket: bool) -> Result<Strea
             })
         }
     }
+}
+
+/// The stream a component asked for: the changes of `table` (of record `id`), over a
+/// WebSocket if the request upgrades, else as SSE.
+pub fn stream_for(
+    shard: &HttpShard,
+    req: &Request<'_>,
+    table: &str,
+    id: Option<&str>,
+) -> Result<Stream, Response> {
+    let def = shard.table(table).ok_or_else(|| {
+        problem(
+            500,
+            &format!("the component streams table {table:?}, which does not exist"),
+        )
+    })?;
+    let filter = match id {
+        Some(id) if id.contains(['+', '#', '\0']) => {
+            return Err(problem(400, "this record id cannot be streamed (+ # NUL)"))
+        }
+        Some(id) => format!("{}/{id}", def.name),
+        None => format!("{}/#", def.name),
+    };
+    let target = Target {
+        table: def,
+        id: id.map(str::to_string),
+        filter,
+    };
+    let websocket = req
+        .upgrade
+        .is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
+    if websocket {
+        match req.ws_key {
+            Some(k) if req.connection_upgrade && req.ws_version == Some("13") && !k.is_empty() && k.len() <= 64 => {
+                return Ok(Stream::WebSocket {
+                    target,
+                    key: k.to_string(),
+                })
+            }
+            _ => return Err(problem(400, "a WebSocket upgrade needs Connection: Upgrade, Sec-WebSocket-Version: 13 and a key")),
+        }
+    }
+    let last_event_id = req.last_event_id.and_then(Version::parse_etag);
+    Ok(Stream::Sse {
+        target,
+        last_event_id,
+    })
 }
 
 fn target_of(shard: &HttpShard, path: &str) -> Result<Target, Response> {

@@ -32,6 +32,8 @@ pub struct Request<'a> {
     pub ws_version: Option<&'a str>,
     pub ws_protocol: Option<&'a str>,
     pub last_event_id: Option<&'a str>,
+    /// The request line and every header, as received (for handlers that read any header).
+    pub head: &'a [u8],
     pub body: &'a [u8],
 }
 
@@ -129,6 +131,7 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits, scratch: &'a mut Vec<u8>) -> Pa
         ws_version: None,
         ws_protocol: None,
         last_event_id: None,
+        head: &buf[..head_len],
         body: &[],
     };
     if let Some((p, q)) = target.split_once('?') {

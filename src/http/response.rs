@@ -5,7 +5,7 @@ use std::io::Write;
 
 pub struct Response {
     pub status: u16,
-    pub content_type: &'static str,
+    pub content_type: std::borrow::Cow<'static, str>,
     pub body: Vec<u8>,
     pub etag: Option<crate::storage::hlc::Version>,
     pub location: Option<String>,
@@ -18,7 +18,7 @@ impl Response {
     pub fn new(status: u16) -> Response {
         Response {
             status,
-            content_type: "application/json",
+            content_type: std::borrow::Cow::Borrowed("application/json"),
             body: Vec::new(),
             etag: None,
             location: None,

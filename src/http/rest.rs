@@ -4,6 +4,7 @@
 
 #![allow(clippy::result_large_err)] // handlers return their ready-made error response
 
+use super::component::Wrapped;
 use super::problem::problem;
 use super::request::{Method, Request};
 use super::response::Response;
@@ -29,13 +30,21 @@ pub async fn record(
         Ok(p) => p,
         Err(r) => return r,
     };
+    let wrapped = Wrapped::of(shard, &def.name);
+    let body = |req: &Request<'_>| -> Result<Doc, Response> {
+        let mut doc = json_object(req)?;
+        if let Some(w) = &wrapped {
+            w.write(req.method, Some(id), &mut doc)?;
+        }
+        Ok(doc)
+    };
     let result = match req.method {
-        Method::Get | Method::Head => return get(shard, def, id, req),
-        Method::Put => match json_object(req) {
+        Method::Get | Method::Head => return get(shard, def, id, req, wrapped.as_ref()),
+        Method::Put => match body(req) {
             Ok(body) => records::put(shard, def, id, body, precondition).await,
             Err(r) => return r,
         },
-        Method::Patch => match json_object(req) {
+        Method::Patch => match body(req) {
             Ok(fields) => records::patch(shard, def, id, fields, precondition).await,
             Err(r) => return r,
         },
@@ -56,7 +65,13 @@ pub async fn record(
     }
 }
 
-fn get(shard: &HttpShard, def: &TableDef, id: &str, req: &Request<'_>) -> Response {
+fn get(
+    shard: &HttpShard,
+    def: &TableDef,
+    id: &str,
+    req: &Request<'_>,
+    wrapped: Option<&Wrapped>,
+) -> Response {
     match records::get(shard, def, id) {
         Err(e) => record_failure(shard, def, id, e),
         Ok(None) => problem(404, &format!("no record {id:?} in table {:?}", def.name)),
@@ -68,7 +83,12 @@ fn get(shard: &HttpShard, def: &TableDef, id: &str, req: &Request<'_>) -> Respon
                     return r;
                 }
             }
-            let mut r = Response::json(200, rec.body().to_vec());
+            let body = match wrapped.map(|w| w.read(rec.body())) {
+                None => rec.body().to_vec(),
+                Some(Ok(b)) => b,
+                Some(Err(r)) => return r,
+            };
+            let mut r = Response::json(200, body);
             r.etag = Some(rec.version);
             r
         }
@@ -120,6 +140,7 @@ fn record_failure(shard: &HttpShard, def: &TableDef, id: &str, e: RecordError) -
             r
         }
         RecordError::Invalid(m) => problem(400, &m),
+        RecordError::Rejected { status, message } => problem(status, &message),
         RecordError::Storage(m) => problem(500, &m),
         RecordError::Busy => {
             let mut r = problem(503, "the owning shard's write queue is full; retry shortly");
@@ -132,18 +153,30 @@ fn record_failure(shard: &HttpShard, def: &TableDef, id: &str, e: RecordError) -
 
 /// `/{Table}/`: query (GET/HEAD), create with a generated id (POST), delete by query (DELETE).
 pub async fn collection(shard: &Rc<HttpShard>, def: &Arc<TableDef>, req: &Request<'_>) -> Response {
+    let wrapped = Wrapped::of(shard, &def.name);
     match req.method {
         Method::Get | Method::Head => {
             match query::run(shard, &def.name, req.query.unwrap_or("")).await {
-                Ok(rows) => json_response(200, &rows),
+                Ok(mut rows) => {
+                    if let Some(w) = &wrapped {
+                        rows.iter_mut().for_each(|r| w.read_row(r));
+                    }
+                    json_response(200, &rows)
+                }
                 Err(f) => query_failure(f),
             }
         }
         Method::Post => {
-            let body = match json_object(req) {
+            let mut body = match json_object(req) {
                 Ok(b) => b,
                 Err(r) => return r,
             };
+            if let Some(w) = &wrapped {
+                let id = records::body_id(&body, &def.primary_key).ok().flatten();
+                if let Err(r) = w.write(req.method, id.as_deref(), &mut body) {
+                    return r;
+                }
+            }
             match records::create(shard, def, body).await {
                 Ok((id, stored, w)) => {
                     let mut r = Response::json(201, stored);

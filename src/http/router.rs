@@ -8,17 +8,40 @@ use super::shard::HttpShard;
 use std::borrow::Cow;
 use std::rc::Rc;
 
-pub async fn handle(shard: &Rc<HttpShard>, req: &Request<'_>) -> Response {
+/// What a request leads to.
+pub enum Routed {
+    Respond(Response),
+    /// A component asked to stream a table or record: the connection leaves HTTP.
+    Stream(super::realtime::Stream),
+}
+
+/// Routes a request: the node's own paths, then components' routes, then tables.
+pub async fn handle(shard: &Rc<HttpShard>, req: &Request<'_>) -> Routed {
+    if let Some(routed) = node_path(shard, req).await {
+        return Routed::Respond(routed);
+    }
+    if let Some(routed) = super::component::serve(shard, req).await {
+        return routed;
+    }
+    Routed::Respond(tables(shard, req).await)
+}
+
+/// `/health`, `/status`, `/cluster/digest`, `/admin/tables…`.
+async fn node_path(shard: &Rc<HttpShard>, req: &Request<'_>) -> Option<Response> {
     let path = req.path;
     match path {
-        "/health" => return super::status::health(shard),
-        "/status" => return super::status::status(shard),
-        "/cluster/digest" => return super::cluster::digest(shard, req).await,
+        "/health" => return Some(super::status::health(shard)),
+        "/status" => return Some(super::status::status(shard)),
+        "/cluster/digest" => return Some(super::cluster::digest(shard, req).await),
         _ => {}
     }
-    if let Some(rest) = path.strip_prefix("/admin/tables") {
-        return super::admin::handle(shard, req, rest).await;
-    }
+    let rest = path.strip_prefix("/admin/tables")?;
+    Some(super::admin::handle(shard, req, rest).await)
+}
+
+/// `/{Table}`, `/{Table}/` and `/{Table}/{id}`.
+async fn tables(shard: &Rc<HttpShard>, req: &Request<'_>) -> Response {
+    let path = req.path;
     let trimmed = &path[1..];
     let (table_raw, rest) = match trimmed.split_once('/') {
         Some((t, r)) => (t, Some(r)),

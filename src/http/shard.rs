@@ -1,7 +1,8 @@
 //! A shard's HTTP context: the runtime shard it runs on, the shard's broker (real-time
-//! streams ride on it) and the replication status (`None` when clustering is off). Derefs
-//! to the runtime shard.
+//! streams ride on it), its components, and the replication status (`None` when clustering
+//! is off). Derefs to the runtime shard.
 
+use crate::app::AppShard;
 use crate::cluster::state::ClusterState;
 use crate::mqtt::MqttShard;
 use crate::runtime::shard::Shard;
@@ -12,6 +13,8 @@ use std::sync::Arc;
 pub struct HttpShard {
     pub base: Rc<Shard>,
     pub mqtt: Rc<MqttShard>,
+    /// The shard's components (their routes are served before tables).
+    pub app: Rc<AppShard>,
     pub cluster: Option<Arc<ClusterState>>,
 }
 

@@ -54,6 +54,7 @@ pub async fn write_record(
     match result {
         Ok(_) | Err(RecordError::NotFound) => Ok(()),
         Err(RecordError::Invalid(_)) => Err(REASON_PAYLOAD_FORMAT_INVALID),
+        Err(RecordError::Rejected { .. }) => Err(REASON_IMPLEMENTATION_SPECIFIC),
         Err(RecordError::Busy | RecordError::Stopping) => Err(REASON_QUOTA_EXCEEDED),
         Err(_) => Err(REASON_UNSPECIFIED),
     }
@@ -61,6 +62,7 @@ pub async fn write_record(
 
 /// MQTT 5 reason codes a table write can answer with.
 const REASON_UNSPECIFIED: u8 = 0x80;
+const REASON_IMPLEMENTATION_SPECIFIC: u8 = 0x83;
 const REASON_QUOTA_EXCEEDED: u8 = 0x97;
 const REASON_PAYLOAD_FORMAT_INVALID: u8 = 0x99;
 

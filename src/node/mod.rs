@@ -8,6 +8,7 @@
 mod services;
 mod storage;
 
+use crate::app::{AppStats, Component, Registry};
 use crate::cluster;
 use crate::config::Config;
 use crate::mqtt::NodeMqtt;
@@ -38,8 +39,56 @@ impl From<String> for StartError {
     }
 }
 
-/// Runs a node until SIGTERM or SIGINT; returns once every thread has stopped.
-pub fn serve(config: Config) -> Result<(), StartError> {
+/// Runs a node with these components until SIGTERM or SIGINT; returns once every thread has
+/// stopped. Prints the ready line on stdout once every service serves.
+pub fn serve(config: Config, components: &[Arc<dyn Component>]) -> Result<(), StartError> {
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])
+    .map_err(|e| StartError(format!("cannot install signal handlers: {e}")))?;
+    let ready = |r: &Ready| println!("microlith ready {}", r.line());
+    let until = move || {
+        signals
+            .forever()
+            .next()
+            .map(signal_name)
+            .unwrap_or("unknown")
+    };
+    run(config, components, ready, until)
+}
+
+/// Where a started node serves.
+#[derive(Debug, Clone)]
+pub struct Ready {
+    pub http: std::net::SocketAddr,
+    pub mqtt: std::net::SocketAddr,
+    /// The replication listener (clustering on).
+    pub peer: Option<std::net::SocketAddr>,
+    pub shards: usize,
+    pub node_id: u16,
+}
+
+impl Ready {
+    /// `http=… shards=… node=… mqtt=…[ peer=…]`, the ready line after `microlith ready `.
+    pub fn line(&self) -> String {
+        let peer = self.peer.map(|a| format!(" peer={a}")).unwrap_or_default();
+        format!(
+            "http={} shards={} node={} mqtt={}{peer}",
+            self.http, self.shards, self.node_id, self.mqtt
+        )
+    }
+}
+
+/// Runs a node: calls `ready` once every service serves, then `until`, which returns (the
+/// name of what stopped it) when the node should stop; returns once every thread has ended.
+pub fn run(
+    config: Config,
+    components: &[Arc<dyn Component>],
+    ready: impl FnOnce(&Ready),
+    until: impl FnOnce() -> &'static str,
+) -> Result<(), StartError> {
+    let registry = Arc::new(Registry::build(components, &config.components)?);
     let cores = preflight::shard_cores(&config)?;
     preflight::check_io_uring()?;
     preflight::check_memlock(&config, cores.len())?;
@@ -64,15 +113,11 @@ pub fn serve(config: Config) -> Result<(), StartError> {
         }
         false => (None, None),
     };
-    let storage = Storage::start(&config, &layout, shards, bell.clone())?;
+    let component_tables: Vec<_> = registry.tables().cloned().collect();
+    let storage = Storage::start(&config, &component_tables, &layout, shards, bell.clone())?;
     let mqtt = Arc::new(NodeMqtt::new(shards, config.shards.mesh_queue_depth, bell));
     let cluster_state = cluster::new_state(&config);
     let (node, inboxes) = node_shared(config, cores, &storage);
-    let mut signals = signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGINT,
-    ])
-    .map_err(|e| StartError(format!("cannot install signal handlers: {e}")))?;
     let mut running = Running {
         kick: Some(Kick::start(&node)?),
         storage: Some(storage),
@@ -81,7 +126,13 @@ pub fn serve(config: Config) -> Result<(), StartError> {
         replication: None,
     };
     let listen = Arc::new(Mutex::new(listen));
-    let services = services::start_services(listen.clone(), mqtt.clone(), cluster_state.clone());
+    let services = services::start_services(services::Shared {
+        listen: listen.clone(),
+        mqtt: mqtt.clone(),
+        app_stats: Arc::new(AppStats::new(&registry)),
+        registry,
+        cluster: cluster_state.clone(),
+    });
     if let Err(e) = running.start_shards(inboxes, services) {
         running.stop();
         return Err(e);
@@ -96,12 +147,9 @@ pub fn serve(config: Config) -> Result<(), StartError> {
             }
         }
     }
-    running.ready(*listen.lock().unwrap_or_else(|e| e.into_inner()));
-    let signal = signals
-        .forever()
-        .next()
-        .map(signal_name)
-        .unwrap_or("unknown");
+    let bound = *listen.lock().unwrap_or_else(|e| e.into_inner());
+    ready(&running.ready(bound));
+    let signal = until();
     tracing::info!(
         signal,
         "shutting down: no new connections, finishing the work in flight"
@@ -148,22 +196,17 @@ impl Running {
         Ok(())
     }
 
-    /// The line scripts and tests wait for, on stdout.
-    fn ready(&self, bound: Listen) {
+    /// Where the node serves, now that everything does.
+    fn ready(&self, bound: Listen) -> Ready {
         let node = &self.node;
-        let peer = self
-            .replication
-            .as_ref()
-            .map(|r| format!(" peer={}", r.addr));
-        println!(
-            "microlith ready http={} shards={} node={} mqtt={}{}",
-            bound.http,
-            node.dbs.len(),
-            node.config.cluster.node_id,
-            bound.mqtt,
-            peer.unwrap_or_default()
-        );
         tracing::info!(http = %bound.http, mqtt = %bound.mqtt, shards = node.dbs.len(), cores = ?node.cores, data_dir = %node.data_dir.display(), "serving");
+        Ready {
+            http: bound.http,
+            mqtt: bound.mqtt,
+            peer: self.replication.as_ref().map(|r| r.addr),
+            shards: node.dbs.len(),
+            node_id: node.config.cluster.node_id,
+        }
     }
 
     /// Replication, then the shards (each drains), the reactor kick, and the writers (each

@@ -3,6 +3,7 @@
 //! every later shard then shares (SO_REUSEPORT); it also proves each port is free, since
 //! SO_REUSEPORT would otherwise let a second server share a port silently.
 
+use crate::app::{AppShard, AppStats, Registry};
 use crate::cluster::state::ClusterState;
 use crate::http::shard::HttpShard;
 use crate::mqtt::{MqttShard, NodeMqtt};
@@ -27,13 +28,25 @@ pub struct Listen {
     pub mqtt: SocketAddr,
 }
 
+/// What every shard's services share.
+pub struct Shared {
+    pub listen: Arc<Mutex<Listen>>,
+    pub mqtt: Arc<NodeMqtt>,
+    pub registry: Arc<Registry>,
+    pub app_stats: Arc<AppStats>,
+    pub cluster: Option<Arc<ClusterState>>,
+}
+
 /// The services of every shard, built on each shard's thread as it starts.
-pub fn start_services(
-    listen: Arc<Mutex<Listen>>,
-    mqtt: Arc<NodeMqtt>,
-    cluster: Option<Arc<ClusterState>>,
-) -> StartServices {
+pub fn start_services(shared: Shared) -> StartServices {
     Arc::new(move |shard: &Rc<Shard>| {
+        let Shared {
+            listen,
+            mqtt,
+            registry,
+            app_stats,
+            cluster,
+        } = &shared;
         let addrs = *listen.lock().unwrap_or_else(|e| e.into_inner());
         let (http_listener, mqtt_listener) = bind(shard.id, addrs)?;
         if shard.id == 0 {
@@ -44,9 +57,15 @@ pub fn start_services(
             *listen.lock().unwrap_or_else(|e| e.into_inner()) = bound;
         }
         let broker = MqttShard::start(shard.clone(), mqtt.clone())?;
+        let app = Rc::new(AppShard::new(
+            broker.clone(),
+            registry.clone(),
+            app_stats.clone(),
+        ));
         let http = Rc::new(HttpShard {
             base: shard.clone(),
             mqtt: broker.clone(),
+            app,
             cluster: cluster.clone(),
         });
         let mqtt_accept = glommio::spawn_local(crate::mqtt::listener::accept_loop(

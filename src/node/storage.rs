@@ -4,7 +4,7 @@
 //! every writer flushes and every thread is joined before the node reports it stopped.
 
 use super::StartError;
-use crate::config::{Config, Durability};
+use crate::config::{Config, Durability, TableConfig};
 use crate::storage::catalog::{Catalog, SharedCatalog, TableDef};
 use crate::storage::changelog::ChangeBatch;
 use crate::storage::layout::Layout;
@@ -43,6 +43,7 @@ impl Storage {
     /// `log_grew` is rung by a writer whenever local changes reach its change log.
     pub fn start(
         config: &Config,
+        component_tables: &[TableConfig],
         layout: &Layout,
         shards: usize,
         log_grew: Option<flume::Sender<()>>,
@@ -63,7 +64,7 @@ impl Storage {
                     data_dir.display()
                 ))
             })?;
-        let (catalog, reindex) = merge_catalog(config)?;
+        let (catalog, reindex) = merge_catalog(config, component_tables)?;
         let shared_catalog = Arc::new(std::sync::RwLock::new(catalog.clone()));
         let feed_interest: Vec<Arc<AtomicU64>> = (0..shards).map(|_| Arc::default()).collect();
         let (targets, feeds): (Vec<_>, Vec<_>) = feed_interest
@@ -180,9 +181,13 @@ impl Storage {
     }
 }
 
-/// Loads the persisted catalog and folds in the TOML tables. Returns the tables whose index
-/// set changed (with their old indexes) so their indexes are rebuilt before serving.
-fn merge_catalog(config: &Config) -> Result<(Catalog, Vec<Reindex>), StartError> {
+/// Loads the persisted catalog and folds in the TOML tables, then the tables components need
+/// that the node lacks. Returns the tables whose index set changed (with their old indexes)
+/// so their indexes are rebuilt before serving.
+fn merge_catalog(
+    config: &Config,
+    component_tables: &[TableConfig],
+) -> Result<(Catalog, Vec<Reindex>), StartError> {
     let data_dir = &config.storage.data_dir;
     let mut catalog =
         Catalog::load(data_dir).map_err(|e| StartError(format!("cannot read catalog: {e}")))?;
@@ -202,6 +207,22 @@ fn merge_catalog(config: &Config) -> Result<(Catalog, Vec<Reindex>), StartError>
                 catalog.tables.insert(t.name.clone(), def);
             }
             None => {
+                catalog.tables.insert(t.name.clone(), Arc::new(t.clone()));
+            }
+        }
+    }
+    for t in component_tables {
+        match catalog.tables.get(&t.name) {
+            Some(existing) if existing.primary_key != t.primary_key => {
+                return Err(StartError(format!(
+                    "table {:?}: a component needs primary key {:?} but the table uses {:?}",
+                    t.name, t.primary_key, existing.primary_key
+                )));
+            }
+            Some(_) => {}
+            None => {
+                crate::config::validate_table(t)
+                    .map_err(|e| StartError(format!("a component's table: {e}")))?;
                 catalog.tables.insert(t.name.clone(), Arc::new(t.clone()));
             }
         }

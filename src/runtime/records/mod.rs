@@ -44,6 +44,9 @@ pub enum RecordError {
     Exists,
     /// The record's current version does not meet the precondition (412).
     PreconditionFailed,
+    /// A check of the table's (a component's validation) refused the write, with the status
+    /// and message it chose.
+    Rejected { status: u16, message: String },
     /// The owner's write queue is full: retry shortly (503 with Retry-After).
     Busy,
     /// The node is stopping (503).
@@ -56,6 +59,7 @@ impl std::fmt::Display for RecordError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             RecordError::Invalid(m) | RecordError::Storage(m) => f.write_str(m),
+            RecordError::Rejected { message, .. } => f.write_str(message),
             RecordError::NotFound => f.write_str("no such record"),
             RecordError::Exists => f.write_str("the record already exists"),
             RecordError::PreconditionFailed => {

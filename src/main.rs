@@ -1,6 +1,13 @@
 //! The stock `microlith` binary: the node with the example components of `examples/`, each
-//! enabled by its `[components.NAME]` section of the config.
+//! enabled by its `[components.NAME]` section of the config. The example crates depend on
+//! this library, so the binary compiles their sources in as modules (a deployment of one's
+//! own simply depends on its component crates and calls `microlith::app::main`).
+
+#[path = "../examples/catalog/src/lib.rs"]
+mod catalog;
+
+use std::sync::Arc;
 
 fn main() -> std::process::ExitCode {
-    microlith::cli::main(Vec::new())
+    microlith::app::main(vec![Arc::new(catalog::Catalog)])
 }

@@ -346,9 +346,12 @@ fn an_unknown_component_section_or_key_is_refused_with_its_name() {
         .err()
         .unwrap();
     assert!(e.contains("components.nope"), "{e}");
-    let e = TestNode::start(vec![Arc::new(Shop)], "[components.shop]\nmax_concurent = 1\n")
-        .err()
-        .unwrap();
+    let e = TestNode::start(
+        vec![Arc::new(Shop)],
+        "[components.shop]\nmax_concurent = 1\n",
+    )
+    .err()
+    .unwrap();
     assert!(
         e.contains("components.shop") && e.contains("max_concurent"),
         "{e}"

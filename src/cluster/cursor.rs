@@ -19,6 +19,9 @@ pub struct Cursor {
 #[derive(Clone)]
 pub struct Cursors {
     ks: Keyspace,
+    /// The last cursor handed to the writer per (peer, shard): within one log generation a
+    /// cursor only moves forward.
+    last: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<(u16, u16), Cursor>>>,
 }
 
 fn key(peer: u16, shard: u16) -> Vec<u8> {
@@ -40,6 +43,7 @@ impl Cursors {
             ks: node.dbs[0]
                 .db
                 .keyspace("cluster", KeyspaceCreateOptions::default)?,
+            last: Default::default(),
         })
     }
 
@@ -63,6 +67,7 @@ impl Cursors {
         shard: u16,
         c: Cursor,
     ) -> Result<flume::Receiver<Result<(), String>>, String> {
+        self.check_forward(peer, shard, c)?;
         let (done, wait) = flume::bounded(1);
         node.writers[0]
             .send_async(WriterMsg::PutMeta {
@@ -74,6 +79,25 @@ impl Cursors {
             .await
             .map_err(|_| "writer stopped".to_string())?;
         Ok(wait)
+    }
+
+    /// Refuses a cursor that moves back within its generation: saving it would make the peer
+    /// resend what is already applied, and points at a bug in the caller.
+    fn check_forward(&self, peer: u16, shard: u16, c: Cursor) -> Result<(), String> {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(prev) = last.get(&(peer, shard)) {
+            if prev.generation == c.generation && c.next < prev.next {
+                let msg = format!(
+                    "cursor of peer {peer} shard {shard} would move back from {} to {}",
+                    prev.next, c.next
+                );
+                tracing::error!("{msg}: not saved");
+                debug_assert!(false, "{msg}");
+                return Err(msg);
+            }
+        }
+        last.insert((peer, shard), c);
+        Ok(())
     }
 
     /// Hands a cursor to shard 0's writer without waiting for its commit (it rides along with

@@ -24,6 +24,18 @@ pub async fn run(shard: Rc<Shard>, rx: flume::Receiver<Arc<ChangeBatch>>) {
             .get(batch.shard)
             .copied()
             .unwrap_or(0);
+        if expected != 0 && batch.first_seq < expected {
+            // A writer hands its batches over in commit order: an older one now is a bug.
+            tracing::error!(
+                shard = shard.id,
+                writer = batch.shard,
+                first_seq = batch.first_seq,
+                expected,
+                "change feed out of order: batch ignored"
+            );
+            debug_assert!(false, "change feed out of order");
+            continue;
+        }
         if expected != 0 && batch.first_seq > expected {
             fill_gap(&shard, batch.shard, expected, batch.first_seq);
         }

@@ -94,6 +94,21 @@ async fn follow(_ctx: Ctx, req: Request) -> Result<Response, Error> {
     Ok(Response::stream("Stock", Some(req.required("id")?)))
 }
 
+async fn subscribe_then_write(ctx: Ctx, req: Request) -> Result<Response, Error> {
+    let id = req.required("id")?;
+    let t = ctx.table("Stock")?;
+    let mut sub = t.subscribe(Some(id)).await;
+    t.put(id, doc(json!({ "qty": 42 }))).await?;
+    t.delete(id).await?;
+    let put = sub.next().await.ok_or_else(|| Error::new(500, "cut"))?;
+    let del = sub.next().await.ok_or_else(|| Error::new(500, "cut"))?;
+    sub.end().await;
+    Response::json(
+        200,
+        &json!({ "put": put.doc, "put_id": put.id, "deleted": del.doc.is_none() }),
+    )
+}
+
 struct HidePrivate;
 
 impl TableWrapper for HidePrivate {
@@ -148,6 +163,7 @@ impl Component for Shop {
         s.get("/slow", slow)?;
         s.get("/wait", wait_a_bit)?;
         s.get("/follow/:id", follow)?;
+        s.post("/sub/:id", subscribe_then_write)?;
         s.wrap_table("Product", HidePrivate)?;
         s.max_concurrent(config.max_concurrent);
         Ok(())
@@ -221,6 +237,17 @@ fn every_table_call_works_from_a_handler() {
     assert_eq!(r["deleted"], true);
     assert_eq!(r["deleted_again"], false);
     assert_eq!(r["created"].as_str().map(str::len), Some(36), "a UUID");
+}
+
+#[test]
+fn a_subscription_sees_a_records_changes_in_order() {
+    let n = node("");
+    let (s, r) = call(&agent(), "POST", &n.url("/sub/z1"), Some(json!({})));
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(
+        r,
+        json!({"put": {"qty": 42, "id": "z1"}, "put_id": "z1", "deleted": true})
+    );
 }
 
 #[test]

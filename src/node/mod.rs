@@ -190,6 +190,7 @@ impl Running {
                 inbox,
                 feed,
                 services: services.clone(),
+                blocking_threads: 1,
             })?;
             self.shards.push(thread);
         }

@@ -7,7 +7,7 @@ use super::mesh::MeshMsg;
 use super::shard::{NodeShared, Shard};
 use crate::storage::catalog::Catalog;
 use crate::storage::changelog::ChangeBatch;
-use glommio::{LocalExecutorBuilder, Placement};
+use glommio::{CpuSet, LocalExecutorBuilder, Placement, PoolPlacement};
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
@@ -38,6 +38,8 @@ pub struct ShardStart {
     pub inbox: flume::Receiver<MeshMsg>,
     pub feed: flume::Receiver<Arc<ChangeBatch>>,
     pub services: StartServices,
+    /// Threads of the shard's blocking pool (1: glommio's default).
+    pub blocking_threads: usize,
 }
 
 /// Starts a shard's thread and executor; returns once its services serve (or could not
@@ -51,6 +53,10 @@ pub fn spawn(start: ShardStart) -> Result<std::thread::JoinHandle<()>, String> {
         .ring_depth(128)
         .preempt_timer(Duration::from_micros(cfg.preempt_timer_us))
         .spin_before_park(Duration::from_micros(cfg.spin_before_park_us));
+    let builder = match blocking_pool(start.node.cores[s], start.blocking_threads) {
+        Some(pool) => builder.blocking_thread_pool_placement(pool),
+        None => builder,
+    };
     let (ready_tx, ready) = std::sync::mpsc::channel::<Result<(), String>>();
     // Our own thread rather than `builder.spawn`: the thread id must be registered for the
     // reactor kick before the executor can first park, or a wake-up lost before its first
@@ -80,6 +86,15 @@ pub fn spawn(start: ShardStart) -> Result<std::thread::JoinHandle<()>, String> {
             Err(format!("shard {s} stopped during start-up"))
         }
     }
+}
+
+/// A blocking pool of `threads` threads on the shard's core (`None`: glommio's one thread).
+fn blocking_pool(core: usize, threads: usize) -> Option<PoolPlacement> {
+    if threads <= 1 {
+        return None;
+    }
+    let set = CpuSet::online().ok()?.filter(|l| l.cpu == core);
+    Some(PoolPlacement::Custom(vec![set; threads]))
 }
 
 /// A shard's life: start, serve until told to stop, stop accepting, drain.

@@ -9,6 +9,7 @@
 //! `microlith` binary includes the example components of `examples/`, each enabled by its
 //! `[components.NAME]` section. See `docs/components.md`.
 
+pub(crate) mod cache;
 mod call;
 mod component;
 mod ctx;
@@ -22,6 +23,7 @@ mod table;
 pub mod testing;
 mod wrap;
 
+pub use cache::{CacheControl, CacheSource, CacheSpec, Cached, SourceFuture};
 pub use component::{Component, Handler, HandlerFuture, Setup};
 pub use ctx::Ctx;
 pub use error::Error;
@@ -39,6 +41,7 @@ pub fn main(components: Vec<std::sync::Arc<dyn Component>>) -> std::process::Exi
     crate::cli::main(components)
 }
 
+pub(crate) use cache::NodeCaches;
 pub(crate) use call::call;
 pub(crate) use registry::{Lookup, Registry};
 pub(crate) use shard::{AppShard, AppStats};

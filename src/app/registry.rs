@@ -2,6 +2,7 @@
 //! a deployment lists and the `[components.NAME]` sections of the config: tables, routes
 //! (indexed by their first literal segment), limits. Shared read-only by every shard.
 
+use super::cache::CacheSpec;
 use super::component::{Component, Handler, Setup};
 use super::request::Method;
 use super::route::Pattern;
@@ -28,6 +29,8 @@ pub struct ComponentDecl {
     pub max_concurrent: usize,
     /// Tables whose REST resource the component wraps.
     pub wrappers: Vec<(String, Arc<dyn TableWrapper>)>,
+    /// Caching tables the component declared.
+    pub caches: Vec<CacheSpec>,
 }
 
 impl ComponentDecl {
@@ -38,6 +41,7 @@ impl ComponentDecl {
             routes: Vec::new(),
             max_concurrent: DEFAULT_MAX_CONCURRENT,
             wrappers: Vec::new(),
+            caches: Vec::new(),
         }
     }
 }
@@ -127,8 +131,24 @@ impl Registry {
             }
             self.wrapped.insert(table.clone(), (ci, w.clone()));
         }
+        for cache in &decl.caches {
+            if let Some(other) = self.caching(&cache.table) {
+                return Err(format!(
+                    "component {}: caching table {:?} is already declared by component {other}",
+                    decl.name, cache.table
+                ));
+            }
+        }
         self.components.push(decl);
         Ok(())
+    }
+
+    /// The component that declared caching table `table`, if one did.
+    fn caching(&self, table: &str) -> Option<&'static str> {
+        self.components
+            .iter()
+            .find(|c| c.caches.iter().any(|s| s.table == table))
+            .map(|c| c.name)
     }
 
     /// The wrapper of a table's REST resource, with its component.

@@ -2,6 +2,7 @@
 //! components, how many calls of each component run here now, and each component's
 //! shard-local state. Counters every shard shares are in `AppStats` (for `/status`).
 
+use super::cache::{NodeCaches, ShardCaches};
 use super::registry::Registry;
 use crate::mqtt::MqttShard;
 use crate::runtime::shard::Shard;
@@ -74,6 +75,8 @@ pub struct AppShard {
     pub(crate) running: Vec<Cell<usize>>,
     /// Each component's shard-local values, by type.
     locals: RefCell<HashMap<(usize, TypeId), Rc<dyn Any>>>,
+    /// The caching tables: this shard's fetches and remembered failures.
+    pub caches: ShardCaches,
 }
 
 impl Deref for AppShard {
@@ -85,7 +88,12 @@ impl Deref for AppShard {
 }
 
 impl AppShard {
-    pub fn new(mqtt: Rc<MqttShard>, registry: Arc<Registry>, stats: Arc<AppStats>) -> AppShard {
+    pub fn new(
+        mqtt: Rc<MqttShard>,
+        registry: Arc<Registry>,
+        stats: Arc<AppStats>,
+        caches: Arc<NodeCaches>,
+    ) -> AppShard {
         let running = registry.components.iter().map(|_| Cell::new(0)).collect();
         AppShard {
             base: mqtt.base.clone(),
@@ -94,6 +102,7 @@ impl AppShard {
             stats,
             running,
             locals: RefCell::new(HashMap::new()),
+            caches: ShardCaches::new(caches),
         }
     }
 

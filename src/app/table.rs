@@ -49,6 +49,10 @@ impl Record {
     pub fn doc(&self) -> Result<Doc, Error> {
         self.json()
     }
+
+    pub(crate) fn into_stored(self) -> StoredRecord {
+        self.0
+    }
 }
 
 impl Table {
@@ -143,6 +147,10 @@ impl Table {
 
     pub(crate) fn def(&self) -> &Arc<TableDef> {
         &self.def
+    }
+
+    pub(crate) fn shard(&self) -> &Rc<AppShard> {
+        &self.shard
     }
 }
 

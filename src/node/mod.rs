@@ -8,7 +8,7 @@
 mod services;
 mod storage;
 
-use crate::app::{AppStats, Component, Registry};
+use crate::app::{AppStats, Component, NodeCaches, Registry};
 use crate::cluster;
 use crate::config::Config;
 use crate::mqtt::NodeMqtt;
@@ -116,6 +116,11 @@ pub fn run(
     let component_tables: Vec<_> = registry.tables().cloned().collect();
     let storage = Storage::start(&config, &component_tables, &layout, shards, bell.clone())?;
     let mqtt = Arc::new(NodeMqtt::new(shards, config.shards.mesh_queue_depth, bell));
+    let caches = Arc::new(NodeCaches::new(
+        &registry,
+        shards,
+        config.shards.mesh_queue_depth,
+    ));
     let cluster_state = cluster::new_state(&config);
     let (node, inboxes) = node_shared(config, cores, &storage);
     let mut running = Running {
@@ -124,12 +129,14 @@ pub fn run(
         node,
         shards: Vec::new(),
         replication: None,
+        blocking_threads: caches.blocking_threads(),
     };
     let listen = Arc::new(Mutex::new(listen));
     let services = services::start_services(services::Shared {
         listen: listen.clone(),
         mqtt: mqtt.clone(),
         app_stats: Arc::new(AppStats::new(&registry)),
+        caches,
         registry,
         cluster: cluster_state.clone(),
     });
@@ -166,6 +173,8 @@ struct Running {
     kick: Option<Kick>,
     shards: Vec<JoinHandle<()>>,
     replication: Option<cluster::Replication>,
+    /// Threads of each shard's blocking pool (origin calls of caching tables run there).
+    blocking_threads: usize,
 }
 
 impl Running {
@@ -190,7 +199,7 @@ impl Running {
                 inbox,
                 feed,
                 services: services.clone(),
-                blocking_threads: 1,
+                blocking_threads: self.blocking_threads,
             })?;
             self.shards.push(thread);
         }

@@ -3,7 +3,7 @@
 //! every later shard then shares (SO_REUSEPORT); it also proves each port is free, since
 //! SO_REUSEPORT would otherwise let a second server share a port silently.
 
-use crate::app::{AppShard, AppStats, Registry};
+use crate::app::{AppShard, AppStats, NodeCaches, Registry};
 use crate::cluster::state::ClusterState;
 use crate::http::shard::HttpShard;
 use crate::mqtt::{MqttShard, NodeMqtt};
@@ -34,6 +34,7 @@ pub struct Shared {
     pub mqtt: Arc<NodeMqtt>,
     pub registry: Arc<Registry>,
     pub app_stats: Arc<AppStats>,
+    pub caches: Arc<NodeCaches>,
     pub cluster: Option<Arc<ClusterState>>,
 }
 
@@ -45,6 +46,7 @@ pub fn start_services(shared: Shared) -> StartServices {
             mqtt,
             registry,
             app_stats,
+            caches,
             cluster,
         } = &shared;
         let addrs = *listen.lock().unwrap_or_else(|e| e.into_inner());
@@ -61,7 +63,9 @@ pub fn start_services(shared: Shared) -> StartServices {
             broker.clone(),
             registry.clone(),
             app_stats.clone(),
+            caches.clone(),
         ));
+        crate::app::cache::start(&app)?;
         let http = Rc::new(HttpShard {
             base: shard.clone(),
             mqtt: broker.clone(),

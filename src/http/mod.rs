@@ -3,6 +3,7 @@
 //! admin, health and status.
 
 pub mod admin;
+pub mod cache;
 pub mod cluster;
 pub mod component;
 pub mod conn;

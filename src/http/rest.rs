@@ -39,7 +39,10 @@ pub async fn record(
         Ok(doc)
     };
     let result = match req.method {
-        Method::Get | Method::Head => return get(shard, def, id, req, wrapped.as_ref()),
+        Method::Get | Method::Head => {
+            let cached = super::cache::get(shard, def, id, req, wrapped.as_ref()).await;
+            return cached.unwrap_or_else(|| get(shard, def, id, req, wrapped.as_ref()));
+        }
         Method::Put => match body(req) {
             Ok(body) => records::put(shard, def, id, body, precondition).await,
             Err(r) => return r,
@@ -75,24 +78,33 @@ fn get(
     match records::get(shard, def, id) {
         Err(e) => record_failure(shard, def, id, e),
         Ok(None) => problem(404, &format!("no record {id:?} in table {:?}", def.name)),
-        Ok(Some(rec)) => {
-            if let Some(inm) = req.if_none_match {
-                if etag_matches(inm, rec.version) {
-                    let mut r = Response::new(304);
-                    r.etag = Some(rec.version);
-                    return r;
-                }
-            }
-            let body = match wrapped.map(|w| w.read(rec.body())) {
-                None => rec.body().to_vec(),
-                Some(Ok(b)) => b,
-                Some(Err(r)) => return r,
-            };
-            let mut r = Response::json(200, body);
-            r.etag = Some(rec.version);
-            r
+        Ok(Some(rec)) => send_record(Some(rec.version), rec.body(), req, wrapped),
+    }
+}
+
+/// The answer that sends a record: 304 when `If-None-Match` names its version, else its body
+/// as the table's wrapper shows it, with its version (if stored) as the ETag.
+pub fn send_record(
+    version: Option<Version>,
+    body: &[u8],
+    req: &Request<'_>,
+    wrapped: Option<&Wrapped>,
+) -> Response {
+    if let (Some(inm), Some(v)) = (req.if_none_match, version) {
+        if etag_matches(inm, v) {
+            let mut r = Response::new(304);
+            r.etag = Some(v);
+            return r;
         }
     }
+    let body = match wrapped.map(|w| w.read(body)) {
+        None => body.to_vec(),
+        Some(Ok(b)) => b,
+        Some(Err(r)) => return r,
+    };
+    let mut r = Response::json(200, body);
+    r.etag = version;
+    r
 }
 
 /// True if an `If-None-Match`/`If-Match` list names this version (or is `*`).

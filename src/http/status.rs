@@ -60,6 +60,7 @@ pub fn status(shard: &HttpShard) -> Response {
         "tables": tables,
         "mqtt": mqtt.status_json(),
         "components": shard.app.stats.status_json(),
+        "caches": shard.app.caches.node.status_json(),
         "cluster": shard.cluster.as_ref().map(|c| {
             let mut j = c.to_json();
             j["interest_filters"] = mqtt.interest.as_ref().map_or(0, |i| i.len()).into();

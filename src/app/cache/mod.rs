@@ -24,6 +24,7 @@ pub use node::NodeCaches;
 pub use read::Cached;
 pub use spec::{CacheSource, CacheSpec, SourceFuture};
 
+pub(crate) use read::read;
 pub(crate) use shard::{start, ShardCaches};
 
 use super::Error;

@@ -170,6 +170,23 @@ impl ClusterState {
         f(e);
     }
 
+    /// The node ids of the peers this node has a live link with now, in either direction
+    /// (inbound connected or repairing, or outbound connected).
+    pub fn linked_node_ids(&self) -> Vec<u16> {
+        let peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        let live = |p: &&PeerStatus| {
+            matches!(p.inbound.state, "connected" | "repairing") || p.outbound.state == "connected"
+        };
+        let mut ids: Vec<u16> = peers
+            .values()
+            .filter(live)
+            .filter_map(|p| p.node_id)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
     pub fn to_json(&self) -> Value {
         let peers: Vec<Value> = self
             .peers

@@ -14,6 +14,7 @@ mod call;
 mod component;
 mod ctx;
 mod error;
+mod jobs;
 mod registry;
 mod request;
 mod response;
@@ -27,6 +28,7 @@ pub use cache::{CacheControl, CacheSource, CacheSpec, Cached, SourceFuture};
 pub use component::{Component, Handler, HandlerFuture, Setup};
 pub use ctx::Ctx;
 pub use error::Error;
+pub use jobs::{Job, JobFuture, Schedule, Scope};
 pub use request::{Method, Request};
 pub use response::{Body, Response};
 pub use table::{Batch, Change, Record, Subscription, Table};
@@ -43,5 +45,6 @@ pub fn main(components: Vec<std::sync::Arc<dyn Component>>) -> std::process::Exi
 
 pub(crate) use cache::NodeCaches;
 pub(crate) use call::call;
+pub(crate) use jobs::{add_status as add_job_status, Jobs};
 pub(crate) use registry::{Lookup, Registry};
 pub(crate) use shard::{AppShard, AppStats};

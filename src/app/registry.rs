@@ -4,6 +4,7 @@
 
 use super::cache::CacheSpec;
 use super::component::{Component, Handler, Setup};
+use super::jobs::JobDecl;
 use super::request::Method;
 use super::route::Pattern;
 use super::wrap::TableWrapper;
@@ -31,6 +32,8 @@ pub struct ComponentDecl {
     pub wrappers: Vec<(String, Arc<dyn TableWrapper>)>,
     /// Caching tables the component declared.
     pub caches: Vec<CacheSpec>,
+    /// Scheduled jobs (run on shard 0).
+    pub jobs: Vec<JobDecl>,
 }
 
 impl ComponentDecl {
@@ -42,6 +45,7 @@ impl ComponentDecl {
             max_concurrent: DEFAULT_MAX_CONCURRENT,
             wrappers: Vec::new(),
             caches: Vec::new(),
+            jobs: Vec::new(),
         }
     }
 }

@@ -59,7 +59,7 @@ pub fn status(shard: &HttpShard) -> Response {
         "shards": shards,
         "tables": tables,
         "mqtt": mqtt.status_json(),
-        "components": shard.app.stats.status_json(),
+        "components": crate::app::add_job_status(shard.app.stats.status_json(), &shard.app.registry),
         "caches": shard.app.caches.node.status_json(),
         "cluster": shard.cluster.as_ref().map(|c| {
             let mut j = c.to_json();

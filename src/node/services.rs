@@ -1,9 +1,10 @@
-//! What runs on each shard beside the runtime: the HTTP and MQTT listeners and the shard's
-//! broker. Shard 0 binds first so that a port 0 in the config resolves to one port that
-//! every later shard then shares (SO_REUSEPORT); it also proves each port is free, since
-//! SO_REUSEPORT would otherwise let a second server share a port silently.
+//! What runs on each shard beside the runtime: the HTTP and MQTT listeners, the shard's
+//! broker, and on shard 0 the components' scheduled jobs. Shard 0 binds first so that a port 0
+//! in the config resolves to one port that every later shard then shares (SO_REUSEPORT); it
+//! also proves each port is free, since SO_REUSEPORT would otherwise let a second server share
+//! a port silently.
 
-use crate::app::{AppShard, AppStats, NodeCaches, Registry};
+use crate::app::{AppShard, AppStats, Jobs, NodeCaches, Registry};
 use crate::cluster::state::ClusterState;
 use crate::http::shard::HttpShard;
 use crate::mqtt::{MqttShard, NodeMqtt};
@@ -66,6 +67,7 @@ pub fn start_services(shared: Shared) -> StartServices {
             caches.clone(),
         ));
         crate::app::cache::start(&app)?;
+        let jobs = Jobs::start(&app, cluster.clone());
         let http = Rc::new(HttpShard {
             base: shard.clone(),
             mqtt: broker.clone(),
@@ -84,6 +86,7 @@ pub fn start_services(shared: Shared) -> StartServices {
             accepting: RefCell::new(vec![http_accept, mqtt_accept]),
             http,
             broker,
+            jobs,
         }) as Box<dyn Services>)
     })
 }
@@ -109,16 +112,23 @@ struct ShardServices {
     accepting: RefCell<Vec<Task<()>>>,
     http: Rc<HttpShard>,
     broker: Rc<MqttShard>,
+    /// The components' scheduled jobs (shard 0).
+    jobs: Jobs,
 }
 
 impl Services for ShardServices {
     fn stop_accepting(&self) {
         self.accepting.borrow_mut().clear();
+        self.jobs.stop_ticking();
     }
 
     fn drain(&self, deadline: Instant) -> Pin<Box<dyn Future<Output = ()> + '_>> {
         Box::pin(async move {
-            crate::http::server::drain(&self.http, deadline).await;
+            futures_lite::future::zip(
+                crate::http::server::drain(&self.http, deadline),
+                self.jobs.drain(deadline),
+            )
+            .await;
             self.broker.drain(deadline).await;
         })
     }

@@ -14,6 +14,9 @@ pub struct TestNode {
     pub http: SocketAddr,
     /// `host:port` of the MQTT listener.
     pub mqtt: SocketAddr,
+    /// `host:port` of the replication listener (when the config sets a cluster secret):
+    /// what another test node lists in its `[[cluster.peers]]`.
+    pub peer: Option<SocketAddr>,
     stop: Option<flume::Sender<()>>,
     thread: Option<JoinHandle<Result<(), String>>>,
     _dir: tempfile::TempDir,
@@ -22,8 +25,8 @@ pub struct TestNode {
 impl TestNode {
     /// Starts a node with `components` on the config `toml` (for example
     /// `[components.telemetry]` sections and `[[tables]]`), where unless it says otherwise the
-    /// node listens on loopback port 0 for HTTP and MQTT and keeps its data in a temporary
-    /// directory.
+    /// node listens on loopback port 0 for HTTP and MQTT (and for peers, when it has a
+    /// `[cluster]` section) and keeps its data in a temporary directory.
     pub fn start(components: Vec<Arc<dyn Component>>, toml: &str) -> Result<TestNode, String> {
         let dir = tempfile::tempdir().map_err(|e| format!("cannot make a temporary dir: {e}"))?;
         let text = with_test_defaults(toml, &dir.path().join("data"))?;
@@ -34,7 +37,7 @@ impl TestNode {
             .name("test-node".into())
             .spawn(move || {
                 let ready = |r: &crate::node::Ready| {
-                    let _ = ready_tx.send((r.http, r.mqtt));
+                    let _ = ready_tx.send((r.http, r.mqtt, r.peer));
                 };
                 let until = move || {
                     let _ = stopped.recv();
@@ -44,9 +47,10 @@ impl TestNode {
             })
             .map_err(|e| format!("cannot start the node's thread: {e}"))?;
         match ready_rx.recv() {
-            Ok((http, mqtt)) => Ok(TestNode {
+            Ok((http, mqtt, peer)) => Ok(TestNode {
                 http,
                 mqtt,
+                peer,
                 stop: Some(stop),
                 thread: Some(thread),
                 _dir: dir,
@@ -87,6 +91,7 @@ impl Drop for TestNode {
 /// `toml` with a temporary data dir and loopback listeners where it sets none.
 fn with_test_defaults(toml: &str, data_dir: &std::path::Path) -> Result<String, String> {
     let mut doc: toml::Table = toml.parse().map_err(|e| format!("the test config: {e}"))?;
+    let clustered = doc.contains_key("cluster");
     let mut set = |section: &str, key: &str, value: toml::Value| -> Result<(), String> {
         let table = doc
             .entry(section)
@@ -99,5 +104,8 @@ fn with_test_defaults(toml: &str, data_dir: &std::path::Path) -> Result<String, 
     set("storage", "data_dir", data_dir.display().to_string().into())?;
     set("http", "listen", "127.0.0.1:0".into())?;
     set("mqtt", "listen", "127.0.0.1:0".into())?;
+    if clustered {
+        set("cluster", "listen", "127.0.0.1:0".into())?;
+    }
     toml::to_string(&doc).map_err(|e| format!("the test config: {e}"))
 }

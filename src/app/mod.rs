@@ -4,6 +4,8 @@
 //! REST, atomic writes within a partition, MQTT publishing, shard-local state) and a
 //! `Request`, and answer a `Response` or an `Error`. The node protects itself around every
 //! call (`call`): a concurrency bound per component, the request deadline, panics caught.
+//! Hooks (`hooks`) run a component's code on the data's path: validators before a write
+//! commits (`validate`).
 //!
 //! A deployment lists its components and runs the node with `app::main`; the stock
 //! `microlith` binary includes the example components of `examples/`, each enabled by its
@@ -14,6 +16,7 @@ mod call;
 mod component;
 mod ctx;
 mod error;
+mod hooks;
 mod registry;
 mod request;
 mod response;
@@ -21,6 +24,7 @@ mod route;
 mod shard;
 mod table;
 pub mod testing;
+mod validate;
 mod wrap;
 
 pub use cache::{CacheControl, CacheSource, CacheSpec, Cached, SourceFuture};
@@ -30,6 +34,7 @@ pub use error::Error;
 pub use request::{Method, Request};
 pub use response::{Body, Response};
 pub use table::{Batch, Change, Record, Subscription, Table};
+pub use validate::Check;
 pub use wrap::TableWrapper;
 
 pub use crate::runtime::records::{Doc, Precondition, Written};
@@ -45,3 +50,4 @@ pub(crate) use cache::NodeCaches;
 pub(crate) use call::call;
 pub(crate) use registry::{Lookup, Registry};
 pub(crate) use shard::{AppShard, AppStats};
+pub(crate) use validate::write_check;

@@ -31,6 +31,8 @@ pub struct ComponentDecl {
     pub wrappers: Vec<(String, Arc<dyn TableWrapper>)>,
     /// Caching tables the component declared.
     pub caches: Vec<CacheSpec>,
+    /// Validators, change handlers and MQTT publish handlers.
+    pub hooks: super::hooks::Hooks,
 }
 
 impl ComponentDecl {
@@ -42,6 +44,7 @@ impl ComponentDecl {
             max_concurrent: DEFAULT_MAX_CONCURRENT,
             wrappers: Vec::new(),
             caches: Vec::new(),
+            hooks: Default::default(),
         }
     }
 }

@@ -1,18 +1,19 @@
 //! Components' hooks through real clients: validators that derive fields and refuse writes
-//! (REST, MQTT 5.0, component calls, atomic batches), a panicking validator. Each test runs
-//! a node in this process (`app::testing::TestNode`) with a component of its own, and talks
-//! to it with ureq and a raw MQTT client that shares nothing with the server's codec.
+//! (REST, MQTT 5.0, component calls, atomic batches), a panicking validator; change handlers
+//! that count every committed change exactly once. Each test runs a node in this process
+//! (`app::testing::TestNode`) with a component of its own, and talks to it with ureq and a
+//! raw MQTT client that shares nothing with the server's codec.
 
 #[allow(dead_code)]
 #[path = "common/raw_mqtt.rs"]
 mod raw_mqtt;
 
 use microlith::app::testing::TestNode;
-use microlith::app::{Check, Component, Ctx, Doc, Error, Request, Response, Setup};
+use microlith::app::{ChangeEvent, Check, Component, Ctx, Doc, Error, Request, Response, Setup};
 use raw_mqtt::{pkt, Raw};
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 struct Hooked;
 
@@ -61,7 +62,7 @@ impl Component for Hooked {
     }
 
     fn setup(&self, s: &mut Setup<'_>) -> Result<(), String> {
-        for t in ["Item", "Boom"] {
+        for t in ["Item", "Boom", "Order", "Totals"] {
             s.table(t, "id", &[]);
         }
         s.validate("Item", check_item);
@@ -74,6 +75,16 @@ impl Component for Hooked {
         });
         s.post("/batch/:id", batch)?;
         s.put("/call/:id", call_put)?;
+        // Counts every change of `Order` into `Totals/all`.
+        s.on_change("Order", |ctx: Ctx, change: ChangeEvent| async move {
+            let deltas = json!({
+                "changes": 1,
+                "local": i64::from(change.local),
+                "deletes": i64::from(change.doc.is_none()),
+            });
+            ctx.table("Totals")?.add_to("all", doc(deltas)).await?;
+            Ok(())
+        });
         Ok(())
     }
 }
@@ -192,4 +203,47 @@ fn a_panicking_validator_answers_500_and_the_writer_keeps_working() {
     assert_eq!(call(&a, "GET", &n.url("/Boom/p1"), None).0, 200);
     let stats = counters(&a, &n);
     assert_eq!(stats["validation_panics"], 3, "{stats}");
+}
+
+/// Waits until `Totals/all` counts `changes`; returns it then.
+fn totals_when(a: &ureq::Agent, n: &TestNode, changes: u64) -> Value {
+    let until = Instant::now() + WAIT;
+    loop {
+        let (_, t) = call(a, "GET", &n.url("/Totals/all"), None);
+        if t["changes"].as_u64() >= Some(changes) || Instant::now() > until {
+            return t;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn change_handlers_run_once_per_committed_change_on_its_owner() {
+    let n = node();
+    let a = agent();
+    let zero = json!({"changes": 0, "local": 0, "deletes": 0});
+    assert_eq!(call(&a, "PUT", &n.url("/Totals/all"), Some(zero)).0, 201);
+    const WRITES: u64 = 120;
+    const DELETES: u64 = 30;
+    for i in 0..WRITES {
+        let url = n.url(&format!("/Order/o{}", i % 90));
+        assert!(call(&a, "PUT", &url, Some(json!({"n": i}))).0 < 300);
+    }
+    for i in 0..DELETES {
+        assert_eq!(
+            call(&a, "DELETE", &n.url(&format!("/Order/o{i}")), None).0,
+            204
+        );
+    }
+    let all = WRITES + DELETES;
+    totals_when(&a, &n, all);
+    // Nothing more arrives later: each change ran the handler exactly once.
+    std::thread::sleep(Duration::from_millis(300));
+    let t = totals_when(&a, &n, all);
+    assert_eq!(t["changes"], all, "{t}");
+    assert_eq!(t["local"], all, "{t}");
+    assert_eq!(t["deletes"], DELETES, "{t}");
+    let stats = counters(&a, &n);
+    assert_eq!(stats["changes_handled"], all, "{stats}");
+    assert_eq!(stats["changes_dropped"], 0, "{stats}");
 }

@@ -5,7 +5,7 @@
 //! `Request`, and answer a `Response` or an `Error`. The node protects itself around every
 //! call (`call`): a concurrency bound per component, the request deadline, panics caught.
 //! Hooks (`hooks`) run a component's code on the data's path: validators before a write
-//! commits (`validate`).
+//! commits (`validate`), change handlers after (`changes`).
 //!
 //! A deployment lists its components and runs the node with `app::main`; the stock
 //! `microlith` binary includes the example components of `examples/`, each enabled by its
@@ -13,6 +13,7 @@
 
 pub(crate) mod cache;
 mod call;
+mod changes;
 mod component;
 mod ctx;
 mod error;
@@ -28,6 +29,7 @@ mod validate;
 mod wrap;
 
 pub use cache::{CacheControl, CacheSource, CacheSpec, Cached, SourceFuture};
+pub use changes::{ChangeEvent, ChangeFuture, ChangeHandler};
 pub use component::{Component, Handler, HandlerFuture, Setup};
 pub use ctx::Ctx;
 pub use error::Error;
@@ -48,6 +50,7 @@ pub fn main(components: Vec<std::sync::Arc<dyn Component>>) -> std::process::Exi
 
 pub(crate) use cache::NodeCaches;
 pub(crate) use call::call;
+pub(crate) use changes::start_change_handlers;
 pub(crate) use registry::{Lookup, Registry};
 pub(crate) use shard::{AppShard, AppStats};
 pub(crate) use validate::write_check;

@@ -66,6 +66,7 @@ pub fn start_services(shared: Shared) -> StartServices {
             caches.clone(),
         ));
         crate::app::cache::start(&app)?;
+        crate::app::start_change_handlers(&app);
         let http = Rc::new(HttpShard {
             base: shard.clone(),
             mqtt: broker.clone(),

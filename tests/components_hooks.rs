@@ -1,6 +1,7 @@
 //! Components' hooks through real clients: validators that derive fields and refuse writes
 //! (REST, MQTT 5.0, component calls, atomic batches), a panicking validator; change handlers
-//! that count every committed change exactly once. Each test runs a node in this process
+//! that count every committed change exactly once; MQTT publish handlers that transform,
+//! drop, store and refuse messages. Each test runs a node in this process
 //! (`app::testing::TestNode`) with a component of its own, and talks to it with ureq and a
 //! raw MQTT client that shares nothing with the server's codec.
 
@@ -9,7 +10,10 @@
 mod raw_mqtt;
 
 use microlith::app::testing::TestNode;
-use microlith::app::{ChangeEvent, Check, Component, Ctx, Doc, Error, Request, Response, Setup};
+use microlith::app::{
+    ChangeEvent, Check, Component, Ctx, Doc, Error, Publish, PublishAction, Request, Response,
+    Setup,
+};
 use raw_mqtt::{pkt, Raw};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -56,13 +60,55 @@ async fn call_put(ctx: Ctx, req: Request) -> Result<Response, Error> {
     Ok(Response::status(204))
 }
 
+/// `sensors/{id}/raw` carrying a number becomes `sensors/{id}/clean` carrying JSON.
+async fn clean_reading(_ctx: Ctx, p: Publish) -> Result<PublishAction, Error> {
+    let id = p.topic.split('/').nth(1).unwrap_or("");
+    let value: f64 = std::str::from_utf8(&p.payload)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or_else(|| Error::bad_request("not a number"))?;
+    let payload = json!({ "celsius": value, "from": p.client_id });
+    Ok(PublishAction::Replace {
+        topic: format!("sensors/{id}/clean"),
+        payload: serde_json::to_vec(&payload)?.into(),
+    })
+}
+
+async fn drop_spam(_ctx: Ctx, _p: Publish) -> Result<PublishAction, Error> {
+    Ok(PublishAction::Drop)
+}
+
+/// `store/{id}` is kept in table `Reading` and not delivered.
+async fn store_reading(ctx: Ctx, p: Publish) -> Result<PublishAction, Error> {
+    let id = p.topic.split('/').nth(1).unwrap_or("");
+    let value: Value = serde_json::from_slice(&p.payload)?;
+    ctx.table("Reading")?
+        .put(id, doc(json!({ "value": value })))
+        .await?;
+    Ok(PublishAction::Drop)
+}
+
+async fn refuse(_ctx: Ctx, _p: Publish) -> Result<PublishAction, Error> {
+    Err(Error::new(403, "not on this topic"))
+}
+
+async fn explode(_ctx: Ctx, _p: Publish) -> Result<PublishAction, Error> {
+    panic!("a bug in a publish handler");
+}
+
+/// A component's own publish to a topic a handler would transform.
+async fn emit(ctx: Ctx, _req: Request) -> Result<Response, Error> {
+    ctx.publish("sensors/e1/raw", b"5", 1, false).await?;
+    Ok(Response::status(204))
+}
+
 impl Component for Hooked {
     fn name(&self) -> &'static str {
         "hooked"
     }
 
     fn setup(&self, s: &mut Setup<'_>) -> Result<(), String> {
-        for t in ["Item", "Boom", "Order", "Totals"] {
+        for t in ["Item", "Boom", "Order", "Totals", "Reading"] {
             s.table(t, "id", &[]);
         }
         s.validate("Item", check_item);
@@ -75,6 +121,7 @@ impl Component for Hooked {
         });
         s.post("/batch/:id", batch)?;
         s.put("/call/:id", call_put)?;
+        s.post("/emit", emit)?;
         // Counts every change of `Order` into `Totals/all`.
         s.on_change("Order", |ctx: Ctx, change: ChangeEvent| async move {
             let deltas = json!({
@@ -85,6 +132,11 @@ impl Component for Hooked {
             ctx.table("Totals")?.add_to("all", doc(deltas)).await?;
             Ok(())
         });
+        s.on_publish("sensors/+/raw", clean_reading)?;
+        s.on_publish("spam/#", drop_spam)?;
+        s.on_publish("store/+", store_reading)?;
+        s.on_publish("refused/#", refuse)?;
+        s.on_publish("explode/#", explode)?;
         Ok(())
     }
 }
@@ -143,6 +195,17 @@ fn publish1(c: &mut Raw, level: u8, topic: &str, pkid: u16, payload: &[u8], reta
     let ack = c.packet_of(pkt::PUBACK, WAIT).expect("PUBACK");
     assert_eq!(u16::from_be_bytes([ack[2], ack[3]]), pkid);
     ack.get(4).copied().unwrap_or(0)
+}
+
+/// The next PUBLISH a 3.1.1 client receives: (topic, payload).
+fn next_message(c: &mut Raw) -> (String, Value) {
+    let p = c.packet_of(3, WAIT).expect("a message");
+    let (topic, payload, ..) = pkt::parse_publish(&p, 4);
+    let text = String::from_utf8_lossy(&payload).to_string();
+    (
+        topic,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 #[test]
@@ -246,4 +309,49 @@ fn change_handlers_run_once_per_committed_change_on_its_owner() {
     let stats = counters(&a, &n);
     assert_eq!(stats["changes_handled"], all, "{stats}");
     assert_eq!(stats["changes_dropped"], 0, "{stats}");
+}
+
+#[test]
+fn publish_handlers_transform_drop_store_and_refuse_messages() {
+    let n = node();
+    let a = agent();
+    let mut sub = mqtt(&n, 4, "listener");
+    for (i, f) in ["sensors/#", "spam/#", "store/#", "refused/#", "explode/#"]
+        .iter()
+        .enumerate()
+    {
+        sub.send(&pkt::subscribe(4, i as u16 + 1, f, 0));
+        sub.packet_of(9, WAIT).expect("SUBACK");
+    }
+    let mut p5 = mqtt(&n, 5, "pub5");
+    assert_eq!(publish1(&mut p5, 5, "sensors/s1/raw", 1, b"21.5", false), 0);
+    let (topic, msg) = next_message(&mut sub);
+    assert_eq!(topic, "sensors/s1/clean");
+    assert_eq!(msg, json!({"celsius": 21.5, "from": "pub5"}));
+    // Dropped, stored, refused (5.0: 0x83), panicked: none reaches the subscriber, which
+    // gets the next message of the same publisher (one publisher's messages keep their order).
+    assert_eq!(publish1(&mut p5, 5, "spam/x", 2, b"buy", false), 0);
+    assert_eq!(publish1(&mut p5, 5, "store/r1", 3, b"7", false), 0);
+    assert_eq!(publish1(&mut p5, 5, "refused/x", 4, b"no", false), 0x83);
+    assert_eq!(publish1(&mut p5, 5, "explode/x", 5, b"no", false), 0x83);
+    assert_eq!(publish1(&mut p5, 5, "sensors/s2/raw", 6, b"3", false), 0);
+    let (topic, msg) = next_message(&mut sub);
+    assert_eq!(topic, "sensors/s2/clean", "nothing in between: {msg}");
+    // A 3.1.1 client cannot be told: acknowledged, not delivered, still connected.
+    let mut p4 = mqtt(&n, 4, "pub4");
+    assert_eq!(publish1(&mut p4, 4, "refused/y", 1, b"no", false), 0);
+    assert_eq!(publish1(&mut p4, 4, "sensors/s3/raw", 2, b"4", false), 0);
+    let (topic, msg) = next_message(&mut sub);
+    assert_eq!(topic, "sensors/s3/clean", "nothing in between: {msg}");
+    let (s, r) = call(&a, "GET", &n.url("/Reading/r1"), None);
+    assert_eq!((s, r["value"].clone()), (200, json!(7)), "{r}");
+    // A component's own publish runs no handler.
+    assert_eq!(call(&a, "POST", &n.url("/emit"), Some(json!({}))).0, 204);
+    let (topic, msg) = next_message(&mut sub);
+    assert_eq!((topic.as_str(), msg), ("sensors/e1/raw", json!(5)));
+    let stats = counters(&a, &n);
+    assert_eq!(stats["publishes_replaced"], 3, "{stats}");
+    assert_eq!(stats["publishes_dropped"], 2, "{stats}");
+    assert_eq!(stats["publish_errors"], 2, "{stats}");
+    assert_eq!(stats["publish_panics"], 1, "{stats}");
 }

@@ -1,9 +1,10 @@
 //! What the hooks of a component share: the hooks it declared (`Hooks`: validators, change
-//! handlers; each kind lives in its own file), their counters
+//! handlers, MQTT publish handlers; each kind lives in its own file), their counters
 //! (`HookStats`, shown under `components.NAME` in `/status`), and the protection an async hook
 //! runs under (a deadline and a caught panic).
 
 use super::changes::ChangeHandler;
+use super::publish::PublishHandler;
 use super::validate::ValidateFn;
 use super::Error;
 use futures_util::FutureExt;
@@ -20,6 +21,8 @@ pub struct Hooks {
     pub validators: Vec<(String, Arc<ValidateFn>)>,
     /// (table, handler): run on the owner shard after a change commits.
     pub changes: Vec<(String, Arc<dyn ChangeHandler>)>,
+    /// (topic filter, handler): run on the publisher's shard before an MQTT publish is routed.
+    pub publishes: Vec<(String, Arc<dyn PublishHandler>)>,
 }
 
 /// What one component's hooks came to, node-wide.
@@ -39,6 +42,17 @@ pub struct HookStats {
     pub change_errors: AtomicU64,
     /// Change handlers that panicked.
     pub change_panics: AtomicU64,
+    /// Publish handler runs that ended well.
+    pub publishes_handled: AtomicU64,
+    /// Publishes a handler dropped (`PublishAction::Drop`).
+    pub publishes_dropped: AtomicU64,
+    /// Publishes a handler replaced (`PublishAction::Replace`).
+    pub publishes_replaced: AtomicU64,
+    /// Publish handlers that failed (an error, the deadline, an invalid replacement topic):
+    /// the message was not delivered.
+    pub publish_errors: AtomicU64,
+    /// Publish handlers that panicked: the message was not delivered.
+    pub publish_panics: AtomicU64,
 }
 
 impl HookStats {
@@ -47,7 +61,7 @@ impl HookStats {
         let Some(map) = into.as_object_mut() else {
             return;
         };
-        let pairs: [(&str, &AtomicU64); 7] = [
+        let pairs: [(&str, &AtomicU64); 12] = [
             ("validations", &self.validations),
             ("validations_refused", &self.validations_refused),
             ("validation_panics", &self.validation_panics),
@@ -55,6 +69,11 @@ impl HookStats {
             ("changes_dropped", &self.changes_dropped),
             ("change_errors", &self.change_errors),
             ("change_panics", &self.change_panics),
+            ("publishes_handled", &self.publishes_handled),
+            ("publishes_dropped", &self.publishes_dropped),
+            ("publishes_replaced", &self.publishes_replaced),
+            ("publish_errors", &self.publish_errors),
+            ("publish_panics", &self.publish_panics),
         ];
         for (name, counter) in pairs {
             map.insert(name.into(), counter.load(Ordering::Relaxed).into());

@@ -5,7 +5,7 @@
 //! `Request`, and answer a `Response` or an `Error`. The node protects itself around every
 //! call (`call`): a concurrency bound per component, the request deadline, panics caught.
 //! Hooks (`hooks`) run a component's code on the data's path: validators before a write
-//! commits (`validate`), change handlers after (`changes`).
+//! commits (`validate`), change handlers after (`changes`), MQTT publish handlers (`publish`).
 //!
 //! A deployment lists its components and runs the node with `app::main`; the stock
 //! `microlith` binary includes the example components of `examples/`, each enabled by its
@@ -18,6 +18,7 @@ mod component;
 mod ctx;
 mod error;
 mod hooks;
+mod publish;
 mod registry;
 mod request;
 mod response;
@@ -33,6 +34,7 @@ pub use changes::{ChangeEvent, ChangeFuture, ChangeHandler};
 pub use component::{Component, Handler, HandlerFuture, Setup};
 pub use ctx::Ctx;
 pub use error::Error;
+pub use publish::{Publish, PublishAction, PublishFuture, PublishHandler};
 pub use request::{Method, Request};
 pub use response::{Body, Response};
 pub use table::{Batch, Change, Record, Subscription, Table};
@@ -51,6 +53,7 @@ pub fn main(components: Vec<std::sync::Arc<dyn Component>>) -> std::process::Exi
 pub(crate) use cache::NodeCaches;
 pub(crate) use call::call;
 pub(crate) use changes::start_change_handlers;
+pub(crate) use publish::publish_hook;
 pub(crate) use registry::{Lookup, Registry};
 pub(crate) use shard::{AppShard, AppStats};
 pub(crate) use validate::write_check;

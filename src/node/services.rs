@@ -66,6 +66,9 @@ pub fn start_services(shared: Shared) -> StartServices {
             caches.clone(),
         ));
         crate::app::cache::start(&app)?;
+        if let Some(hook) = crate::app::publish_hook(&app) {
+            broker.set_publish_hook(hook);
+        }
         crate::app::start_change_handlers(&app);
         let http = Rc::new(HttpShard {
             base: shard.clone(),

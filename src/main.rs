@@ -5,9 +5,14 @@
 
 #[path = "../examples/catalog/src/lib.rs"]
 mod catalog;
+#[path = "../examples/telemetry/src/lib.rs"]
+mod telemetry;
 
 use std::sync::Arc;
 
 fn main() -> std::process::ExitCode {
-    microlith::app::main(vec![Arc::new(catalog::Catalog)])
+    microlith::app::main(vec![
+        Arc::new(catalog::Catalog),
+        Arc::new(telemetry::Telemetry),
+    ])
 }

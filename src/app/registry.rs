@@ -34,6 +34,8 @@ pub struct ComponentDecl {
     pub caches: Vec<CacheSpec>,
     /// Scheduled jobs (run on shard 0).
     pub jobs: Vec<JobDecl>,
+    /// Validators, change handlers and MQTT publish handlers.
+    pub hooks: super::hooks::Hooks,
 }
 
 impl ComponentDecl {
@@ -46,6 +48,7 @@ impl ComponentDecl {
             wrappers: Vec::new(),
             caches: Vec::new(),
             jobs: Vec::new(),
+            hooks: Default::default(),
         }
     }
 }

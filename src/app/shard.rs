@@ -26,6 +26,8 @@ pub struct ComponentStats {
     pub timeouts: AtomicU64,
     /// Calls refused because the component's concurrency bound was reached (503).
     pub busy: AtomicU64,
+    /// What the component's hooks came to.
+    pub hooks: super::hooks::HookStats,
 }
 
 /// Every component's counters, in registry order.
@@ -51,13 +53,14 @@ impl AppStats {
             .components
             .iter()
             .map(|(name, s)| {
-                let v = serde_json::json!({
+                let mut v = serde_json::json!({
                     "calls": g(&s.calls),
                     "errors": g(&s.errors),
                     "panics": g(&s.panics),
                     "timeouts": g(&s.timeouts),
                     "busy": g(&s.busy),
                 });
+                s.hooks.add_json(&mut v);
                 (name.to_string(), v)
             })
             .collect();

@@ -194,10 +194,11 @@ pub fn add_sub(shard: &MqttShard, s: &Session, filter: &str, o: SubOpts) -> (boo
             .is_none();
     let mut local = shard.mqtt.local.borrow_mut();
     if local.is_empty() {
-        // Record changes are delivered through the change feed: ask the writers for it. They
-        // skipped this shard while it had no interest: that is no gap to fill.
-        crate::runtime::feed::reset_positions(shard);
-        shard.node.feed_interest[shard.id].fetch_add(1, Ordering::Relaxed);
+        // Record changes are delivered through the change feed: ask the writers for it. If
+        // they skipped this shard (no other listener had an interest), that is no gap to fill.
+        if shard.node.feed_interest[shard.id].fetch_add(1, Ordering::Relaxed) == 0 {
+            crate::runtime::feed::reset_positions(shard);
+        }
     }
     let subs = local.get_or_insert_with(filter, HashMap::new);
     let first = subs.is_empty();

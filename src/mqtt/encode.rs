@@ -142,6 +142,7 @@ pub fn ack(out: &mut BytesMut, v: Version, kind: Ack, pkid: u16, reason: u8) {
             a.reason = match reason {
                 0 => v5::PubAckReason::Success,
                 0x10 => v5::PubAckReason::NoMatchingSubscribers,
+                0x83 => v5::PubAckReason::ImplementationSpecificError,
                 0x90 => v5::PubAckReason::TopicNameInvalid,
                 0x97 => v5::PubAckReason::QuotaExceeded,
                 0x99 => v5::PubAckReason::PayloadFormatInvalid,
@@ -154,6 +155,7 @@ pub fn ack(out: &mut BytesMut, v: Version, kind: Ack, pkid: u16, reason: u8) {
             a.reason = match reason {
                 0 => v5::PubRecReason::Success,
                 0x10 => v5::PubRecReason::NoMatchingSubscribers,
+                0x83 => v5::PubRecReason::ImplementationSpecificError,
                 0x90 => v5::PubRecReason::TopicNameInvalid,
                 0x97 => v5::PubRecReason::QuotaExceeded,
                 0x99 => v5::PubRecReason::PayloadFormatInvalid,

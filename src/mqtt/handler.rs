@@ -323,7 +323,7 @@ async fn publish(ctx: &mut Ctx, p: PublishIn) -> Result<(), Fault> {
         version: None,
     };
     tracing::debug!(shard = shard.id, topic = %msg.topic, qos = p.qos, "publish");
-    let (reason, commits) = publish_message(&shard, msg, p.qos > 0).await;
+    let (reason, commits) = super::hook::publish_from_client(&shard, msg, p.qos > 0).await;
     tracing::debug!(shard = shard.id, reason, "published");
     if p.qos > 0 {
         // Acknowledged by `settle`, once its copies are committed; meanwhile the next packets

@@ -12,6 +12,7 @@ pub mod config;
 pub mod conn;
 pub mod encode;
 pub mod handler;
+pub mod hook;
 pub mod interest;
 pub mod listener;
 pub mod mesh;

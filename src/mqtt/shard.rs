@@ -21,6 +21,8 @@ pub struct MqttShard {
     pub mqtt_node: Arc<NodeMqtt>,
     /// State of the generator of client ids assigned to clients that send none.
     pub client_ids: Cell<u64>,
+    /// What clients' publishes pass through before they are routed (`hook.rs`), if anything.
+    pub publish_hook: std::cell::OnceCell<Rc<dyn super::hook::PublishHook>>,
 }
 
 impl Deref for MqttShard {
@@ -45,6 +47,7 @@ impl MqttShard {
             mqtt: Broker::default(),
             mqtt_node,
             client_ids: Cell::new(0),
+            publish_hook: std::cell::OnceCell::new(),
         });
         if let Some(rx) = shard.mqtt.persist_rx.borrow_mut().take() {
             glommio::spawn_local(store::persist_task(shard.clone(), rx)).detach();

@@ -114,7 +114,16 @@ pub fn run(
         false => (None, None),
     };
     let component_tables: Vec<_> = registry.tables().cloned().collect();
-    let storage = Storage::start(&config, &component_tables, &layout, shards, bell.clone())?;
+    let app_stats = Arc::new(AppStats::new(&registry));
+    let check = crate::app::write_check(&registry, &app_stats);
+    let storage = Storage::start(
+        &config,
+        &component_tables,
+        &layout,
+        shards,
+        bell.clone(),
+        check,
+    )?;
     let mqtt = Arc::new(NodeMqtt::new(shards, config.shards.mesh_queue_depth, bell));
     let caches = Arc::new(NodeCaches::new(
         &registry,
@@ -135,7 +144,7 @@ pub fn run(
     let services = services::start_services(services::Shared {
         listen: listen.clone(),
         mqtt: mqtt.clone(),
-        app_stats: Arc::new(AppStats::new(&registry)),
+        app_stats,
         caches,
         registry,
         cluster: cluster_state.clone(),

@@ -68,6 +68,10 @@ pub fn start_services(shared: Shared) -> StartServices {
         ));
         crate::app::cache::start(&app)?;
         let jobs = Jobs::start(&app, cluster.clone());
+        if let Some(hook) = crate::app::publish_hook(&app) {
+            broker.set_publish_hook(hook);
+        }
+        crate::app::start_change_handlers(&app);
         let http = Rc::new(HttpShard {
             base: shard.clone(),
             mqtt: broker.clone(),

@@ -9,7 +9,9 @@ use crate::storage::catalog::{Catalog, SharedCatalog, TableDef};
 use crate::storage::changelog::ChangeBatch;
 use crate::storage::layout::Layout;
 use crate::storage::shard_db::ShardDb;
-use crate::storage::writer::{FeedTarget, Writer, WriterMsg, WriterSettings, WriterStats};
+use crate::storage::writer::{
+    FeedTarget, WriteCheck, Writer, WriterMsg, WriterSettings, WriterStats,
+};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -40,13 +42,15 @@ const FEED_DEPTH: usize = 1024;
 impl Storage {
     /// Opens every shard's database, merges the catalog, starts the writers (rebuilding
     /// indexes that changed) and, for `buffered` durability, the background fsync.
-    /// `log_grew` is rung by a writer whenever local changes reach its change log.
+    /// `log_grew` is rung by a writer whenever local changes reach its change log; every
+    /// local write passes `check` (components' validators) on its writer.
     pub fn start(
         config: &Config,
         component_tables: &[TableConfig],
         layout: &Layout,
         shards: usize,
         log_grew: Option<flume::Sender<()>>,
+        check: Option<Arc<dyn WriteCheck>>,
     ) -> Result<Storage, StartError> {
         let data_dir = &config.storage.data_dir;
         let cache = config.storage.cache_mib * 1024 * 1024;
@@ -89,7 +93,7 @@ impl Storage {
             writer_threads: Vec::new(),
             flusher: None,
         };
-        storage.start_writers(config, targets, log_grew)?;
+        storage.start_writers(config, targets, log_grew, check)?;
         storage.reindex(&reindex)?;
         Ok(storage)
     }
@@ -100,6 +104,7 @@ impl Storage {
         config: &Config,
         feeds: Vec<FeedTarget>,
         log_grew: Option<flume::Sender<()>>,
+        check: Option<Arc<dyn WriteCheck>>,
     ) -> Result<(), StartError> {
         let settings = WriterSettings {
             node_id: config.cluster.node_id,
@@ -118,7 +123,8 @@ impl Storage {
                 .map_err(|e| StartError(format!("cannot read storage of shard {s}: {e}")))?
                 .with_feeds(s, feeds.clone())
                 .with_log_signal(log_grew.clone())
-                .with_catalog(self.shared_catalog.clone());
+                .with_catalog(self.shared_catalog.clone())
+                .with_check(check.clone());
             self.writer_stats.push(w.stats());
             let (tx, rx) = flume::bounded(config.storage.write_queue_depth);
             self.writers.push(tx);

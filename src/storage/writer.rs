@@ -7,9 +7,10 @@
 //! executor.
 //!
 //! This file owns the writer's messages, answers and settings and its receive loop. Inside:
-//! `local` decides local writes (preconditions, operations, atomic batches), `replica` decides
-//! replicated changes, `version` stores whatever either decided, `group` commits a group and
-//! answers everyone in it, `maintenance` trims the log and rebuilds tables.
+//! `local` decides local writes (preconditions, operations, atomic batches), `check` runs the
+//! checks installed above storage on them, `replica` decides replicated changes, `version`
+//! stores whatever either decided, `group` commits a group and answers everyone in it,
+//! `maintenance` trims the log and rebuilds tables.
 
 use super::catalog::TableDef;
 use super::changelog::ChangeBatch;
@@ -27,6 +28,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod check;
 mod group;
 mod local;
 mod maintenance;
@@ -103,6 +105,11 @@ pub enum WriteOutcome {
     Invalid(String),
     /// Storage failed; the write did not happen.
     Failed(String),
+    /// A check of the table (`WriteCheck`) refused the write, with this status and message.
+    Rejected {
+        status: u16,
+        message: String,
+    },
 }
 
 pub type Reply = flume::Sender<WriteOutcome>;
@@ -177,6 +184,7 @@ pub enum WriterMsg {
     },
 }
 
+pub use check::{Object, Refusal, WriteCheck};
 pub use replica::{RemoteChange, ReplicateReply};
 
 /// Counters a writer keeps, readable from any thread (status endpoint).
@@ -235,6 +243,8 @@ pub struct Writer {
     log_grew: Option<flume::Sender<()>>,
     /// The node's tables, for replicated changes that arrive without a definition.
     catalog: Option<crate::storage::catalog::SharedCatalog>,
+    /// The check local writes must pass (`check.rs`); `None`: no table is checked.
+    check: Option<Arc<dyn WriteCheck>>,
 }
 
 /// A consumer of a writer's change feed.
@@ -290,6 +300,7 @@ impl Writer {
             feeds: Vec::new(),
             log_grew: None,
             catalog: None,
+            check: None,
         })
     }
 

@@ -368,6 +368,9 @@ fn outcome_result(outcome: WriteOutcome) -> Result<Written, RecordError> {
         WriteOutcome::PreconditionFailed => Err(RecordError::PreconditionFailed),
         WriteOutcome::Invalid(m) => Err(RecordError::Invalid(m)),
         WriteOutcome::Failed(m) => Err(RecordError::Storage(m)),
+        WriteOutcome::Rejected { status, message } => {
+            Err(RecordError::Rejected { status, message })
+        }
     }
 }
 

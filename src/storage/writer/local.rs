@@ -1,7 +1,7 @@
 //! Local writes: what a `WriteRequest` stores, decided against the current value (the group's
 //! and the atomic batch's earlier writes included) — the precondition, then the operation
-//! (put, create, patch, add-to, delete) — and atomic batches, which decide every write before
-//! storing any.
+//! (put, create, patch, add-to, delete), then the installed check (`check.rs`) — and atomic
+//! batches, which decide every write before storing any.
 
 use super::group::Group;
 use super::version::{NewVersion, Overlay};
@@ -22,7 +22,7 @@ impl Writer {
         table: &TableDef,
         g: &mut Group,
     ) -> WriteOutcome {
-        match self.decide(req, &[&g.overlay]) {
+        match self.decide(req, table, &[&g.overlay]) {
             Ok(v) => self.store_local(g, table, v),
             Err(refused) => refused,
         }
@@ -40,8 +40,8 @@ impl Writer {
         }
         let mut staged = Overlay::new();
         let mut versions = Vec::with_capacity(writes.len());
-        for (index, (req, _)) in writes.iter().enumerate() {
-            match self.decide(req, &[&staged, &g.overlay]) {
+        for (index, (req, table)) in writes.iter().enumerate() {
+            match self.decide(req, table, &[&staged, &g.overlay]) {
                 Ok(v) => {
                     staged.insert(v.key().to_vec(), Some(v.value().to_vec()));
                     versions.push(v);
@@ -74,6 +74,7 @@ impl Writer {
     fn decide(
         &mut self,
         req: &WriteRequest,
+        table: &TableDef,
         overlays: &[&Overlay],
     ) -> Result<NewVersion, WriteOutcome> {
         let key = keys::record_key(&req.table, req.partition, &req.id);
@@ -86,6 +87,7 @@ impl Writer {
         let live = stored.filter(|e| !e.tombstone);
         check(req.precondition, live.map(|e| e.version))?;
         let body = next_body(&req.op, live.map(|e| e.body))?;
+        let body = self.checked(table, &req.id, live.map(|e| e.body), body)?;
         let version = self.hlc.now();
         let change = Change {
             table: req.table.clone(),

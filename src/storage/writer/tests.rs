@@ -45,6 +45,12 @@ fn put(body: &str) -> WriteOp {
     }
 }
 
+fn patch(fields: &str) -> WriteOp {
+    WriteOp::Patch {
+        fields: fields.as_bytes().to_vec(),
+    }
+}
+
 fn add_to(fields: &str) -> WriteOp {
     WriteOp::AddTo {
         fields: fields.as_bytes().to_vec(),
@@ -91,9 +97,18 @@ impl Shard {
     }
 
     fn run_group_feeding(&self, msgs: Vec<WriterMsg>, feeds: Vec<FeedTarget>) {
+        self.run_group_with(msgs, feeds, None);
+    }
+
+    fn run_group_with(
+        &self,
+        msgs: Vec<WriterMsg>,
+        feeds: Vec<FeedTarget>,
+        check: Option<Arc<dyn WriteCheck>>,
+    ) {
         let dirty = Arc::new(AtomicBool::new(false));
         let w = Writer::new(self.db.clone(), settings(), dirty).unwrap();
-        let w = w.with_feeds(0, feeds);
+        let w = w.with_feeds(0, feeds).with_check(check);
         let (tx, rx) = flume::unbounded();
         for m in msgs {
             tx.send(m).unwrap();
@@ -441,4 +456,143 @@ fn a_published_batch_holds_every_change_its_group_logged() {
     let published: Vec<&Change> = batch.changes.iter().collect();
     let stored: Vec<&Change> = logged.iter().map(|(_, c)| c).collect();
     assert_eq!(published, stored);
+}
+
+/// A check of table `T`: refuses a document with `bad` (422) and the deletion of one with
+/// `keep` (409), panics on record `boom`, and adds `derived` (the number of fields) to the
+/// rest.
+struct TestCheck;
+
+impl WriteCheck for TestCheck {
+    fn covers(&self, table: &str) -> bool {
+        table == "T"
+    }
+
+    fn check(
+        &self,
+        _table: &TableDef,
+        id: &str,
+        before: Option<&Object>,
+        after: Option<&mut Object>,
+    ) -> Result<(), Refusal> {
+        let refuse = |status, message: &str| {
+            Err(Refusal {
+                status,
+                message: message.into(),
+            })
+        };
+        assert_ne!(id, "boom", "a bug in a check");
+        match after {
+            Some(doc) if doc.contains_key("bad") => refuse(422, "bad"),
+            Some(doc) => {
+                doc.insert("derived".into(), Value::from(doc.len()));
+                Ok(())
+            }
+            None if before.is_some_and(|b| b.contains_key("keep")) => refuse(409, "kept"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Shard {
+    fn write_checked(&self, id: &str, op: WriteOp) -> WriteOutcome {
+        let (msg, rx) = write(id, op, Precondition::None);
+        self.run_group_with(vec![msg], Vec::new(), Some(Arc::new(TestCheck)));
+        rx.recv().unwrap()
+    }
+}
+
+fn rejected(status: u16, message: &str) -> WriteOutcome {
+    WriteOutcome::Rejected {
+        status,
+        message: message.into(),
+    }
+}
+
+#[test]
+fn a_check_changes_or_refuses_local_writes_and_sees_the_live_document() {
+    let shard = Shard::new();
+    let w = shard.write_checked("a", put(r#"{"id":"a","keep":1}"#));
+    assert!(is_written(&w), "{w:?}");
+    let stored: Value = serde_json::from_slice(&shard.live("a").unwrap()).unwrap();
+    assert_eq!(stored["derived"], 2);
+    let patched = written_body(shard.write_checked("a", patch(r#"{"x":1}"#)));
+    assert_eq!(patched["derived"], 4, "the patched document is checked");
+    let w = shard.write_checked("b", put(r#"{"id":"b","bad":true}"#));
+    assert_eq!(w, rejected(422, "bad"));
+    assert_eq!(shard.live("b"), None);
+    assert_eq!(
+        shard.write_checked("a", WriteOp::Delete),
+        rejected(409, "kept")
+    );
+    assert!(shard.live("a").is_some());
+    // Another table is not covered: stored as sent.
+    let (reply, rx) = flume::bounded(1);
+    let mut other = req("c", put(r#"{"id":"c","bad":1}"#), Precondition::None);
+    other.table = "U".into();
+    let msg = WriterMsg::Write {
+        req: other,
+        table: Arc::new(TableDef {
+            name: "U".into(),
+            ..(*table()).clone()
+        }),
+        reply,
+    };
+    shard.run_group_with(vec![msg], Vec::new(), Some(Arc::new(TestCheck)));
+    assert!(is_written(&rx.recv().unwrap()));
+}
+
+#[test]
+fn a_replicated_change_is_not_checked() {
+    let shard = Shard::new();
+    let change = Change {
+        table: "T".into(),
+        id: "r".into(),
+        clock: 0x0190_0000_0000_0000,
+        node: 2,
+        op: ChangeOp::Put,
+        body: br#"{"id":"r","bad":true}"#.to_vec(),
+    };
+    let (reply, rx) = flume::bounded(1);
+    let changes = vec![replica::RemoteChange {
+        partition: partition("r"),
+        table: Some(table()),
+        change,
+    }];
+    let msg = WriterMsg::Replicate { changes, reply };
+    shard.run_group_with(vec![msg], Vec::new(), Some(Arc::new(TestCheck)));
+    assert_eq!(rx.recv().unwrap(), Ok(1));
+    assert_eq!(shard.live("r").unwrap(), br#"{"id":"r","bad":true}"#);
+}
+
+#[test]
+fn a_refused_write_aborts_its_atomic_batch() {
+    let shard = Shard::new();
+    let (msg, rx) = atomic(vec![
+        req("k", put(r#"{"id":"k"}"#), Precondition::None),
+        req("k", patch(r#"{"bad":1}"#), Precondition::None),
+    ]);
+    shard.run_group_with(vec![msg], Vec::new(), Some(Arc::new(TestCheck)));
+    let outcome = rx.recv().unwrap();
+    let expected = AtomicOutcome::Aborted {
+        index: 1,
+        outcome: rejected(422, "bad"),
+    };
+    assert_eq!(outcome, expected);
+    assert_eq!(shard.live("k"), None);
+}
+
+#[test]
+fn a_panicking_check_refuses_its_write_and_the_writer_goes_on() {
+    let shard = Shard::new();
+    let (boom, boom_rx) = write("boom", put("{}"), Precondition::None);
+    let (next, next_rx) = write("next", put("{}"), Precondition::None);
+    shard.run_group_with(vec![boom, next], Vec::new(), Some(Arc::new(TestCheck)));
+    let refused = boom_rx.recv().unwrap();
+    assert!(
+        matches!(refused, WriteOutcome::Rejected { status: 500, .. }),
+        "{refused:?}"
+    );
+    assert!(is_written(&next_rx.recv().unwrap()));
+    assert_eq!(shard.live("boom"), None);
 }

@@ -9,6 +9,8 @@
 #[path = "common/raw_mqtt.rs"]
 mod raw_mqtt;
 
+mod common;
+use common::{agent, call_json};
 use microlith::app::testing::TestNode;
 use microlith::app::{
     ChangeEvent, Check, Component, Ctx, Doc, Error, Publish, PublishAction, Request, Response,
@@ -146,35 +148,8 @@ fn node() -> TestNode {
     TestNode::start(components, "[components.hooked]\n").expect("node starts")
 }
 
-fn agent() -> ureq::Agent {
-    ureq::AgentBuilder::new()
-        .timeout(Duration::from_secs(20))
-        .build()
-}
-
-/// (status, JSON body) of a request, whatever the status.
-fn call(a: &ureq::Agent, method: &str, url: &str, body: Option<Value>) -> (u16, Value) {
-    let req = a.request(method, url);
-    let resp = match body {
-        Some(b) => req
-            .set("content-type", "application/json")
-            .send_string(&b.to_string()),
-        None => req.call(),
-    };
-    let resp = match resp {
-        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("{method} {url}: {e}"),
-    };
-    let status = resp.status();
-    let text = resp.into_string().unwrap_or_default();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
-
 fn counters(a: &ureq::Agent, n: &TestNode) -> Value {
-    let (_, status) = call(a, "GET", &n.url("/status"), None);
+    let (_, status) = call_json(a, "GET", &n.url("/status"), None);
     status["components"]["hooked"].clone()
 }
 
@@ -213,18 +188,30 @@ fn a_validator_derives_fields_on_every_local_write_path() {
     let n = node();
     let a = agent();
     let body = json!({"price": 2, "qty": 3});
-    assert_eq!(call(&a, "PUT", &n.url("/Item/r1"), Some(body)).0, 201);
-    assert_eq!(call(&a, "GET", &n.url("/Item/r1"), None).1["total"], 6.0);
-    let (s, _) = call(&a, "PATCH", &n.url("/Item/r1"), Some(json!({"qty": 5})));
+    assert_eq!(call_json(&a, "PUT", &n.url("/Item/r1"), Some(body)).0, 201);
+    assert_eq!(
+        call_json(&a, "GET", &n.url("/Item/r1"), None).1["total"],
+        6.0
+    );
+    let (s, _) = call_json(&a, "PATCH", &n.url("/Item/r1"), Some(json!({"qty": 5})));
     assert!(s < 300, "{s}");
-    assert_eq!(call(&a, "GET", &n.url("/Item/r1"), None).1["total"], 10.0);
+    assert_eq!(
+        call_json(&a, "GET", &n.url("/Item/r1"), None).1["total"],
+        10.0
+    );
     let body = json!({"price": 4, "qty": 2});
-    assert_eq!(call(&a, "PUT", &n.url("/call/c1"), Some(body)).0, 204);
-    assert_eq!(call(&a, "GET", &n.url("/Item/c1"), None).1["total"], 8.0);
+    assert_eq!(call_json(&a, "PUT", &n.url("/call/c1"), Some(body)).0, 204);
+    assert_eq!(
+        call_json(&a, "GET", &n.url("/Item/c1"), None).1["total"],
+        8.0
+    );
     let mut c = mqtt(&n, 5, "writer");
     let reason = publish1(&mut c, 5, "Item/m1", 1, br#"{"price":1.5,"qty":2}"#, true);
     assert_eq!(reason, 0);
-    assert_eq!(call(&a, "GET", &n.url("/Item/m1"), None).1["total"], 3.0);
+    assert_eq!(
+        call_json(&a, "GET", &n.url("/Item/m1"), None).1["total"],
+        3.0
+    );
     assert_eq!(counters(&a, &n)["validations"], 4);
 }
 
@@ -232,20 +219,20 @@ fn a_validator_derives_fields_on_every_local_write_path() {
 fn a_validator_refusal_reaches_rest_mqtt_and_refuses_a_whole_batch() {
     let n = node();
     let a = agent();
-    let (s, e) = call(&a, "PUT", &n.url("/Item/x1"), Some(json!({"qty": -1})));
+    let (s, e) = call_json(&a, "PUT", &n.url("/Item/x1"), Some(json!({"qty": -1})));
     assert_eq!(s, 422, "{e}");
     assert_eq!(e["detail"], "qty cannot be negative", "{e}");
-    assert_eq!(call(&a, "GET", &n.url("/Item/x1"), None).0, 404);
+    assert_eq!(call_json(&a, "GET", &n.url("/Item/x1"), None).0, 404);
     let mut c = mqtt(&n, 5, "writer5");
     let reason = publish1(&mut c, 5, "Item/m2", 1, br#"{"qty":-2}"#, true);
     assert_eq!(reason, 0x83, "a 5.0 client hears the refusal");
-    assert_eq!(call(&a, "GET", &n.url("/Item/m2"), None).0, 404);
-    let (s, e) = call(&a, "POST", &n.url("/batch/b1"), Some(json!({})));
+    assert_eq!(call_json(&a, "GET", &n.url("/Item/m2"), None).0, 404);
+    let (s, e) = call_json(&a, "POST", &n.url("/batch/b1"), Some(json!({})));
     assert_eq!(s, 422, "{e}");
     let detail = e["detail"].as_str().unwrap_or_default();
     assert!(detail.contains("qty cannot be negative"), "{e}");
     assert_eq!(
-        call(&a, "GET", &n.url("/Item/b1"), None).0,
+        call_json(&a, "GET", &n.url("/Item/b1"), None).0,
         404,
         "nothing of it"
     );
@@ -258,12 +245,15 @@ fn a_panicking_validator_answers_500_and_the_writer_keeps_working() {
     let a = agent();
     for _ in 0..3 {
         let body = json!({"explode": true});
-        let (s, e) = call(&a, "PUT", &n.url("/Boom/p1"), Some(body));
+        let (s, e) = call_json(&a, "PUT", &n.url("/Boom/p1"), Some(body));
         assert_eq!(s, 500, "{e}");
     }
     // The same record, so the same writer: it still writes.
-    assert_eq!(call(&a, "PUT", &n.url("/Boom/p1"), Some(json!({}))).0, 201);
-    assert_eq!(call(&a, "GET", &n.url("/Boom/p1"), None).0, 200);
+    assert_eq!(
+        call_json(&a, "PUT", &n.url("/Boom/p1"), Some(json!({}))).0,
+        201
+    );
+    assert_eq!(call_json(&a, "GET", &n.url("/Boom/p1"), None).0, 200);
     let stats = counters(&a, &n);
     assert_eq!(stats["validation_panics"], 3, "{stats}");
 }
@@ -272,7 +262,7 @@ fn a_panicking_validator_answers_500_and_the_writer_keeps_working() {
 fn totals_when(a: &ureq::Agent, n: &TestNode, changes: u64) -> Value {
     let until = Instant::now() + WAIT;
     loop {
-        let (_, t) = call(a, "GET", &n.url("/Totals/all"), None);
+        let (_, t) = call_json(a, "GET", &n.url("/Totals/all"), None);
         if t["changes"].as_u64() >= Some(changes) || Instant::now() > until {
             return t;
         }
@@ -285,16 +275,19 @@ fn change_handlers_run_once_per_committed_change_on_its_owner() {
     let n = node();
     let a = agent();
     let zero = json!({"changes": 0, "local": 0, "deletes": 0});
-    assert_eq!(call(&a, "PUT", &n.url("/Totals/all"), Some(zero)).0, 201);
+    assert_eq!(
+        call_json(&a, "PUT", &n.url("/Totals/all"), Some(zero)).0,
+        201
+    );
     const WRITES: u64 = 120;
     const DELETES: u64 = 30;
     for i in 0..WRITES {
         let url = n.url(&format!("/Order/o{}", i % 90));
-        assert!(call(&a, "PUT", &url, Some(json!({"n": i}))).0 < 300);
+        assert!(call_json(&a, "PUT", &url, Some(json!({"n": i}))).0 < 300);
     }
     for i in 0..DELETES {
         assert_eq!(
-            call(&a, "DELETE", &n.url(&format!("/Order/o{i}")), None).0,
+            call_json(&a, "DELETE", &n.url(&format!("/Order/o{i}")), None).0,
             204
         );
     }
@@ -343,10 +336,13 @@ fn publish_handlers_transform_drop_store_and_refuse_messages() {
     assert_eq!(publish1(&mut p4, 4, "sensors/s3/raw", 2, b"4", false), 0);
     let (topic, msg) = next_message(&mut sub);
     assert_eq!(topic, "sensors/s3/clean", "nothing in between: {msg}");
-    let (s, r) = call(&a, "GET", &n.url("/Reading/r1"), None);
+    let (s, r) = call_json(&a, "GET", &n.url("/Reading/r1"), None);
     assert_eq!((s, r["value"].clone()), (200, json!(7)), "{r}");
     // A component's own publish runs no handler.
-    assert_eq!(call(&a, "POST", &n.url("/emit"), Some(json!({}))).0, 204);
+    assert_eq!(
+        call_json(&a, "POST", &n.url("/emit"), Some(json!({}))).0,
+        204
+    );
     let (topic, msg) = next_message(&mut sub);
     assert_eq!((topic.as_str(), msg), ("sensors/e1/raw", json!(5)));
     let stats = counters(&a, &n);

@@ -4,6 +4,8 @@
 //! Each test runs a node in this process (`app::testing::TestNode`) with a component of its
 //! own and talks to it with ureq.
 
+mod common;
+use common::{agent, call_json};
 use microlith::app::testing::TestNode;
 use microlith::app::{Component, Ctx, Doc, Error, Method, Request, Response, Setup, TableWrapper};
 use serde_json::{json, Value};
@@ -175,33 +177,6 @@ fn node(extra: &str) -> TestNode {
     TestNode::start(components, &format!("[components.shop]\n{extra}")).expect("node starts")
 }
 
-fn agent() -> ureq::Agent {
-    ureq::AgentBuilder::new()
-        .timeout(Duration::from_secs(20))
-        .build()
-}
-
-/// (status, JSON body) of a request, whatever the status.
-fn call(a: &ureq::Agent, method: &str, url: &str, body: Option<Value>) -> (u16, Value) {
-    let req = a.request(method, url);
-    let resp = match body {
-        Some(b) => req
-            .set("content-type", "application/json")
-            .send_string(&b.to_string()),
-        None => req.call(),
-    };
-    let resp = match resp {
-        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("{method} {url}: {e}"),
-    };
-    let status = resp.status();
-    let text = resp.into_string().unwrap_or_default();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
-
 #[test]
 fn a_resource_with_a_path_parameter_reads_three_tables() {
     let n = node("");
@@ -211,25 +186,25 @@ fn a_resource_with_a_path_parameter_reads_three_tables() {
         ("Price", json!({"amount": 25})),
         ("Stock", json!({"qty": 4})),
     ] {
-        let (s, _) = call(&a, "PUT", &n.url(&format!("/{t}/p1")), Some(body));
+        let (s, _) = call_json(&a, "PUT", &n.url(&format!("/{t}/p1")), Some(body));
         assert_eq!(s, 201, "{t}");
     }
-    let (s, page) = call(&a, "GET", &n.url("/page/p1"), None);
+    let (s, page) = call_json(&a, "GET", &n.url("/page/p1"), None);
     assert_eq!(s, 200, "{page}");
     assert_eq!(page["product"]["name"], "lamp");
     assert_eq!(page["price"]["amount"], 25);
     assert_eq!(page["stock"]["qty"], 4);
-    let (s, e) = call(&a, "GET", &n.url("/page/nope"), None);
+    let (s, e) = call_json(&a, "GET", &n.url("/page/nope"), None);
     assert_eq!(s, 404, "{e}");
     // A path the component does not serve with this method.
-    let (s, _) = call(&a, "DELETE", &n.url("/page/p1"), None);
+    let (s, _) = call_json(&a, "DELETE", &n.url("/page/p1"), None);
     assert_eq!(s, 405);
 }
 
 #[test]
 fn every_table_call_works_from_a_handler() {
     let n = node("");
-    let (s, r) = call(&agent(), "POST", &n.url("/calls"), Some(json!({})));
+    let (s, r) = call_json(&agent(), "POST", &n.url("/calls"), Some(json!({})));
     assert_eq!(s, 200, "{r}");
     assert_eq!(r["patched"], json!({"qty": 5, "id": "s1", "note": "x"}));
     assert_eq!(r["added"]["qty"], 8);
@@ -242,7 +217,7 @@ fn every_table_call_works_from_a_handler() {
 #[test]
 fn a_subscription_sees_a_records_changes_in_order() {
     let n = node("");
-    let (s, r) = call(&agent(), "POST", &n.url("/sub/z1"), Some(json!({})));
+    let (s, r) = call_json(&agent(), "POST", &n.url("/sub/z1"), Some(json!({})));
     assert_eq!(s, 200, "{r}");
     assert_eq!(
         r,
@@ -254,15 +229,15 @@ fn a_subscription_sees_a_records_changes_in_order() {
 fn atomic_writes_commit_together_and_span_no_partitions() {
     let n = node("");
     let a = agent();
-    let (s, r) = call(&a, "POST", &n.url("/atomic/a1"), Some(json!({})));
+    let (s, r) = call_json(&a, "POST", &n.url("/atomic/a1"), Some(json!({})));
     assert_eq!((s, r["writes"].clone()), (200, json!(2)));
-    let (_, stock) = call(&a, "GET", &n.url("/Stock/a1"), None);
+    let (_, stock) = call_json(&a, "GET", &n.url("/Stock/a1"), None);
     assert_eq!(stock["qty"], 7);
-    let (s, e) = call(&a, "POST", &n.url("/across"), Some(json!({})));
+    let (s, e) = call_json(&a, "POST", &n.url("/across"), Some(json!({})));
     assert_eq!(s, 400, "{e}");
     assert!(e["detail"].as_str().unwrap().contains("partition"), "{e}");
     // Nothing of the refused batch was stored.
-    let (_, rows) = call(&a, "GET", &n.url("/Stock/?qty=ge=0&limit(100)"), None);
+    let (_, rows) = call_json(&a, "GET", &n.url("/Stock/?qty=ge=0&limit(100)"), None);
     assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
 }
 
@@ -270,21 +245,21 @@ fn atomic_writes_commit_together_and_span_no_partitions() {
 fn a_wrapped_table_hides_adds_and_checks_fields_on_rest() {
     let n = node("");
     let a = agent();
-    let (s, e) = call(&a, "PUT", &n.url("/Product/w1"), Some(json!({"price": -1})));
+    let (s, e) = call_json(&a, "PUT", &n.url("/Product/w1"), Some(json!({"price": -1})));
     assert_eq!(s, 422, "{e}");
-    let (s, _) = call(
+    let (s, _) = call_json(
         &a,
         "PUT",
         &n.url("/Product/w1"),
         Some(json!({"price": 3, "secret": "s"})),
     );
     assert_eq!(s, 201);
-    let (_, p) = call(&a, "GET", &n.url("/Product/w1"), None);
+    let (_, p) = call_json(&a, "GET", &n.url("/Product/w1"), None);
     assert_eq!(
         p,
         json!({"price": 3, "id": "w1", "checked": true, "wrapped": true})
     );
-    let (_, rows) = call(&a, "GET", &n.url("/Product/?price=3"), None);
+    let (_, rows) = call_json(&a, "GET", &n.url("/Product/?price=3"), None);
     assert_eq!(rows[0].get("secret"), None, "{rows}");
     assert_eq!(rows[0]["wrapped"], true);
 }
@@ -294,12 +269,12 @@ fn a_panicking_handler_answers_500_and_the_shard_keeps_serving() {
     let n = node("");
     let a = agent();
     for _ in 0..4 {
-        let (s, e) = call(&a, "GET", &n.url("/boom"), None);
+        let (s, e) = call_json(&a, "GET", &n.url("/boom"), None);
         assert_eq!(s, 500, "{e}");
     }
-    let (s, _) = call(&a, "GET", &n.url("/health"), None);
+    let (s, _) = call_json(&a, "GET", &n.url("/health"), None);
     assert_eq!(s, 200);
-    let (_, status) = call(&a, "GET", &n.url("/status"), None);
+    let (_, status) = call_json(&a, "GET", &n.url("/status"), None);
     assert_eq!(status["components"]["shop"]["panics"], 4, "{status}");
 }
 
@@ -312,13 +287,13 @@ fn a_handler_past_the_request_deadline_is_cut_with_504() {
     .expect("node starts");
     let a = agent();
     let started = std::time::Instant::now();
-    let (s, e) = call(&a, "GET", &n.url("/slow"), None);
+    let (s, e) = call_json(&a, "GET", &n.url("/slow"), None);
     assert_eq!(s, 504, "{e}");
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "cut at 300 ms, not at 30 s"
     );
-    let (_, status) = call(&a, "GET", &n.url("/status"), None);
+    let (_, status) = call_json(&a, "GET", &n.url("/status"), None);
     assert_eq!(status["components"]["shop"]["timeouts"], 1, "{status}");
 }
 
@@ -333,7 +308,7 @@ fn calls_past_the_components_bound_get_503_at_once() {
     let threads: Vec<_> = (0..6)
         .map(|_| {
             let url = url.clone();
-            std::thread::spawn(move || call(&agent(), "GET", &url, None).0)
+            std::thread::spawn(move || call_json(&agent(), "GET", &url, None).0)
         })
         .collect();
     let codes: Vec<u16> = threads.into_iter().map(|t| t.join().unwrap()).collect();
@@ -348,7 +323,7 @@ fn calls_past_the_components_bound_get_503_at_once() {
 fn a_resource_can_answer_with_a_stream_of_a_record() {
     let n = node("");
     let a = agent();
-    call(&a, "PUT", &n.url("/Stock/f1"), Some(json!({"qty": 1})));
+    call_json(&a, "PUT", &n.url("/Stock/f1"), Some(json!({"qty": 1})));
     let mut s = std::net::TcpStream::connect(n.http).unwrap();
     use std::io::{Read, Write};
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -356,7 +331,7 @@ fn a_resource_can_answer_with_a_stream_of_a_record() {
         .unwrap();
     let mut got = String::new();
     let mut buf = [0u8; 4096];
-    call(&a, "PUT", &n.url("/Stock/f1"), Some(json!({"qty": 2})));
+    call_json(&a, "PUT", &n.url("/Stock/f1"), Some(json!({"qty": 2})));
     let until = std::time::Instant::now() + Duration::from_secs(10);
     while !got.contains("\"qty\":2") && std::time::Instant::now() < until {
         let n = s.read(&mut buf).unwrap_or(0);

@@ -5,6 +5,7 @@
 
 pub mod cluster;
 pub mod mqtt;
+pub mod origin;
 pub mod proxy;
 pub mod raw_mqtt;
 pub mod sse;
@@ -241,6 +242,31 @@ pub fn agent() -> ureq::Agent {
     ureq::AgentBuilder::new()
         .timeout(Duration::from_secs(30))
         .build()
+}
+
+/// (status, JSON body — or the text as a JSON string) of a request with an optional JSON
+/// body, whatever the status.
+pub fn call_json(
+    a: &ureq::Agent,
+    method: &str,
+    url: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let req = a.request(method, url);
+    let resp = match body {
+        Some(b) => req
+            .set("content-type", "application/json")
+            .send_string(&b.to_string()),
+        None => req.call(),
+    };
+    let resp = match resp {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{method} {url}: {e}"),
+    };
+    let status = resp.status();
+    let text = resp.into_string().unwrap_or_default();
+    let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+    (status, json)
 }
 
 /// Sends a request with an optional JSON body and extra headers.

@@ -6,17 +6,14 @@
 //! raw MQTT client that shares nothing with the server's codec.
 
 #[allow(dead_code)]
-#[path = "common/raw_mqtt.rs"]
-mod raw_mqtt;
-
 mod common;
+use common::raw_mqtt::{pkt, Raw};
 use common::{agent, call_json};
 use microlith::app::testing::TestNode;
 use microlith::app::{
     ChangeEvent, Check, Component, Ctx, Doc, Error, Publish, PublishAction, Request, Response,
     Setup,
 };
-use raw_mqtt::{pkt, Raw};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

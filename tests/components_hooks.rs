@@ -5,7 +5,6 @@
 //! (`app::testing::TestNode`) with a component of its own, and talks to it with ureq and a
 //! raw MQTT client that shares nothing with the server's codec.
 
-#[allow(dead_code)]
 mod common;
 use common::raw_mqtt::{pkt, Raw};
 use common::{agent, call_json};

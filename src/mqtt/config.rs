@@ -20,6 +20,12 @@ pub struct MqttConfig {
     /// Messages waiting for a connected client (beyond the in-flight window). Past it a QoS 0
     /// message is dropped (counted) and a QoS 1/2 message disconnects the client.
     pub max_queued_messages: usize,
+    /// Bytes of messages waiting for a connected client (topic, payload, properties), the
+    /// same rule at the bound as `max_queued_messages`.
+    pub max_queued_bytes: usize,
+    /// Bytes of messages kept for a disconnected persistent session; past it new messages
+    /// are dropped (counted in `offline_dropped`).
+    pub max_offline_bytes: usize,
     /// Messages kept for a disconnected persistent session. Past it new messages are dropped
     /// (counted in `/status` as `mqtt.offline_dropped`).
     pub max_offline_messages: usize,
@@ -49,6 +55,8 @@ impl Default for MqttConfig {
             max_connections_per_shard: 10_000,
             max_inflight: 64,
             max_queued_messages: 1000,
+            max_queued_bytes: 16 << 20,
+            max_offline_bytes: 64 << 20,
             max_offline_messages: 10_000,
             max_subscriptions_per_client: 100,
             max_retained_messages: 100_000,
@@ -107,6 +115,13 @@ impl MqttConfig {
             1,
             1 << 20,
         )?;
+        range(
+            "mqtt.max_queued_bytes",
+            self.max_queued_bytes,
+            self.max_packet_bytes,
+            1 << 40,
+        )?;
+        range("mqtt.max_offline_bytes", self.max_offline_bytes, 0, 1 << 40)?;
         range(
             "mqtt.max_offline_messages",
             self.max_offline_messages,

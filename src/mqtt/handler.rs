@@ -467,9 +467,11 @@ async fn subscribe(ctx: &mut Ctx, pkid: u16, filters: Vec<SubRequest>) {
             // equal snapshot.
             let queued = m.version.is_some_and(|v| {
                 let st = ctx.session.st.borrow();
-                st.queue
+                let newer = st
+                    .queue
                     .iter()
-                    .any(|e| e.msg.topic == m.topic && e.msg.version.is_some_and(|q| q >= v))
+                    .any(|e| e.msg.topic == m.topic && e.msg.version.is_some_and(|q| q >= v));
+                newer
             });
             if !queued {
                 let q = qos.min(m.qos);

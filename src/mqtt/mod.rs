@@ -20,6 +20,7 @@ pub mod message;
 pub mod packet;
 pub mod peers;
 pub mod pipe;
+pub mod queue;
 pub mod retained;
 pub mod session;
 pub mod shard;

@@ -12,7 +12,7 @@ use super::MqttShard;
 use crate::storage::kv::KvOp;
 use bytes::BytesMut;
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -64,7 +64,7 @@ pub struct State {
     /// 0 = the session ends with its connection; u32::MAX = never expires.
     pub expiry_secs: u32,
     pub subs: HashMap<String, SubOpts>,
-    pub queue: VecDeque<Entry>,
+    pub queue: super::queue::Queue,
     pub inflight: BTreeMap<u16, Entry>,
     /// QoS 2 packet ids received (PUBREC sent) and not yet released by PUBREL.
     pub incoming: HashSet<u16>,
@@ -97,7 +97,7 @@ impl Session {
                 version,
                 expiry_secs,
                 subs: HashMap::new(),
-                queue: VecDeque::new(),
+                queue: Default::default(),
                 inflight: BTreeMap::new(),
                 incoming: HashSet::new(),
                 next_pkid: 1,
@@ -145,7 +145,10 @@ impl Session {
         let mut st = self.st.borrow_mut();
         let persistent = st.expiry_secs > 0;
         let mut online = st.link.is_some() && !st.closing;
-        if online && st.queue.len() >= cfg.max_queued_messages {
+        let bytes = super::peers::size(&msg);
+        let full = st.queue.len() >= cfg.max_queued_messages
+            || st.queue.bytes() + bytes > cfg.max_queued_bytes;
+        if online && full {
             if qos == 0 {
                 super::count(&stats.qos0_dropped);
                 return;
@@ -162,7 +165,9 @@ impl Session {
             if !persistent {
                 return;
             }
-            if st.queue.len() + st.inflight.len() >= cfg.max_offline_messages {
+            if st.queue.len() + st.inflight.len() >= cfg.max_offline_messages
+                || st.queue.bytes() + bytes > cfg.max_offline_bytes
+            {
                 super::count(&stats.offline_dropped);
                 return;
             }

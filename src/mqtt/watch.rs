@@ -65,7 +65,7 @@ impl Watch {
     /// Everything delivered since the last call, oldest first.
     pub fn take(&self) -> Vec<Arc<Message>> {
         let mut st = self.session.st.borrow_mut();
-        st.queue.drain(..).map(|e| e.msg).collect()
+        st.queue.take_all().into_iter().map(|e| e.msg).collect()
     }
 
     /// The reason the broker wants this stream closed (its queue overflowed).

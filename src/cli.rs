@@ -1,5 +1,8 @@
-//! The command line of a node: `serve`, `check-config`, `default-config`, `version`, for the
-//! stock binary and for every deployment that lists its own components (`app::main`).
+//! The command line of a node: `serve`, `check-config`, `default-config`, `version`, and
+//! `user` / `role` on a stopped node's data directory (`accounts`), for the stock binary and
+//! for every deployment that lists its own components (`app::main`).
+
+mod accounts;
 
 use crate::app::Component;
 use crate::config::{Config, DEFAULT_TOML};
@@ -39,6 +42,74 @@ enum Command {
     DefaultConfig,
     /// Print the version.
     Version,
+    /// Users of a stopped node's data directory (add, delete, list). Replicated to the peers.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Roles of a stopped node's data directory (add, list). Replicated to the peers.
+    #[command(subcommand)]
+    Role(RoleCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user, or replace the password and roles of an existing one. The password is
+    /// read from the terminal, or as one line from standard input with --password-stdin.
+    Add {
+        name: String,
+        /// A role the user holds (repeat or separate with commas); `super_user` is built in.
+        #[arg(long = "role", value_delimiter = ',', required = true)]
+        roles: Vec<String>,
+        /// Read the password as the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Delete a user.
+    Delete {
+        name: String,
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// List the users and their roles.
+    List {
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum RoleCommand {
+    /// Create or replace a role. Tables are names or `*` (every table without an entry of
+    /// its own); topics are MQTT topic filters.
+    Add {
+        name: String,
+        /// The role may do everything, including /admin and /cluster.
+        #[arg(long)]
+        super_user: bool,
+        /// Tables the role may read (repeat or separate with commas).
+        #[arg(long, value_delimiter = ',', value_name = "TABLE")]
+        read: Vec<String>,
+        #[arg(long, value_delimiter = ',', value_name = "TABLE")]
+        insert: Vec<String>,
+        #[arg(long, value_delimiter = ',', value_name = "TABLE")]
+        update: Vec<String>,
+        #[arg(long, value_delimiter = ',', value_name = "TABLE")]
+        delete: Vec<String>,
+        /// MQTT topic filters the role may publish to (repeat).
+        #[arg(long, value_name = "FILTER")]
+        publish: Vec<String>,
+        /// MQTT topic filters the role may subscribe to (repeat).
+        #[arg(long, value_name = "FILTER")]
+        subscribe: Vec<String>,
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// List the roles as JSON.
+    List {
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
 }
 
 /// Runs the command line with these components (each runs when its `[components.NAME]`
@@ -64,16 +135,12 @@ pub fn main(components: Vec<Arc<dyn Component>>) -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::User(cmd) => finish(accounts::user(cmd, &components)),
+        Command::Role(cmd) => finish(accounts::role(cmd, &components)),
         Command::Serve { config } => {
-            let config = match config {
-                Some(path) => match load(&path, &components) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        return ExitCode::from(2);
-                    }
-                },
-                None => Config::embedded_default(),
+            let config = match config_or_default(config, &components) {
+                Ok(c) => c,
+                Err(code) => return code,
             };
             init_logging(&config.log.level);
             match crate::node::serve(config, &components) {
@@ -83,6 +150,31 @@ pub fn main(components: Vec<Arc<dyn Component>>) -> ExitCode {
                     ExitCode::from(2)
                 }
             }
+        }
+    }
+}
+
+/// The config file given, or the embedded default; exit code 2 (said) for a bad file.
+fn config_or_default(
+    path: Option<PathBuf>,
+    components: &[Arc<dyn Component>],
+) -> Result<Config, ExitCode> {
+    match path {
+        Some(path) => load(&path, components).map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }),
+        None => Ok(Config::embedded_default()),
+    }
+}
+
+/// Exit 0, or print the error and exit 1.
+fn finish(result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
         }
     }
 }

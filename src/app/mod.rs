@@ -44,6 +44,7 @@ pub use validate::Check;
 pub use wrap::TableWrapper;
 
 pub use crate::runtime::records::{Doc, Precondition, Written};
+pub use crate::security::{Principal, TableOp};
 pub use crate::storage::hlc::Version;
 
 /// Runs the node's command line (`serve`, `check-config`, ...) with these components: the

@@ -1,9 +1,12 @@
 //! A request as a component handler sees it: method, path and its parameters (from the
 //! route's pattern), the query string (parsed on demand by the same Harper query parser REST
-//! uses), headers, and the body. Owned, so a handler may keep it across awaits.
+//! uses), headers, the body, and the authenticated user. Owned, so a handler may keep it
+//! across awaits.
 
 use super::Error;
 use crate::query::{self, Query};
+use crate::security::{Principal, TableOp};
+use std::sync::Arc;
 
 /// The methods a component route serves (HEAD is served by the GET route, without a body).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -40,6 +43,8 @@ pub struct Request {
     /// The request line and headers, as received (read by `header`).
     head: Vec<u8>,
     pub body: Vec<u8>,
+    /// The authenticated user; `None` while the node has no users (no authentication).
+    user: Option<Arc<Principal>>,
 }
 
 impl Request {
@@ -50,6 +55,7 @@ impl Request {
         params: Vec<(String, String)>,
         head: &[u8],
         body: &[u8],
+        user: Option<Arc<Principal>>,
     ) -> Request {
         Request {
             method,
@@ -58,7 +64,21 @@ impl Request {
             params,
             head: head.to_vec(),
             body: body.to_vec(),
+            user,
         }
+    }
+
+    /// Who sent the request (name, roles, permission checks); `None` while the node has no
+    /// users, when requests are not authenticated.
+    pub fn user(&self) -> Option<&Principal> {
+        self.user.as_deref()
+    }
+
+    /// Whether the sender may do `op` on `table` (always, while the node has no users).
+    /// The node checked only that the sender is a user: a handler that reads or writes
+    /// tables on a user's behalf asks this first.
+    pub fn can(&self, table: &str, op: TableOp) -> bool {
+        self.user.as_ref().is_none_or(|u| u.can(table, op))
     }
 
     /// A parameter of the route's pattern (`:id` → `param("id")`).

@@ -50,6 +50,7 @@ pub async fn serve(shard: &Rc<HttpShard>, req: &Request<'_>) -> Option<Routed> {
         Vec::new(),
         req.head,
         req.body,
+        req.user.clone(),
     );
     Some(match app::call(&shard.app, found, call).await {
         Ok(resp) => answer(shard, req, resp),
@@ -66,10 +67,13 @@ fn answer(shard: &HttpShard, req: &Request<'_>, resp: app::Response) -> Routed {
     let body = match resp.body {
         Body::Bytes(b) => b,
         Body::Stream { table, id } => {
+            if let Err(r) = super::auth::may_read(req, &table) {
+                return Routed::Respond(r);
+            }
             return match super::realtime::stream_for(shard, req, &table, id.as_deref()) {
                 Ok(kind) => Routed::Stream(kind),
                 Err(r) => Routed::Respond(r),
-            }
+            };
         }
     };
     let mut r = Response::json(resp.status, body);

@@ -1,6 +1,7 @@
 //! One HTTP/1.1 connection: reads into a bounded buffer, parses every complete request it
 //! holds (pipelining), answers them in order, and writes the answers in one go before it waits
-//! for more bytes. Closes idle connections and clients that trickle a request too slowly.
+//! for more bytes. Each request is admitted first (`auth`: credentials and permission).
+//! Closes idle connections and clients that trickle a request too slowly.
 
 use super::realtime::Stream;
 use super::request::{parse, Limits, Parsed};
@@ -98,10 +99,23 @@ impl<'a> Conn<'a> {
     async fn answer(&mut self) -> Step {
         match parse(&self.buf[..self.len], &self.limits, &mut self.scratch) {
             Parsed::Complete {
-                req,
+                mut req,
                 consumed,
                 close,
             } => {
+                let shard = self.shard;
+                shard.in_flight.set(shard.in_flight.get() + 1);
+                let admitted = super::auth::admit(shard, &mut req).await;
+                shard.in_flight.set(shard.in_flight.get() - 1);
+                if let Err(resp) = admitted {
+                    let close_after = close || shard.draining.get();
+                    let head_only = req.method == super::request::Method::Head;
+                    resp.write(&mut self.out, head_only, close_after);
+                    return Step::Answered {
+                        consumed,
+                        close_after,
+                    };
+                }
                 match super::realtime::stream_of(self.shard, &req) {
                     // SSE or WebSocket: the connection leaves HTTP after this request.
                     Some(Ok(kind)) => return Step::Upgrade { kind, consumed },

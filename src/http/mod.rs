@@ -1,8 +1,10 @@
 //! The HTTP/1.1 front end: a listener per shard, connections parsed with httparse (keep-alive,
-//! pipelining, chunked bodies, limits and timeouts), and the routes: REST on tables, queries,
-//! admin, health and status.
+//! pipelining, chunked bodies, limits and timeouts), authentication and permissions (`auth`),
+//! and the routes: REST on tables, queries, admin, users and roles, health and status.
 
+pub mod accounts;
 pub mod admin;
+pub mod auth;
 pub mod cache;
 pub mod cluster;
 pub mod component;

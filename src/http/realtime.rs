@@ -36,6 +36,8 @@ pub enum Stream {
     WebSocket {
         target: Target,
         key: String,
+        /// Who opened it (its messages are publishes that user must be allowed).
+        user: Option<Arc<crate::security::Principal>>,
     },
     MqttOverWebSocket {
         key: String,
@@ -93,7 +95,11 @@ fn decide(shard: &HttpShard, req: &Request<'_>, websocket: bool) -> Result<Strea
     }
     let target = target_of(shard, req.path)?;
     match key {
-        Some(key) => Ok(Stream::WebSocket { target, key }),
+        Some(key) => Ok(Stream::WebSocket {
+            target,
+            key,
+            user: req.user.clone(),
+        }),
         None => {
             let last_event_id = match req.last_event_id {
                 None => None,
@@ -147,6 +153,7 @@ pub fn stream_for(
                 return Ok(Stream::WebSocket {
                     target,
                     key: k.to_string(),
+                    user: req.user.clone(),
                 })
             }
             _ => return Err(problem(400, "a WebSocket upgrade needs Connection: Upgrade, Sec-WebSocket-Version: 13 and a key")),
@@ -205,8 +212,8 @@ pub async fn run(shard: Rc<HttpShard>, stream: TcpStream, kind: Stream, read: Ve
             target,
             last_event_id,
         } => super::sse::serve(shard, stream, target, last_event_id).await,
-        Stream::WebSocket { target, key } => {
-            super::ws::serve_table(shard, stream, target, key, read).await
+        Stream::WebSocket { target, key, user } => {
+            super::ws::serve_table(shard, stream, target, key, read, user).await
         }
         Stream::MqttOverWebSocket { key } => super::ws::serve_mqtt(shard, stream, key, read).await,
     }

@@ -32,12 +32,17 @@ pub struct Request<'a> {
     pub ws_version: Option<&'a str>,
     pub ws_protocol: Option<&'a str>,
     pub last_event_id: Option<&'a str>,
+    /// `Authorization` (credentials; see `http/auth.rs`).
+    pub authorization: Option<&'a str>,
+    /// Who sent it, once authenticated (`None` while the node has no users).
+    pub user: Option<std::sync::Arc<crate::security::Principal>>,
     /// The request line and every header, as received (for handlers that read any header).
     pub head: &'a [u8],
     pub body: &'a [u8],
 }
 
-/// The outcome of trying to parse the buffered bytes.
+/// The outcome of trying to parse the buffered bytes (once per request, on the stack).
+#[allow(clippy::large_enum_variant)]
 pub enum Parsed<'a> {
     /// A whole request; `consumed` bytes of the buffer belong to it.
     Complete {
@@ -131,6 +136,8 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits, scratch: &'a mut Vec<u8>) -> Pa
         ws_version: None,
         ws_protocol: None,
         last_event_id: None,
+        authorization: None,
+        user: None,
         head: &buf[..head_len],
         body: &[],
     };
@@ -188,6 +195,8 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits, scratch: &'a mut Vec<u8>) -> Pa
             r.ws_version = Some(value);
         } else if name.eq_ignore_ascii_case("sec-websocket-protocol") {
             r.ws_protocol = Some(value);
+        } else if name.eq_ignore_ascii_case("authorization") {
+            r.authorization = Some(value);
         } else if name.eq_ignore_ascii_case("last-event-id") {
             r.last_event_id = Some(value);
         } else if name.eq_ignore_ascii_case("expect") {

@@ -1,5 +1,5 @@
-//! Routes a parsed request to its handler: `/health`, `/status`, `/admin/tables…`, and
-//! `/{Table}`, `/{Table}/`, `/{Table}/{id}` for REST.
+//! Routes a parsed request to its handler: `/health`, `/status`, `/auth/…`, `/admin/tables…`,
+//! `/admin/users…`, `/admin/roles…`, and `/{Table}`, `/{Table}/`, `/{Table}/{id}` for REST.
 
 use super::problem::problem;
 use super::request::{Method, Request};
@@ -26,14 +26,21 @@ pub async fn handle(shard: &Rc<HttpShard>, req: &Request<'_>) -> Routed {
     Routed::Respond(tables(shard, req).await)
 }
 
-/// `/health`, `/status`, `/cluster/digest`, `/admin/tables…`.
+/// `/health`, `/status`, `/cluster/digest`, `/auth/…`, `/admin/…`.
 async fn node_path(shard: &Rc<HttpShard>, req: &Request<'_>) -> Option<Response> {
     let path = req.path;
     match path {
         "/health" => return Some(super::status::health(shard)),
         "/status" => return Some(super::status::status(shard)),
         "/cluster/digest" => return Some(super::cluster::digest(shard, req).await),
+        "/auth/login" | "/auth/refresh" => return Some(super::auth::tokens(shard, req).await),
         _ => {}
+    }
+    if let Some(rest) = path.strip_prefix("/admin/users") {
+        return Some(super::accounts::users(shard, req, rest).await);
+    }
+    if let Some(rest) = path.strip_prefix("/admin/roles") {
+        return Some(super::accounts::roles(shard, req, rest).await);
     }
     let rest = path.strip_prefix("/admin/tables")?;
     Some(super::admin::handle(shard, req, rest).await)

@@ -1,13 +1,15 @@
 //! WebSockets: the handshake (RFC 6455 via tungstenite's key derivation) and two kinds of
 //! session. On `/{Table}/{id}` and `/{Table}/` the socket streams the same events as SSE (one
 //! JSON text message each) and takes JSON messages from the client, published to the
-//! record's topic (delivered to subscribers, not written). On `/mqtt` (subprotocol `mqtt`)
+//! record's topic (delivered to subscribers, not written; the user must be allowed to publish
+//! there, or the socket closes with 1008). On `/mqtt` (subprotocol `mqtt`)
 //! it carries MQTT, each binary message a piece of the byte stream (see `ws_mqtt`).
 
 use super::realtime::{event_json, Fresh, Target};
 use super::shard::HttpShard;
 use crate::mqtt::message::Message as MqttMessage;
 use crate::mqtt::watch::Watch;
+use crate::security::Principal;
 use async_tungstenite::tungstenite::handshake::derive_accept_key;
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
@@ -18,6 +20,7 @@ use futures_lite::AsyncWriteExt;
 use futures_util::{SinkExt, StreamExt};
 use glommio::net::TcpStream;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub type Ws = WebSocketStream<TcpStream>;
@@ -54,6 +57,7 @@ pub async fn serve_table(
     target: Target,
     key: String,
     read: Vec<u8>,
+    user: Option<Arc<Principal>>,
 ) {
     // Subscribe before the handshake completes: a client that writes once the stream is
     // open must see its own write.
@@ -105,13 +109,13 @@ pub async fn serve_table(
         .await;
         match ev {
             Ev::In(Some(Ok(Message::Text(t)))) => {
-                if let Err(why) = publish(&shard, &watch, &target, t.as_bytes()).await {
-                    break Some((CloseCode::Invalid, why));
+                if let Err(why) = publish(&shard, &watch, &target, t.as_bytes(), &user).await {
+                    break Some(why);
                 }
             }
             Ev::In(Some(Ok(Message::Binary(b)))) => {
-                if let Err(why) = publish(&shard, &watch, &target, &b).await {
-                    break Some((CloseCode::Invalid, why));
+                if let Err(why) = publish(&shard, &watch, &target, &b, &user).await {
+                    break Some(why);
                 }
             }
             Ev::In(Some(Ok(Message::Close(_)))) | Ev::In(None) | Ev::In(Some(Err(_))) => {
@@ -136,15 +140,18 @@ fn text(m: &MqttMessage) -> Message {
 }
 
 /// A client's message: a JSON value published to the record's topic (on a table path, an
-/// object naming its record by primary key).
+/// object naming its record by primary key), if the user may publish there. `Err`: how the
+/// socket closes.
 async fn publish(
     shard: &HttpShard,
     watch: &Watch,
     target: &Target,
     payload: &[u8],
-) -> Result<(), &'static str> {
+    user: &Option<Arc<Principal>>,
+) -> Result<(), (CloseCode, &'static str)> {
+    let invalid = |why| (CloseCode::Invalid, why);
     let value: serde_json::Value =
-        serde_json::from_slice(payload).map_err(|_| "messages must be JSON")?;
+        serde_json::from_slice(payload).map_err(|_| invalid("messages must be JSON"))?;
     let topic = match &target.id {
         Some(_) => target.filter.clone(),
         None => {
@@ -152,14 +159,22 @@ async fn publish(
                 .get(&target.table.primary_key)
                 .and_then(crate::storage::record_id::id_text)
             else {
-                return Err("on a table, a message must be an object with its primary key");
+                return Err(invalid(
+                    "on a table, a message must be an object with its primary key",
+                ));
             };
             if crate::storage::record_id::check(&id).is_err() || id.contains(['+', '#', '\0']) {
-                return Err("invalid record id");
+                return Err(invalid("invalid record id"));
             }
             format!("{}/{id}", target.table.name)
         }
     };
+    if user.as_ref().is_some_and(|u| !u.can_publish(&topic)) {
+        return Err((
+            CloseCode::Policy,
+            "this user may not publish to the record's topic",
+        ));
+    }
     let msg = MqttMessage {
         topic,
         payload: bytes::Bytes::copy_from_slice(payload),

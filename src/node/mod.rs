@@ -124,6 +124,10 @@ pub fn run(
         bell.clone(),
         check,
     )?;
+    // Loopback only while no user exists (`security::bootstrap`).
+    let (http, mqtt) =
+        crate::security::bootstrap::listen_addrs(&storage.dbs, listen.http, listen.mqtt);
+    let listen = Listen { http, mqtt };
     let mqtt = Arc::new(NodeMqtt::new(shards, config.shards.mesh_queue_depth, bell));
     let caches = Arc::new(NodeCaches::new(
         &registry,

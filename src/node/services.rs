@@ -77,6 +77,7 @@ pub fn start_services(shared: Shared) -> StartServices {
             mqtt: broker.clone(),
             app,
             cluster: cluster.clone(),
+            security: Rc::new(crate::security::ShardSecurity::new(shard.clone())),
         });
         let mqtt_accept = glommio::spawn_local(crate::mqtt::listener::accept_loop(
             broker.clone(),

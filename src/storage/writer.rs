@@ -207,7 +207,16 @@ pub struct WriterStats {
     /// reader that loads this first (Acquire) and then `changelog_next` may rely on it.
     pub own_clock: AtomicU64,
     pub tombstones_purged: AtomicU64,
+    /// Commits that stored a change to an internal table (a name starting with `_`), counted
+    /// after the commit: a reader that caches such a table reads it again when this moves.
+    pub internal_commits: Lone,
 }
+
+/// A counter alone on its cache lines: other threads read it on every request, and the
+/// writer's busy counters beside it must not make those reads miss.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub struct Lone(pub AtomicU64);
 
 /// Settings of a writer.
 #[derive(Debug, Clone)]

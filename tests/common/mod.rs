@@ -3,6 +3,7 @@
 //! or raw sockets.
 #![allow(dead_code)]
 
+pub mod auth;
 pub mod cluster;
 pub mod mqtt;
 pub mod origin;

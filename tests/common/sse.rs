@@ -17,10 +17,20 @@ impl Sse {
     /// Opens a stream on `path`, resuming after `last_event_id` if given; panics unless the
     /// answer is `200` with `text/event-stream` within 10 s.
     pub fn open(addr: &str, path: &str, last_event_id: Option<&str>) -> Sse {
-        let mut s = TcpStream::connect(addr).unwrap();
         let extra = last_event_id
             .map(|id| format!("Last-Event-ID: {id}\r\n"))
             .unwrap_or_default();
+        Sse::open_with(addr, path, &extra)
+    }
+
+    /// Like `open`, with an `Authorization` header.
+    pub fn open_as(addr: &str, path: &str, authorization: &str) -> Sse {
+        Sse::open_with(addr, path, &format!("Authorization: {authorization}\r\n"))
+    }
+
+    /// Opens a stream with extra header lines (each ending in CRLF).
+    fn open_with(addr: &str, path: &str, extra: &str) -> Sse {
+        let mut s = TcpStream::connect(addr).unwrap();
         write!(
             s,
             "GET {path} HTTP/1.1\r\nHost: t\r\nAccept: text/event-stream\r\n{extra}\r\n"

@@ -21,7 +21,8 @@ pub async fn replicate(node: &NodeShared, changes: Vec<Change>) -> Result<usize,
     for change in changes {
         let partition = keys::partition_of(&change.table, &change.id, node.partitions);
         let table = Catalog::lookup(&node.catalog, &change.table);
-        if table.is_none() && change.table != crate::runtime::schema::TABLE {
+        // Internal tables (`_schema`, `_users`...) are in no catalog: they need no warning.
+        if table.is_none() && !change.table.starts_with('_') {
             warn_unknown_table(&change.table);
         }
         per_shard[owner_of(partition, shards)].push(RemoteChange {

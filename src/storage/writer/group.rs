@@ -27,6 +27,8 @@ pub(super) struct Group {
     pub changes: Vec<Change>,
     /// A change made on this node was logged.
     pub logged_own: bool,
+    /// A change to an internal table (`_schema`, `_users`...) was stored.
+    pub internal: bool,
     pub record_delta: i64,
     /// Local writes stored.
     pub written: u64,
@@ -114,6 +116,7 @@ impl Writer {
                 .any(|f| f.interest.load(Ordering::Relaxed) > 0),
             changes: Vec::new(),
             logged_own: false,
+            internal: false,
             record_delta: 0,
             written: 0,
             purged: 0,
@@ -194,6 +197,12 @@ impl Writer {
         match result {
             Ok(()) => {
                 self.count_commit(g.record_delta, g.written, g.purged);
+                if g.internal {
+                    self.stats
+                        .internal_commits
+                        .0
+                        .fetch_add(1, Ordering::Release);
+                }
                 self.publish(g.first_seq, g.changes, g.logged_own);
             }
             Err(e) => {

@@ -142,6 +142,7 @@ impl Writer {
         // A change made on this node (a local write, or one of ours coming back): streams
         // to peers have something new to send.
         g.logged_own |= v.change.node == self.settings.node_id;
+        g.internal |= v.change.table.starts_with('_');
         let mut change = v.change;
         let body = match (v.return_body, g.feeding) {
             (false, _) => None,

@@ -8,7 +8,7 @@ use super::request::{parse, Limits, Parsed};
 use super::response::Response;
 use super::shard::HttpShard;
 use crate::net::{send, Io};
-use futures_lite::{AsyncRead, AsyncReadExt};
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -159,7 +159,7 @@ impl<'a, S: Io> Conn<'a, S> {
             None
         };
         if close_after {
-            let _ = send(&mut self.stream, &self.out).await;
+            self.finish().await;
             return false;
         }
         if self.out.len() >= FLUSH_AT {
@@ -224,7 +224,15 @@ impl<'a, S: Io> Conn<'a, S> {
     /// Writes the pending answers and `resp`, the last one.
     async fn close_with(&mut self, resp: Response) {
         resp.write(&mut self.out, false, true);
-        let _ = send(&mut self.stream, &self.out).await;
+        self.finish().await;
+    }
+
+    /// Writes the pending answers, the last ones, and announces the end (TLS close_notify).
+    async fn finish(&mut self) {
+        if self.stream.write_all(&self.out).await.is_ok() {
+            self.stream.close_notify();
+            let _ = self.stream.flush().await;
+        }
     }
 
     /// Hands the connection, with the bytes read past the request, to its SSE or WebSocket

@@ -13,6 +13,10 @@ use glommio::net::TcpStream;
 pub trait Io: AsyncRead + AsyncWrite + Unpin + 'static {
     /// The TCP socket under the stream (socket options, addresses).
     fn tcp(&self) -> &TcpStream;
+
+    /// Announces the end of the stream to the peer with the next write (TLS `close_notify`,
+    /// so a client knows the response was not cut short); nothing on plain TCP.
+    fn close_notify(&mut self) {}
 }
 
 impl Io for TcpStream {
@@ -24,6 +28,10 @@ impl Io for TcpStream {
 impl Io for tls::ServerStream {
     fn tcp(&self) -> &TcpStream {
         self.get_ref().0
+    }
+
+    fn close_notify(&mut self) {
+        self.get_mut().1.send_close_notify();
     }
 }
 

@@ -121,25 +121,14 @@ fn https_serves_rest_sse_and_websocket() {
     assert_eq!(v["value"]["name"], "tongs", "{v}");
 }
 
-fn mqtts_client(addr: &str, ca: &Path, id: &str) -> Client {
-    let (host, port) = addr.rsplit_once(':').unwrap();
-    assert_eq!(host, "127.0.0.1");
-    let mut o = rumqttc::MqttOptions::new(id, "localhost", port.parse().unwrap());
-    o.set_keep_alive(Duration::from_secs(30));
-    o.set_transport(rumqttc::Transport::tls_with_config(
-        rumqttc::TlsConfiguration::Rustls(tls::client_config(ca)),
-    ));
-    Client::v4_opts(o)
-}
-
 #[test]
 fn mqtt_over_tls_publishes_and_subscribes_on_every_shard() {
     // Two shards: some sessions live on the shard that did not accept them and are relayed.
     let n = start(2, "");
     for i in 0..6 {
-        let mut sub = mqtts_client(&n.mqtts, &n.ca.pem, &format!("tls-sub-{i}"));
+        let mut sub = tls::mqtt_client(&n.mqtts, &n.ca.pem, &format!("tls-sub-{i}"));
         assert_eq!(sub.sub(&format!("t/{i}"), 1), vec![1]);
-        let mut publisher = mqtts_client(&n.mqtts, &n.ca.pem, &format!("tls-pub-{i}"));
+        let mut publisher = tls::mqtt_client(&n.mqtts, &n.ca.pem, &format!("tls-pub-{i}"));
         publisher.publish(&format!("t/{i}"), 1, false, format!("hello {i}").as_bytes());
         let m = sub
             .recv(WAIT)
@@ -149,7 +138,7 @@ fn mqtt_over_tls_publishes_and_subscribes_on_every_shard() {
     // A plain client and a TLS client share the broker.
     let mut plain = Client::v4(&n.server.mqtt_addr, "plain-sub", true);
     plain.sub("mixed", 0);
-    let mut secure = mqtts_client(&n.mqtts, &n.ca.pem, "tls-mixed");
+    let mut secure = tls::mqtt_client(&n.mqtts, &n.ca.pem, "tls-mixed");
     secure.publish("mixed", 0, false, b"across");
     assert_eq!(plain.expect().text(), "across");
 }

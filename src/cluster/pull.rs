@@ -98,7 +98,11 @@ async fn session(ctx: &Rc<Ctx>, addr: &str, authenticated: &mut bool) -> Result<
     let config = peers.dial.clone();
     let stream = crate::net::tls::connect(config, addr, stream, super::HANDSHAKE_TIMEOUT)
         .await
-        .map_err(|e| format!("TLS handshake refused: {e}"))?;
+        .map_err(|e| match e.kind() {
+            // What TLS itself refused (a certificate, a version, an alert from the peer).
+            std::io::ErrorKind::InvalidData => format!("TLS handshake refused: {e}"),
+            _ => format!("TLS handshake failed: {e}"),
+        })?;
     link(ctx, addr, stream, authenticated).await
 }
 

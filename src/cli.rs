@@ -125,7 +125,7 @@ pub fn main(components: Vec<Arc<dyn Component>>) -> ExitCode {
             print!("{DEFAULT_TOML}");
             ExitCode::SUCCESS
         }
-        Command::CheckConfig { file } => match load(&file, &components) {
+        Command::CheckConfig { file } => match check(&file, &components) {
             Ok(_) => {
                 println!("{}: valid", file.display());
                 ExitCode::SUCCESS
@@ -183,6 +183,13 @@ fn finish(result: Result<(), String>) -> ExitCode {
 fn load(path: &std::path::Path, components: &[Arc<dyn Component>]) -> Result<Config, String> {
     let config = Config::load(path).map_err(|e| e.to_string())?;
     crate::app::Registry::build(components, &config.components)?;
+    Ok(config)
+}
+
+/// `load`, and the files the config names (TLS certificates) are readable and valid.
+fn check(path: &std::path::Path, components: &[Arc<dyn Component>]) -> Result<Config, String> {
+    let config = load(path, components)?;
+    crate::net::tls::check(&config.tls, config.cluster.enabled()).map_err(|e| e.to_string())?;
     Ok(config)
 }
 

@@ -18,6 +18,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub mqtt: crate::mqtt::config::MqttConfig,
     pub security: crate::security::config::SecurityConfig,
+    pub tls: crate::net::tls_config::TlsConfig,
     pub log: LogConfig,
     pub tables: Vec<TableConfig>,
     /// `[components.NAME]`: the sections of the components to run, each read by its
@@ -495,6 +496,7 @@ impl Config {
         }
         self.mqtt.validate()?;
         self.security.validate()?;
+        self.tls.validate(self.cluster.enabled())?;
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(err(
                 "log.level",

@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod mqtt;
+pub mod net;
 pub mod node;
 pub mod query;
 pub mod runtime;

@@ -1,6 +1,7 @@
-//! The layers point down: `runtime`, `storage` and `query` know nothing of the services built
-//! on them (`http`, `mqtt`, `cluster`, `app`, `node`, `security`); `storage` and `query` also
-//! know nothing of `runtime`. Only the composition root (`src/node`) knows every layer.
+//! The layers point down: `runtime`, `storage`, `query` and `net` know nothing of the services
+//! built on them (`http`, `mqtt`, `cluster`, `app`, `node`, `security`); `storage`, `query` and
+//! `net` (the byte streams and TLS every service shares) also know nothing of `runtime`. Only
+//! the composition root (`src/node`) knows every layer.
 //!
 //! The check reads the sources as text: every path that starts at the crate root, written as
 //! `crate::x`, `$crate::x`, `crate::{x, ..}` or `super::..` climbing to the root, in `use`
@@ -17,7 +18,8 @@ fn rules() -> Vec<(&'static str, Vec<&'static str>)> {
     vec![
         ("runtime", SERVICES.to_vec()),
         ("storage", with_runtime.clone()),
-        ("query", with_runtime),
+        ("query", with_runtime.clone()),
+        ("net", with_runtime),
     ]
 }
 
@@ -293,8 +295,8 @@ fn lower_layers_never_name_the_layers_above() {
     assert!(
         offending.is_empty(),
         "{} line(s) in the lower layers name a layer above them. runtime/ must not use \
-         http, mqtt, cluster, app, node or security; storage/ and query/ must not use those \
-         or runtime. Move the dependency up (the layer above plugs into the one below, \
+         http, mqtt, cluster, app, node or security; storage/, query/ and net/ must not use \
+         those or runtime. Move the dependency up (the layer above plugs into the one below, \
          as src/node does), or move the shared item down:\n{}",
         offending.len(),
         offending.join("\n")

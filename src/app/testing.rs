@@ -17,6 +17,11 @@ pub struct TestNode {
     /// `host:port` of the replication listener (when the config sets a cluster secret):
     /// what another test node lists in its `[[cluster.peers]]`.
     pub peer: Option<SocketAddr>,
+    /// `host:port` of the HTTPS and MQTT-over-TLS listeners (when the config has a `[tls]`
+    /// certificate; give them port 0 in `https_listen` and `mqtt_listen`).
+    pub https: Option<SocketAddr>,
+    pub mqtts: Option<SocketAddr>,
+    reload: crate::node::Reload,
     stop: Option<flume::Sender<()>>,
     thread: Option<JoinHandle<Result<(), String>>>,
     _dir: tempfile::TempDir,
@@ -26,7 +31,8 @@ impl TestNode {
     /// Starts a node with `components` on the config `toml` (for example
     /// `[components.telemetry]` sections and `[[tables]]`), where unless it says otherwise the
     /// node listens on loopback port 0 for HTTP and MQTT (and for peers, when it has a
-    /// `[cluster]` section) and keeps its data in a temporary directory.
+    /// `[cluster]` section; for HTTPS and MQTT over TLS, when it has a `[tls]` section) and
+    /// keeps its data in a temporary directory.
     pub fn start(components: Vec<Arc<dyn Component>>, toml: &str) -> Result<TestNode, String> {
         let dir = tempfile::tempdir().map_err(|e| format!("cannot make a temporary dir: {e}"))?;
         let text = with_test_defaults(toml, &dir.path().join("data"))?;
@@ -37,7 +43,7 @@ impl TestNode {
             .name("test-node".into())
             .spawn(move || {
                 let ready = |r: &crate::node::Ready| {
-                    let _ = ready_tx.send((r.http, r.mqtt, r.peer));
+                    let _ = ready_tx.send(r.clone());
                 };
                 let until = move || {
                     let _ = stopped.recv();
@@ -47,10 +53,13 @@ impl TestNode {
             })
             .map_err(|e| format!("cannot start the node's thread: {e}"))?;
         match ready_rx.recv() {
-            Ok((http, mqtt, peer)) => Ok(TestNode {
-                http,
-                mqtt,
-                peer,
+            Ok(r) => Ok(TestNode {
+                http: r.http,
+                mqtt: r.mqtt,
+                peer: r.peer,
+                https: r.https,
+                mqtts: r.mqtts,
+                reload: r.reload,
                 stop: Some(stop),
                 thread: Some(thread),
                 _dir: dir,
@@ -65,6 +74,11 @@ impl TestNode {
     /// `http://host:port` followed by `path`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.http)
+    }
+
+    /// Re-reads the TLS files, as SIGHUP does for a served node.
+    pub fn reload(&self) -> Result<(), String> {
+        self.reload.run()
     }
 
     /// Stops the node and waits until every thread has ended.
@@ -88,10 +102,12 @@ impl Drop for TestNode {
     }
 }
 
-/// `toml` with a temporary data dir and loopback listeners where it sets none.
+/// `toml` with a temporary data dir and loopback listeners where it sets none (the TLS ones
+/// too when it has a `[tls]` section).
 fn with_test_defaults(toml: &str, data_dir: &std::path::Path) -> Result<String, String> {
     let mut doc: toml::Table = toml.parse().map_err(|e| format!("the test config: {e}"))?;
     let clustered = doc.contains_key("cluster");
+    let tls = doc.contains_key("tls");
     let mut set = |section: &str, key: &str, value: toml::Value| -> Result<(), String> {
         let table = doc
             .entry(section)
@@ -106,6 +122,10 @@ fn with_test_defaults(toml: &str, data_dir: &std::path::Path) -> Result<String, 
     set("mqtt", "listen", "127.0.0.1:0".into())?;
     if clustered {
         set("cluster", "listen", "127.0.0.1:0".into())?;
+    }
+    if tls {
+        set("tls", "https_listen", "127.0.0.1:0".into())?;
+        set("tls", "mqtt_listen", "127.0.0.1:0".into())?;
     }
     toml::to_string(&doc).map_err(|e| format!("the test config: {e}"))
 }

@@ -1,7 +1,8 @@
 //! Cluster: active-active replication between nodes. A node has an id, a name and a list of
 //! peers; it runs one extra glommio executor ("cluster", unpinned, never a shard's) that
-//! listens for peers and dials each configured peer. Each link authenticates with an HMAC
-//! challenge-response over the cluster secret, then the dialer pulls the peer's change logs
+//! listens for peers and dials each configured peer. Each link runs over TLS when `[tls]`
+//! says so (both ends present a certificate the other verifies against `tls.ca_file`), then
+//! authenticates with an HMAC challenge-response over the cluster secret inside it, then the dialer pulls the peer's change logs
 //! from its durable cursors and applies them last-writer-wins through the owning shards'
 //! writers; anti-entropy repair covers what the logs no longer hold. See docs/replication.md.
 //!
@@ -28,6 +29,7 @@ pub mod state;
 pub mod wake;
 
 use crate::mqtt::NodeMqtt;
+use crate::net::tls::Tls;
 use crate::runtime::shard::NodeShared;
 use auth::Secret;
 use glommio::{LocalExecutorBuilder, Placement};
@@ -77,6 +79,8 @@ pub struct Ctx {
     /// Configured peers (by address) whose every log this node has caught up with once since
     /// it started (tables are declared after that, see `schema`).
     pub synced: std::cell::RefCell<std::collections::BTreeSet<String>>,
+    /// TLS on the links (`None`: plain TCP).
+    pub tls: Option<Arc<Tls>>,
 }
 
 /// The replication status every shard can read (`None` when clustering is off).
@@ -116,6 +120,7 @@ pub fn start(
     state: Arc<ClusterState>,
     bell: flume::Receiver<()>,
     generation: u64,
+    tls: Option<Arc<Tls>>,
 ) -> Result<Replication, String> {
     let c = &node.config.cluster;
     let secret = Secret::from_config(c)?.ok_or("`cluster.secret`: no secret")?;
@@ -138,6 +143,7 @@ pub fn start(
         listen,
         bell,
         stop: stop_rx,
+        tls,
     };
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<SocketAddr, String>>();
     let thread = std::thread::Builder::new()
@@ -171,6 +177,7 @@ struct Setup {
     listen: SocketAddr,
     bell: flume::Receiver<()>,
     stop: flume::Receiver<()>,
+    tls: Option<Arc<Tls>>,
 }
 
 impl Setup {
@@ -194,6 +201,7 @@ impl Setup {
             synced: Default::default(),
             node: self.node.clone(),
             mqtt: self.mqtt.clone(),
+            tls: self.tls.clone(),
         }
     }
 }

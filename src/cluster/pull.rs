@@ -12,6 +12,7 @@ use super::frame::{self, Entry, Frame, InterestChange, PartDigest, RepairRecord}
 use super::handshake::{self, kind, PeerInfo};
 use super::state::PeerStatus;
 use super::Ctx;
+use crate::net::Io;
 use crate::storage::changelog::{Change, ChangeOp};
 use crate::storage::now_millis;
 use futures_lite::{AsyncRead, AsyncWrite};
@@ -83,17 +84,49 @@ struct Repair {
     applied: u64,
 }
 
+/// One connection to the peer: TCP, TLS over it when the links use it, then the link.
 async fn session(ctx: &Rc<Ctx>, addr: &str, authenticated: &mut bool) -> Result<(), String> {
-    let mut stream = connect(addr).await?;
+    let stream = connect(addr).await?;
     let _ = stream.set_nodelay(true);
     let _ = stream.set_read_timeout(Some(super::HANDSHAKE_TIMEOUT));
-    let peer = handshake::dial(ctx, &mut stream).await?;
+    let Some(tls) = ctx.tls.clone() else {
+        return link(ctx, addr, stream, authenticated).await;
+    };
+    let Some(peers) = &tls.configs().peers else {
+        return Err("TLS on peer links has no CA".into());
+    };
+    let config = peers.dial.clone();
+    let stream = crate::net::tls::connect(config, addr, stream, super::HANDSHAKE_TIMEOUT)
+        .await
+        .map_err(|e| match e.kind() {
+            // What TLS itself refused (a certificate, a version, an alert from the peer).
+            std::io::ErrorKind::InvalidData => format!("TLS handshake refused: {e}"),
+            _ => format!("TLS handshake failed: {e}"),
+        })?;
+    link(ctx, addr, stream, authenticated).await
+}
+
+/// Authenticates with the peer, then pulls from it until the link ends.
+async fn link<S: Io>(
+    ctx: &Rc<Ctx>,
+    addr: &str,
+    mut stream: S,
+    authenticated: &mut bool,
+) -> Result<(), String> {
+    let peer = handshake::dial(ctx, &mut stream).await.map_err(|e| {
+        // Over TLS 1.3 the acceptor checks our certificate after our side of the handshake
+        // ended: its refusal (an alert) arrives as the first read fails.
+        match ctx.tls.is_some() && e.contains("alert") {
+            true => format!("TLS handshake refused by the peer: {e}"),
+            false => e,
+        }
+    })?;
     *authenticated = true;
     ctx.knowledge
         .borrow_mut()
         .members
         .insert(addr.to_string(), peer.node_id);
-    let _ = stream.set_read_timeout(Some(super::IDLE_TIMEOUT));
+    let _ = stream.tcp().set_read_timeout(Some(super::IDLE_TIMEOUT));
     tracing::info!(peer = peer.node_id, name = %peer.name, %addr, "peer link up");
     ctx.state.dialed(addr, Some(peer.node_id), |p| {
         p.name = peer.name.clone();

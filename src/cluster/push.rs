@@ -9,6 +9,7 @@ use super::digest;
 use super::frame::{self, Entry, Frame, OriginClock, PartDigest};
 use super::handshake::{self, kind};
 use super::Ctx;
+use crate::net::Io;
 use crate::runtime::shard::NodeShared;
 use crate::storage::changelog::Change;
 use crate::storage::keys;
@@ -65,24 +66,41 @@ impl Push {
     }
 }
 
-/// Serves one accepted connection until it closes.
-pub async fn serve(ctx: Rc<Ctx>, mut stream: TcpStream) {
+/// Serves one accepted connection until it closes: over TLS first when the links use it.
+pub async fn serve(ctx: Rc<Ctx>, stream: TcpStream) {
     let from = stream
         .peer_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
     let _ = stream.set_nodelay(true);
     let _ = stream.set_read_timeout(Some(super::HANDSHAKE_TIMEOUT));
+    let Some(tls) = ctx.tls.clone() else {
+        return serve_link(ctx, stream, from).await;
+    };
+    let Some(peers) = &tls.configs().peers else {
+        return refused(&ctx, &from, "TLS on peer links has no CA".into());
+    };
+    let config = peers.accept.clone();
+    match crate::net::tls::accept(config, stream, super::HANDSHAKE_TIMEOUT).await {
+        Ok(stream) => serve_link(ctx, stream, from).await,
+        Err(e) => refused(&ctx, &from, format!("TLS handshake failed: {e}")),
+    }
+}
+
+/// Logs and counts a link refused before it was authenticated.
+fn refused(ctx: &Ctx, from: &str, why: String) {
+    tracing::warn!(%from, "replication link refused: {why}");
+    *ctx.state.refused.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+}
+
+/// Authenticates the peer, then streams to it until the link ends.
+async fn serve_link<S: Io>(ctx: Rc<Ctx>, mut stream: S, from: String) {
     let peer = match handshake::accept(&ctx, &mut stream).await {
         Ok(p) => p,
-        Err(e) => {
-            tracing::warn!(%from, "replication link refused: {e}");
-            *ctx.state.refused.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-            return;
-        }
+        Err(e) => return refused(&ctx, &from, e),
     };
     tracing::info!(%from, peer = peer.node_id, name = %peer.name, "peer link accepted");
-    let _ = stream.set_read_timeout(Some(super::IDLE_TIMEOUT));
+    let _ = stream.tcp().set_read_timeout(Some(super::IDLE_TIMEOUT));
     ctx.state.accepted(peer.node_id, |p| {
         p.name = peer.name.clone();
         p.last_contact_ms = now_millis();

@@ -2,13 +2,14 @@
 //! holds (pipelining), answers them in order, and writes the answers in one go before it waits
 //! for more bytes. Each request is admitted first (`auth`: credentials and permission).
 //! Closes idle connections and clients that trickle a request too slowly.
+//! Generic over the byte stream (`net::Io`): plain TCP and TLS run the same code.
 
 use super::realtime::Stream;
 use super::request::{parse, Limits, Parsed};
 use super::response::Response;
 use super::shard::HttpShard;
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use glommio::net::TcpStream;
+use crate::net::{send, Io};
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -16,8 +17,8 @@ use std::time::{Duration, Instant};
 const FLUSH_AT: usize = 64 * 1024;
 
 /// Serves one connection until it closes (or leaves HTTP for an SSE or WebSocket stream).
-pub async fn serve(shard: &Rc<HttpShard>, stream: TcpStream) {
-    let _ = stream.set_nodelay(true);
+pub async fn serve<S: Io>(shard: &Rc<HttpShard>, stream: S) {
+    let _ = stream.tcp().set_nodelay(true);
     let mut conn = Conn::new(shard, stream);
     loop {
         let (consumed, close_after) = match conn.answer().await {
@@ -53,9 +54,9 @@ enum Step {
 }
 
 /// One connection's buffers and limits.
-struct Conn<'a> {
+struct Conn<'a, S> {
     shard: &'a Rc<HttpShard>,
-    stream: TcpStream,
+    stream: S,
     limits: Limits,
     max_buffer: usize,
     idle: Duration,
@@ -72,8 +73,8 @@ struct Conn<'a> {
     continued: bool,
 }
 
-impl<'a> Conn<'a> {
-    fn new(shard: &'a Rc<HttpShard>, stream: TcpStream) -> Self {
+impl<'a, S: Io> Conn<'a, S> {
+    fn new(shard: &'a Rc<HttpShard>, stream: S) -> Self {
         let cfg = &shard.config().http;
         Conn {
             shard,
@@ -172,7 +173,7 @@ impl<'a> Conn<'a> {
             None
         };
         if close_after {
-            let _ = self.stream.write_all(&self.out).await;
+            self.finish().await;
             return false;
         }
         if self.out.len() >= FLUSH_AT {
@@ -227,7 +228,7 @@ impl<'a> Conn<'a> {
 
     /// Writes the pending answers. False: the connection failed.
     async fn flush(&mut self) -> bool {
-        if self.stream.write_all(&self.out).await.is_err() {
+        if send(&mut self.stream, &self.out).await.is_err() {
             return false;
         }
         self.out.clear();
@@ -237,13 +238,21 @@ impl<'a> Conn<'a> {
     /// Writes the pending answers and `resp`, the last one.
     async fn close_with(&mut self, resp: Response) {
         resp.write(&mut self.out, false, true);
-        let _ = self.stream.write_all(&self.out).await;
+        self.finish().await;
+    }
+
+    /// Writes the pending answers, the last ones, and announces the end (TLS close_notify).
+    async fn finish(&mut self) {
+        if self.stream.write_all(&self.out).await.is_ok() {
+            self.stream.close_notify();
+            let _ = self.stream.flush().await;
+        }
     }
 
     /// Hands the connection, with the bytes read past the request, to its SSE or WebSocket
     /// stream.
     async fn upgrade(mut self, kind: Stream, consumed: usize) {
-        if !self.out.is_empty() && self.stream.write_all(&self.out).await.is_err() {
+        if !self.out.is_empty() && send(&mut self.stream, &self.out).await.is_err() {
             return;
         }
         let read = self.buf[consumed..self.len].to_vec();
@@ -252,8 +261,8 @@ impl<'a> Conn<'a> {
 }
 
 /// Reads with a deadline: the read raced with a timer.
-pub async fn read_within(
-    stream: &mut TcpStream,
+pub async fn read_within<R: AsyncRead + Unpin>(
+    stream: &mut R,
     buf: &mut [u8],
     timeout: Duration,
 ) -> std::io::Result<usize> {

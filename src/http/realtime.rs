@@ -9,10 +9,10 @@ use super::request::{Method, Request};
 use super::response::Response;
 use super::router::percent_decode;
 use super::shard::HttpShard;
+use crate::net::Io;
 use crate::storage::catalog::TableDef;
 use crate::storage::hlc::Version;
 use crate::storage::record_id::MAX_ID_BYTES;
-use glommio::net::TcpStream;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -205,8 +205,8 @@ fn target_of(shard: &HttpShard, path: &str) -> Result<Target, Response> {
 
 /// Runs the stream on this connection until either side ends it. `read` holds bytes the
 /// client sent after the request.
-pub async fn run(shard: Rc<HttpShard>, stream: TcpStream, kind: Stream, read: Vec<u8>) {
-    let _ = stream.set_read_timeout(None);
+pub async fn run<S: Io>(shard: Rc<HttpShard>, stream: S, kind: Stream, read: Vec<u8>) {
+    let _ = stream.tcp().set_read_timeout(None);
     match kind {
         Stream::Sse {
             target,

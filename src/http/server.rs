@@ -1,12 +1,20 @@
-//! A shard's HTTP listener: accepts connections (the kernel spreads them over the shards'
-//! SO_REUSEPORT listeners), enforces the per-shard connection cap, and runs each connection
-//! as a task on this shard.
+//! A shard's HTTP and HTTPS listeners: accept connections (the kernel spreads them over the
+//! shards' SO_REUSEPORT listeners), enforce the per-shard connection cap (both count against
+//! it), and run each connection as a task on this shard; on the HTTPS listener the task first
+//! runs the TLS handshake, bounded by `tls.handshake_timeout_ms`.
 
 use super::shard::HttpShard;
+use crate::net::tls::Tls;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
-pub async fn accept_loop(shard: Rc<HttpShard>, listener: glommio::net::TcpListener) {
+/// Serves the listener until the task is dropped; `tls`: the listener speaks HTTPS.
+pub async fn accept_loop(
+    shard: Rc<HttpShard>,
+    listener: glommio::net::TcpListener,
+    tls: Option<Arc<Tls>>,
+) {
     let max = shard.config().http.max_connections_per_shard;
     loop {
         let stream = match listener.accept().await {
@@ -30,11 +38,24 @@ pub async fn accept_loop(shard: Rc<HttpShard>, listener: glommio::net::TcpListen
         }
         open.fetch_add(1, Ordering::Relaxed);
         let shard2 = shard.clone();
+        let tls = tls.clone();
         glommio::spawn_local(async move {
-            super::conn::serve(&shard2, stream).await;
+            match tls {
+                None => super::conn::serve(&shard2, stream).await,
+                Some(tls) => serve_tls(&shard2, &tls, stream).await,
+            }
             shard2.node.connections[shard2.id].fetch_sub(1, Ordering::Relaxed);
         })
         .detach();
+    }
+}
+
+/// The TLS handshake (with the certificate of the moment), then HTTP over it.
+async fn serve_tls(shard: &Rc<HttpShard>, tls: &Tls, stream: glommio::net::TcpStream) {
+    let config = tls.configs().http.clone();
+    match crate::net::tls::accept(config, stream, tls.handshake_timeout()).await {
+        Ok(stream) => super::conn::serve(shard, stream).await,
+        Err(e) => tracing::debug!(shard = shard.id, "HTTPS handshake failed: {e}"),
     }
 }
 

@@ -7,10 +7,10 @@ use super::realtime::{event_json, Fresh, Target};
 use super::shard::HttpShard;
 use crate::mqtt::message::Message;
 use crate::mqtt::watch::{self, Watch};
+use crate::net::{send, Io};
 use crate::storage::hlc::Version;
 use futures_lite::future::or;
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use glommio::net::TcpStream;
+use futures_lite::AsyncReadExt;
 use std::io::Write;
 use std::rc::Rc;
 use std::time::Duration;
@@ -20,9 +20,9 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// A client that does not read for this long is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub async fn serve(
+pub async fn serve<S: Io>(
     shard: Rc<HttpShard>,
-    mut stream: TcpStream,
+    mut stream: S,
     target: Target,
     last: Option<Version>,
 ) {
@@ -30,7 +30,7 @@ pub async fn serve(
     // Subscribe before the client sees the head: a client that writes once the stream is
     // open must see its own write.
     let watch = Watch::open(&shard.mqtt, &target.filter).await;
-    if stream.write_all(head).await.is_err() {
+    if send(&mut stream, head).await.is_err() {
         return;
     }
     let mut first = Vec::new();
@@ -67,7 +67,7 @@ pub async fn serve(
             }
         }
         if !out.is_empty() {
-            let written = or(async { Some(stream.write_all(&out).await) }, async {
+            let written = or(async { Some(send(&mut stream, &out).await) }, async {
                 glommio::timer::sleep(WRITE_TIMEOUT).await;
                 None
             })

@@ -9,6 +9,7 @@ use super::realtime::{event_json, Fresh, Target};
 use super::shard::HttpShard;
 use crate::mqtt::message::Message as MqttMessage;
 use crate::mqtt::watch::Watch;
+use crate::net::{send, Io};
 use crate::security::Principal;
 use async_tungstenite::tungstenite::handshake::derive_accept_key;
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -16,24 +17,23 @@ use async_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use async_tungstenite::tungstenite::Message;
 use async_tungstenite::WebSocketStream;
 use futures_lite::future::or;
-use futures_lite::AsyncWriteExt;
 use futures_util::{SinkExt, StreamExt};
-use glommio::net::TcpStream;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub type Ws = WebSocketStream<TcpStream>;
+/// A WebSocket over a connection's byte stream (plain or TLS).
+pub type Ws<S> = WebSocketStream<S>;
 
 /// Answers the upgrade and wraps the socket. `read` holds bytes the client sent after the
 /// request (already WebSocket frames).
-pub async fn accept(
+pub async fn accept<S: Io>(
     shard: &HttpShard,
-    mut stream: TcpStream,
+    mut stream: S,
     key: &str,
     protocol: Option<&str>,
     read: Vec<u8>,
-) -> Option<Ws> {
+) -> Option<Ws<S>> {
     let mut head = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n",
         derive_accept_key(key.as_bytes())
@@ -42,7 +42,7 @@ pub async fn accept(
         head.push_str(&format!("Sec-WebSocket-Protocol: {p}\r\n"));
     }
     head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).await.ok()?;
+    send(&mut stream, head.as_bytes()).await.ok()?;
     let max = shard.config().http.max_body_bytes;
     let config = WebSocketConfig::default()
         .max_message_size(Some(max))
@@ -51,9 +51,9 @@ pub async fn accept(
 }
 
 /// A WebSocket on a record or table path.
-pub async fn serve_table(
+pub async fn serve_table<S: Io>(
     shard: Rc<HttpShard>,
-    stream: TcpStream,
+    stream: S,
     target: Target,
     key: String,
     read: Vec<u8>,
@@ -191,7 +191,7 @@ async fn publish(
 }
 
 /// MQTT over WebSocket on `/mqtt`.
-pub async fn serve_mqtt(shard: Rc<HttpShard>, stream: TcpStream, key: String, read: Vec<u8>) {
+pub async fn serve_mqtt<S: Io>(shard: Rc<HttpShard>, stream: S, key: String, read: Vec<u8>) {
     let Some(ws) = accept(&shard, stream, &key, Some("mqtt"), read).await else {
         return;
     };

@@ -1,27 +1,27 @@
 //! MQTT over WebSocket (`/mqtt`, subprotocol `mqtt`): the WebSocket's binary messages carry
 //! the MQTT byte stream. If the client id lives on this shard the session runs here over the
 //! WebSocket; otherwise this shard relays the bytes to the home shard (`mqtt::pipe`), one hop
-//! per message, since a WebSocket cannot be handed over like a plain socket.
+//! per message, since a WebSocket cannot be handed over like a plain socket. Over HTTP or
+//! HTTPS alike.
 
 use super::shard::HttpShard;
 use super::ws::Ws;
 use crate::mqtt::conn::Transport;
 use crate::mqtt::listener::read_connect;
-use crate::mqtt::mesh::MqttMsg;
-use crate::mqtt::pipe::{Pipe, DEPTH};
+use crate::mqtt::pipe::relay;
+use crate::net::Io;
 use async_tungstenite::tungstenite::Message;
 use bytes::BytesMut;
-use futures_lite::future::or;
 use futures_util::StreamExt;
 use std::rc::Rc;
 
 /// A WebSocket as an MQTT byte stream.
-pub struct WsTransport {
-    ws: Ws,
+pub struct WsTransport<S> {
+    ws: Ws<S>,
     pending: Vec<u8>,
 }
 
-impl Transport for WsTransport {
+impl<S: Io> Transport for WsTransport<S> {
     async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         while self.pending.is_empty() {
             match self.ws.next().await {
@@ -47,7 +47,7 @@ impl Transport for WsTransport {
     }
 }
 
-pub async fn serve(shard: Rc<HttpShard>, ws: Ws) {
+pub async fn serve<S: Io>(shard: Rc<HttpShard>, ws: Ws<S>) {
     let shard = shard.mqtt.clone();
     let mut io = WsTransport {
         ws,
@@ -63,51 +63,8 @@ pub async fn serve(shard: Rc<HttpShard>, ws: Ws) {
         crate::mqtt::conn::run(shard, io, rest, *connect, assigned).await;
         return;
     }
-    // Relay to the home shard: what we read so far (the CONNECT first), then every message.
-    let (up_tx, up_rx) = flume::bounded(DEPTH);
-    let (down_tx, down_rx) = flume::bounded::<Vec<u8>>(DEPTH);
-    let msg = MqttMsg::Pipe {
-        pipe: Pipe::new(up_rx, down_tx),
-        read: input.to_vec(),
-    };
-    if shard.mqtt_node.inboxes[home].send_async(msg).await.is_err() {
-        return;
-    }
-    if !io.pending.is_empty() {
-        let _ = up_tx.send_async(std::mem::take(&mut io.pending)).await;
-    }
-    loop {
-        enum Ev {
-            FromClient(Option<Vec<u8>>),
-            ToClient(Option<Vec<u8>>),
-        }
-        let ev = or(
-            async {
-                let mut chunk = vec![0u8; 16 * 1024];
-                match io.read(&mut chunk).await {
-                    Ok(n) if n > 0 => {
-                        chunk.truncate(n);
-                        Ev::FromClient(Some(chunk))
-                    }
-                    _ => Ev::FromClient(None),
-                }
-            },
-            async { Ev::ToClient(down_rx.recv_async().await.ok()) },
-        )
-        .await;
-        match ev {
-            Ev::FromClient(Some(b)) => {
-                if up_tx.send_async(b).await.is_err() {
-                    break;
-                }
-            }
-            Ev::ToClient(Some(b)) => {
-                if io.write_all(&b).await.is_err() {
-                    break;
-                }
-            }
-            Ev::FromClient(None) | Ev::ToClient(None) => break,
-        }
-    }
+    // Relay to the home shard: what we read so far (the CONNECT first), then every message
+    // (what is left of the current one first).
+    relay(&shard, home, &mut io, input.to_vec()).await;
     let _ = io.ws.close(None).await;
 }

@@ -10,7 +10,7 @@ use super::packet::{Fault, Packet};
 use super::MqttShard;
 use bytes::BytesMut;
 use futures_lite::future::or;
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::AsyncReadExt;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -19,20 +19,22 @@ const FLUSH_AT: usize = 64 * 1024;
 /// A client that does not read for this long while we write is disconnected.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The byte stream under a connection (TCP, a WebSocket carrying MQTT, or a relay).
+/// The byte stream under a connection (TCP, TLS, a WebSocket carrying MQTT, or a relay).
 /// Single-threaded by design: its futures need not be `Send`.
 #[allow(async_fn_in_trait)]
 pub trait Transport {
     async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize>;
+    /// Writes all of `buf` onto the wire (nothing left in a buffer of the stream).
     async fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()>;
 }
 
-impl Transport for glommio::net::TcpStream {
+/// A socket, plain or TLS.
+impl<S: crate::net::Io> Transport for S {
     async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         AsyncReadExt::read(self, buf).await
     }
     async fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        AsyncWriteExt::write_all(self, buf).await
+        crate::net::send(self, buf).await
     }
 }
 

@@ -1,25 +1,33 @@
-//! A shard's MQTT listener: accepts connections (SO_REUSEPORT spreads them), enforces the
-//! per-shard cap, reads the CONNECT (bounded in size and time), gives an empty client id one
-//! that lives on this shard, and either runs the connection here or hands the socket to the
-//! home shard of its client id.
+//! A shard's MQTT listeners, plain and TLS: accept connections (SO_REUSEPORT spreads them),
+//! enforce the per-shard cap, read the CONNECT (bounded in size and time), give an empty
+//! client id one that lives on this shard, and either run the connection here or move it to
+//! the home shard of its client id. A plain socket is handed over whole; a TLS session cannot
+//! be (its keys live here), so this shard keeps it and relays the MQTT bytes (`pipe::relay`).
 
 use super::codec::{self, Decoded};
 use super::conn::Transport;
 use super::mesh::{Handoff, MqttMsg};
 use super::packet::{Connect, Packet};
 use super::MqttShard;
+use crate::net::tls::Tls;
 use bytes::BytesMut;
 use futures_lite::future::or;
 use glommio::net::TcpStream;
 use std::os::fd::{FromRawFd, IntoRawFd, RawFd};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A client must send its whole CONNECT within this time.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub async fn accept_loop(shard: Rc<MqttShard>, listener: glommio::net::TcpListener) {
+/// Serves the listener until the task is dropped; `tls`: the listener speaks MQTT over TLS.
+pub async fn accept_loop(
+    shard: Rc<MqttShard>,
+    listener: glommio::net::TcpListener,
+    tls: Option<Arc<Tls>>,
+) {
     let max = shard.config().mqtt.max_connections_per_shard;
     loop {
         let stream = match listener.accept().await {
@@ -39,9 +47,36 @@ pub async fn accept_loop(shard: Rc<MqttShard>, listener: glommio::net::TcpListen
         }
         let _ = stream.set_nodelay(true);
         let shard = shard.clone();
-        glommio::spawn_local(async move { first_contact(shard, stream, BytesMut::new()).await })
-            .detach();
+        match &tls {
+            None => glommio::spawn_local(first_contact(shard, stream, BytesMut::new())),
+            Some(tls) => glommio::spawn_local(tls_contact(shard, tls.clone(), stream)),
+        }
+        .detach();
     }
+}
+
+/// A TLS connection: the handshake, the CONNECT, then the session here or relayed to its
+/// home shard. Counted on this shard while it holds the socket.
+async fn tls_contact(shard: Rc<MqttShard>, tls: Arc<Tls>, stream: TcpStream) {
+    let counter = &shard.mqtt_node.connections[shard.id];
+    counter.fetch_add(1, Ordering::Relaxed);
+    let config = tls.configs().mqtt.clone();
+    match crate::net::tls::accept(config, stream, tls.handshake_timeout()).await {
+        Ok(mut io) => {
+            let mut input = BytesMut::new();
+            if let Some((connect, assigned, rest)) = read_connect(&shard, &mut io, &mut input).await
+            {
+                let home = shard.locate("$mqtt", &connect.client_id).1;
+                if home == shard.id || assigned {
+                    super::conn::run(shard.clone(), io, rest, *connect, assigned).await;
+                } else {
+                    super::pipe::relay(&shard, home, &mut io, input.to_vec()).await;
+                }
+            }
+        }
+        Err(e) => tracing::debug!(shard = shard.id, "MQTT TLS handshake failed: {e}"),
+    }
+    counter.fetch_sub(1, Ordering::Relaxed);
 }
 
 /// Takes a connection handed over by another shard.

@@ -1,11 +1,15 @@
-//! A connection whose bytes do not arrive on a socket of this shard: MQTT over a WebSocket
-//! that landed on another shard. That shard keeps the WebSocket and relays the MQTT bytes
-//! both ways over a pair of bounded channels; this side runs the session as usual.
+//! A connection whose bytes do not arrive on a socket of this shard: MQTT over a WebSocket or
+//! over TLS that landed on another shard, whose stream (a WebSocket, a TLS session) cannot be
+//! handed over like a plain socket. That shard keeps the stream and relays the MQTT bytes both
+//! ways over a pair of bounded channels (`relay`); the home shard runs the session as usual
+//! (`adopt`).
 
 use super::conn::Transport;
 use super::listener::read_connect;
+use super::mesh::MqttMsg;
 use super::MqttShard;
 use bytes::BytesMut;
+use futures_lite::future::or;
 use std::rc::Rc;
 
 /// Bytes from and to a relaying shard.
@@ -61,4 +65,44 @@ pub fn adopt(shard: &Rc<MqttShard>, mut pipe: Pipe, read: Vec<u8>) {
         }
     })
     .detach();
+}
+
+/// Relays a connection to `home`, the shard of its session: hands it a `Pipe` with `read`
+/// (the bytes read so far, its CONNECT first), then copies bytes both ways until either side
+/// ends. Returns then; the caller closes its stream.
+pub async fn relay<T: Transport>(shard: &MqttShard, home: usize, io: &mut T, read: Vec<u8>) {
+    let (up_tx, up_rx) = flume::bounded(DEPTH);
+    let (down_tx, down_rx) = flume::bounded::<Vec<u8>>(DEPTH);
+    let msg = MqttMsg::Pipe {
+        pipe: Pipe::new(up_rx, down_tx),
+        read,
+    };
+    if shard.mqtt_node.inboxes[home].send_async(msg).await.is_err() {
+        return;
+    }
+    let mut chunk = vec![0u8; 16 * 1024];
+    loop {
+        enum Ev {
+            FromClient(usize),
+            ToClient(Option<Vec<u8>>),
+        }
+        let ev = or(
+            async { Ev::FromClient(io.read(&mut chunk).await.unwrap_or(0)) },
+            async { Ev::ToClient(down_rx.recv_async().await.ok()) },
+        )
+        .await;
+        match ev {
+            Ev::FromClient(n) if n > 0 => {
+                if up_tx.send_async(chunk[..n].to_vec()).await.is_err() {
+                    return;
+                }
+            }
+            Ev::ToClient(Some(b)) => {
+                if io.write_all(&b).await.is_err() {
+                    return;
+                }
+            }
+            Ev::FromClient(_) | Ev::ToClient(None) => return,
+        }
+    }
 }

@@ -1,6 +1,6 @@
-//! The composition root: builds every service of a node in order (storage and writers, the
-//! shards with their front ends, replication), prints the ready line, and on SIGTERM or
-//! SIGINT stops them in reverse order, joining every thread: replication first, then the
+//! The composition root: builds every service of a node in order (TLS material, storage and
+//! writers, the shards with their front ends, replication), prints the ready line, reloads the
+//! TLS files on SIGHUP, and on SIGTERM or SIGINT stops them in reverse order, joining every thread: replication first, then the
 //! shards (stop accepting, finish HTTP requests and MQTT work in flight, flush MQTT state),
 //! then the reactor kick, then the writers (flush) and the background fsync. The layers below
 //! know nothing of each other's users; only this module knows them all.
@@ -12,6 +12,7 @@ use crate::app::{AppStats, Component, NodeCaches, Registry};
 use crate::cluster;
 use crate::config::Config;
 use crate::mqtt::NodeMqtt;
+use crate::net::tls::Tls;
 use crate::runtime::executor::{self, ShardStart};
 use crate::runtime::mesh::MeshMsg;
 use crate::runtime::preflight;
@@ -40,22 +41,63 @@ impl From<String> for StartError {
 }
 
 /// Runs a node with these components until SIGTERM or SIGINT; returns once every thread has
-/// stopped. Prints the ready line on stdout once every service serves.
+/// stopped. Prints the ready line on stdout once every service serves. SIGHUP reloads the TLS
+/// files (on this thread, not a shard's).
 pub fn serve(config: Config, components: &[Arc<dyn Component>]) -> Result<(), StartError> {
-    let mut signals = signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGINT,
-    ])
-    .map_err(|e| StartError(format!("cannot install signal handlers: {e}")))?;
-    let ready = |r: &Ready| println!("microlith ready {}", r.line());
-    let until = move || {
-        signals
-            .forever()
-            .next()
-            .map(signal_name)
-            .unwrap_or("unknown")
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
+        .map_err(|e| StartError(format!("cannot install signal handlers: {e}")))?;
+    let reload = std::cell::RefCell::new(Reload::default());
+    let ready = |r: &Ready| {
+        *reload.borrow_mut() = r.reload.clone();
+        println!("microlith ready {}", r.line());
+    };
+    let until = || loop {
+        match signals.forever().next() {
+            Some(SIGHUP) => {
+                let _ = reload.borrow().run();
+            }
+            Some(s) => return signal_name(s),
+            None => return "unknown",
+        }
     };
     run(config, components, ready, until)
+}
+
+/// What a running node re-reads without a restart: the TLS certificate, key and CA files.
+/// New handshakes use them; open connections keep what they have.
+#[derive(Clone, Default)]
+pub struct Reload {
+    tls: Option<Arc<Tls>>,
+}
+
+impl std::fmt::Debug for Reload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reload")
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
+}
+
+impl Reload {
+    /// Reloads and logs the outcome; a failure keeps the previous files' certificate.
+    /// Blocking (it reads files): call it off the shards' executors.
+    pub fn run(&self) -> Result<(), String> {
+        let Some(tls) = &self.tls else {
+            tracing::info!("reload: nothing to reload (TLS is off)");
+            return Ok(());
+        };
+        match tls.reload() {
+            Ok(()) => {
+                tracing::info!("TLS files reloaded: new connections get the new certificate");
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!("TLS reload failed, the previous certificate stays in use: {e}");
+                Err(e.to_string())
+            }
+        }
+    }
 }
 
 /// Where a started node serves.
@@ -63,19 +105,33 @@ pub fn serve(config: Config, components: &[Arc<dyn Component>]) -> Result<(), St
 pub struct Ready {
     pub http: std::net::SocketAddr,
     pub mqtt: std::net::SocketAddr,
+    /// The HTTPS and MQTT-over-TLS listeners (TLS on).
+    pub https: Option<std::net::SocketAddr>,
+    pub mqtts: Option<std::net::SocketAddr>,
     /// The replication listener (clustering on).
     pub peer: Option<std::net::SocketAddr>,
     pub shards: usize,
     pub node_id: u16,
+    /// Reloads the TLS files (what SIGHUP does).
+    pub reload: Reload,
 }
 
 impl Ready {
-    /// `http=… shards=… node=… mqtt=…[ peer=…]`, the ready line after `microlith ready `.
+    /// `http=… shards=… node=… mqtt=…[ peer=…][ https=… mqtts=…]`, the ready line after
+    /// `microlith ready `.
     pub fn line(&self) -> String {
-        let peer = self.peer.map(|a| format!(" peer={a}")).unwrap_or_default();
+        let field = |k: &str, a: Option<std::net::SocketAddr>| {
+            a.map(|a| format!(" {k}={a}")).unwrap_or_default()
+        };
         format!(
-            "http={} shards={} node={} mqtt={}{peer}",
-            self.http, self.shards, self.node_id, self.mqtt
+            "http={} shards={} node={} mqtt={}{}{}{}",
+            self.http,
+            self.shards,
+            self.node_id,
+            self.mqtt,
+            field("peer", self.peer),
+            field("https", self.https),
+            field("mqtts", self.mqtts),
         )
     }
 }
@@ -89,13 +145,12 @@ pub fn run(
     until: impl FnOnce() -> &'static str,
 ) -> Result<(), StartError> {
     let registry = Arc::new(Registry::build(components, &config.components)?);
+    let tls =
+        Tls::start(&config.tls, config.cluster.enabled()).map_err(|e| StartError(e.to_string()))?;
     let cores = preflight::shard_cores(&config)?;
     preflight::check_io_uring()?;
     preflight::check_memlock(&config, cores.len())?;
-    let listen = Listen {
-        http: config.http_addr().map_err(|e| StartError(e.to_string()))?,
-        mqtt: config.mqtt.addr().map_err(|e| StartError(e.to_string()))?,
-    };
+    let mut listen = listen_addrs(&config, tls.is_some())?;
     let shards = cores.len();
     let layout = layout::prepare(
         &config.storage.data_dir,
@@ -125,9 +180,17 @@ pub fn run(
         check,
     )?;
     // Loopback only while no user exists (`security::bootstrap`).
-    let (http, mqtt) =
-        crate::security::bootstrap::listen_addrs(&storage.dbs, listen.http, listen.mqtt);
-    let listen = Listen { http, mqtt };
+    let Listen {
+        http,
+        mqtt,
+        https,
+        mqtts,
+    } = &mut listen;
+    let tls_addrs = https.iter_mut().chain(mqtts.iter_mut());
+    crate::security::bootstrap::restrict_listeners(
+        &storage.dbs,
+        [http, mqtt].into_iter().chain(tls_addrs),
+    );
     let mqtt = Arc::new(NodeMqtt::new(shards, config.shards.mesh_queue_depth, bell));
     let caches = Arc::new(NodeCaches::new(
         &registry,
@@ -152,6 +215,7 @@ pub fn run(
         caches,
         registry,
         cluster: cluster_state.clone(),
+        tls: tls.clone(),
     });
     if let Err(e) = running.start_shards(inboxes, services) {
         running.stop();
@@ -159,7 +223,8 @@ pub fn run(
     }
     if let (Some(state), Some(bell)) = (cluster_state, bell_rx) {
         let node = running.node.clone();
-        match cluster::start(node, mqtt, state, bell, layout.generation) {
+        let peer_tls = tls.clone().filter(|t| t.on_peer_links());
+        match cluster::start(node, mqtt, state, bell, layout.generation, peer_tls) {
             Ok(r) => running.replication = Some(r),
             Err(e) => {
                 running.stop();
@@ -168,7 +233,7 @@ pub fn run(
         }
     }
     let bound = *listen.lock().unwrap_or_else(|e| e.into_inner());
-    ready(&running.ready(bound));
+    ready(&running.ready(bound, Reload { tls }));
     let signal = until();
     tracing::info!(
         signal,
@@ -220,15 +285,18 @@ impl Running {
     }
 
     /// Where the node serves, now that everything does.
-    fn ready(&self, bound: Listen) -> Ready {
+    fn ready(&self, bound: Listen, reload: Reload) -> Ready {
         let node = &self.node;
-        tracing::info!(http = %bound.http, mqtt = %bound.mqtt, shards = node.dbs.len(), cores = ?node.cores, data_dir = %node.data_dir.display(), "serving");
+        tracing::info!(http = %bound.http, mqtt = %bound.mqtt, https = ?bound.https, mqtts = ?bound.mqtts, shards = node.dbs.len(), cores = ?node.cores, data_dir = %node.data_dir.display(), "serving");
         Ready {
             http: bound.http,
             mqtt: bound.mqtt,
+            https: bound.https,
+            mqtts: bound.mqtts,
             peer: self.replication.as_ref().map(|r| r.addr),
             shards: node.dbs.len(),
             node_id: node.config.cluster.node_id,
+            reload,
         }
     }
 
@@ -248,6 +316,20 @@ impl Running {
             s.stop();
         }
     }
+}
+
+/// The addresses the listeners are to bind (the TLS ones when `tls`).
+fn listen_addrs(config: &Config, tls: bool) -> Result<Listen, StartError> {
+    let e = |e: crate::config::ConfigError| StartError(e.to_string());
+    Ok(Listen {
+        http: config.http_addr().map_err(e)?,
+        mqtt: config.mqtt.addr().map_err(e)?,
+        https: tls
+            .then(|| config.tls.https_addr())
+            .transpose()
+            .map_err(e)?,
+        mqtts: tls.then(|| config.tls.mqtt_addr()).transpose().map_err(e)?,
+    })
 }
 
 /// What every shard shares, and the receiving ends of the shards' inboxes.

@@ -1,5 +1,5 @@
-//! What runs on each shard beside the runtime: the HTTP and MQTT listeners, the shard's
-//! broker, and on shard 0 the components' scheduled jobs. Shard 0 binds first so that a port 0
+//! What runs on each shard beside the runtime: the HTTP and MQTT listeners (and their TLS
+//! twins when `[tls]` has a certificate), the shard's broker, and on shard 0 the components' scheduled jobs. Shard 0 binds first so that a port 0
 //! in the config resolves to one port that every later shard then shares (SO_REUSEPORT); it
 //! also proves each port is free, since SO_REUSEPORT would otherwise let a second server share
 //! a port silently.
@@ -8,6 +8,7 @@ use crate::app::{AppShard, AppStats, Jobs, NodeCaches, Registry};
 use crate::cluster::state::ClusterState;
 use crate::http::shard::HttpShard;
 use crate::mqtt::{MqttShard, NodeMqtt};
+use crate::net::tls::Tls;
 use crate::runtime::executor::{Services, StartServices};
 use crate::runtime::preflight::port_is_free;
 use crate::runtime::shard::Shard;
@@ -27,6 +28,9 @@ use std::time::Instant;
 pub struct Listen {
     pub http: SocketAddr,
     pub mqtt: SocketAddr,
+    /// The HTTPS and MQTT-over-TLS listeners (TLS on).
+    pub https: Option<SocketAddr>,
+    pub mqtts: Option<SocketAddr>,
 }
 
 /// What every shard's services share.
@@ -37,6 +41,8 @@ pub struct Shared {
     pub app_stats: Arc<AppStats>,
     pub caches: Arc<NodeCaches>,
     pub cluster: Option<Arc<ClusterState>>,
+    /// The node's TLS (`None`: off).
+    pub tls: Option<Arc<Tls>>,
 }
 
 /// The services of every shard, built on each shard's thread as it starts.
@@ -49,15 +55,12 @@ pub fn start_services(shared: Shared) -> StartServices {
             app_stats,
             caches,
             cluster,
+            tls,
         } = &shared;
         let addrs = *listen.lock().unwrap_or_else(|e| e.into_inner());
-        let (http_listener, mqtt_listener) = bind(shard.id, addrs)?;
+        let listeners = bind(shard.id, addrs)?;
         if shard.id == 0 {
-            let bound = Listen {
-                http: http_listener.local_addr().unwrap_or(addrs.http),
-                mqtt: mqtt_listener.local_addr().unwrap_or(addrs.mqtt),
-            };
-            *listen.lock().unwrap_or_else(|e| e.into_inner()) = bound;
+            *listen.lock().unwrap_or_else(|e| e.into_inner()) = listeners.bound(addrs);
         }
         let broker = MqttShard::start(shard.clone(), mqtt.clone())?;
         let app = Rc::new(AppShard::new(
@@ -79,16 +82,9 @@ pub fn start_services(shared: Shared) -> StartServices {
             cluster: cluster.clone(),
             security: Rc::new(crate::security::ShardSecurity::new(shard.clone())),
         });
-        let mqtt_accept = glommio::spawn_local(crate::mqtt::listener::accept_loop(
-            broker.clone(),
-            mqtt_listener,
-        ));
-        let http_accept = glommio::spawn_local(crate::http::server::accept_loop(
-            http.clone(),
-            http_listener,
-        ));
+        let accepting = listeners.serve(&http, &broker, tls);
         Ok(Box::new(ShardServices {
-            accepting: RefCell::new(vec![http_accept, mqtt_accept]),
+            accepting: RefCell::new(accepting),
             http,
             broker,
             jobs,
@@ -96,19 +92,84 @@ pub fn start_services(shared: Shared) -> StartServices {
     })
 }
 
-/// Binds this shard's HTTP and MQTT listeners.
-fn bind(shard: usize, addrs: Listen) -> Result<(TcpListener, TcpListener), String> {
+/// One shard's listeners.
+struct Listeners {
+    http: TcpListener,
+    mqtt: TcpListener,
+    https: Option<TcpListener>,
+    mqtts: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// The addresses they got (port 0 resolved).
+    fn bound(&self, asked: Listen) -> Listen {
+        let at = |l: &TcpListener, a: SocketAddr| l.local_addr().unwrap_or(a);
+        let at_tls = |l: &Option<TcpListener>, a: Option<SocketAddr>| {
+            l.as_ref().zip(a).map(|(l, a)| at(l, a))
+        };
+        Listen {
+            http: at(&self.http, asked.http),
+            mqtt: at(&self.mqtt, asked.mqtt),
+            https: at_tls(&self.https, asked.https),
+            mqtts: at_tls(&self.mqtts, asked.mqtts),
+        }
+    }
+
+    /// Starts an accept loop on each; dropping the tasks closes the listeners.
+    fn serve(
+        self,
+        http: &Rc<HttpShard>,
+        broker: &Rc<MqttShard>,
+        tls: &Option<Arc<Tls>>,
+    ) -> Vec<Task<()>> {
+        use crate::http::server::accept_loop as http_loop;
+        use crate::mqtt::listener::accept_loop as mqtt_loop;
+        let mut tasks = vec![
+            glommio::spawn_local(http_loop(http.clone(), self.http, None)),
+            glommio::spawn_local(mqtt_loop(broker.clone(), self.mqtt, None)),
+        ];
+        if let (Some(l), Some(tls)) = (self.https, tls) {
+            tasks.push(glommio::spawn_local(http_loop(
+                http.clone(),
+                l,
+                Some(tls.clone()),
+            )));
+        }
+        if let (Some(l), Some(tls)) = (self.mqtts, tls) {
+            tasks.push(glommio::spawn_local(mqtt_loop(
+                broker.clone(),
+                l,
+                Some(tls.clone()),
+            )));
+        }
+        tasks
+    }
+}
+
+/// Binds this shard's listeners: HTTP and MQTT, and with TLS on, HTTPS and MQTT over TLS.
+fn bind(shard: usize, addrs: Listen) -> Result<Listeners, String> {
     let busy = |a: SocketAddr, key: &str, e: &dyn std::fmt::Display| {
         format!("cannot listen on {a} (`{key}`): {e}; is another process using the port?")
     };
+    let all = [
+        (Some(addrs.http), "http.listen"),
+        (Some(addrs.mqtt), "mqtt.listen"),
+        (addrs.https, "tls.https_listen"),
+        (addrs.mqtts, "tls.mqtt_listen"),
+    ];
     if shard == 0 {
-        for (a, key) in [(addrs.http, "http.listen"), (addrs.mqtt, "mqtt.listen")] {
+        for (a, key) in all.iter().filter_map(|(a, k)| a.map(|a| (a, *k))) {
             port_is_free(a).map_err(|e| busy(a, key, &e))?;
         }
     }
-    let http = TcpListener::bind(addrs.http).map_err(|e| busy(addrs.http, "http.listen", &e))?;
-    let mqtt = TcpListener::bind(addrs.mqtt).map_err(|e| busy(addrs.mqtt, "mqtt.listen", &e))?;
-    Ok((http, mqtt))
+    let one = |a: SocketAddr, key: &str| TcpListener::bind(a).map_err(|e| busy(a, key, &e));
+    let maybe = |a: Option<SocketAddr>, key: &str| a.map(|a| one(a, key)).transpose();
+    Ok(Listeners {
+        http: one(addrs.http, "http.listen")?,
+        mqtt: one(addrs.mqtt, "mqtt.listen")?,
+        https: maybe(addrs.https, "tls.https_listen")?,
+        mqtts: maybe(addrs.mqtts, "tls.mqtt_listen")?,
+    })
 }
 
 /// One shard's front ends.

@@ -1,5 +1,5 @@
 //! Safe by default: a node whose storage holds no user (a fresh install) serves HTTP and MQTT
-//! on loopback only, whatever `http.listen` and `mqtt.listen` say, and without
+//! on loopback only, whatever `http.listen`, `mqtt.listen` and the `[tls]` listeners say, and without
 //! authentication, so that `microlith serve` works at once on the machine it runs on and
 //! nobody else can reach it. Once a user exists the configured addresses are used, and every
 //! request must authenticate. A node that gets its first user while running (through
@@ -22,25 +22,28 @@ pub fn loopback(addr: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, addr.port())
 }
 
-/// The addresses the HTTP and MQTT listeners bind: as configured when a user exists, else on
-/// loopback (with a warning that says why and what to do).
-pub fn listen_addrs(
+/// Moves the listeners' addresses (HTTP, MQTT and their TLS twins) to loopback unless a user
+/// exists, with a warning that says why and what to do.
+pub fn restrict_listeners<'a>(
     dbs: &[ShardDb],
-    http: SocketAddr,
-    mqtt: SocketAddr,
-) -> (SocketAddr, SocketAddr) {
+    addrs: impl IntoIterator<Item = &'a mut SocketAddr>,
+) {
     if Directory::load(dbs, 0).auth_required() {
-        return (http, mqtt);
+        return;
     }
-    let (h, m) = (loopback(http), loopback(mqtt));
+    let moved: Vec<String> = addrs
+        .into_iter()
+        .map(|a| {
+            *a = loopback(*a);
+            a.to_string()
+        })
+        .collect();
     tracing::warn!(
-        http = %h,
-        mqtt = %m,
+        listeners = %moved.join(" "),
         "no users exist: serving HTTP and MQTT on loopback only and without authentication. \
          To serve the configured addresses with authentication, add a user: stop the server and run \
          `microlith user add admin --role super_user` (or POST /admin/users from this host), then restart"
     );
-    (h, m)
 }
 
 #[cfg(test)]
@@ -50,11 +53,11 @@ mod tests {
     #[test]
     fn addresses_move_to_loopback_of_their_family() {
         let a: SocketAddr = "0.0.0.0:9926".parse().unwrap();
-        assert_eq!(loopback(a), "127.0.0.1:9926".parse().unwrap());
+        assert_eq!(loopback(a), "127.0.0.1:9926".parse::<SocketAddr>().unwrap());
         let b: SocketAddr = "[::]:1883".parse().unwrap();
-        assert_eq!(loopback(b), "[::1]:1883".parse().unwrap());
+        assert_eq!(loopback(b), "[::1]:1883".parse::<SocketAddr>().unwrap());
         let c: SocketAddr = "10.1.2.3:0".parse().unwrap();
-        assert_eq!(loopback(c), "127.0.0.1:0".parse().unwrap());
+        assert_eq!(loopback(c), "127.0.0.1:0".parse::<SocketAddr>().unwrap());
         let d: SocketAddr = "127.0.0.2:80".parse().unwrap();
         assert_eq!(loopback(d), d);
     }

@@ -10,6 +10,7 @@ pub mod origin;
 pub mod proxy;
 pub mod raw_mqtt;
 pub mod sse;
+pub mod tls;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

@@ -1,7 +1,8 @@
 //! A fault-injecting TCP proxy for replication links, written independently of the server: it
 //! forwards one link (the dialing node → the peer it pulls from) and can cut it, delay it,
 //! resume it, or damage one frame of the peer's stream. It knows only the documented framing
-//! (docs/replication.md): `[payload length u32 BE][CRC-32 u32 BE][payload]`.
+//! (docs/replication.md): `[payload length u32 BE][CRC-32 u32 BE][payload]`. Over TLS it
+//! only forwards, cuts and delays.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -132,11 +133,25 @@ fn raw_pump(i: Arc<Inner>, mut from: TcpStream, mut to: TcpStream) {
     let _ = from.shutdown(Shutdown::Both);
 }
 
-/// Peer → dialer: frame by frame, so one frame can be damaged.
+/// Peer → dialer: frame by frame, so one frame can be damaged. A TLS link (its first byte
+/// starts a handshake record, 0x16; a frame starts with a small length, 0x00) hides its
+/// frames: its bytes go as they come.
 fn frame_pump(i: Arc<Inner>, mut from: TcpStream, mut to: TcpStream) {
+    let mut first = [0u8; 1];
+    if from.read_exact(&mut first).is_ok() && first[0] == 0x16 && to.write_all(&first).is_ok() {
+        return raw_pump(i, from, to);
+    }
+    let mut carried = Some(first[0]);
     loop {
         let mut header = [0u8; 8];
-        if from.read_exact(&mut header).is_err() {
+        let read = match carried.take() {
+            Some(b) => {
+                header[0] = b;
+                from.read_exact(&mut header[1..])
+            }
+            None => from.read_exact(&mut header),
+        };
+        if read.is_err() {
             break;
         }
         let len = u32::from_be_bytes(header[..4].try_into().unwrap()) as usize;

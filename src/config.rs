@@ -17,6 +17,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub http: HttpConfig,
     pub mqtt: crate::mqtt::config::MqttConfig,
+    pub limits: crate::security::limits::config::LimitsConfig,
     pub log: LogConfig,
     pub tables: Vec<TableConfig>,
     /// `[components.NAME]`: the sections of the components to run, each read by its
@@ -493,6 +494,7 @@ impl Config {
             ));
         }
         self.mqtt.validate()?;
+        self.limits.validate()?;
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(err(
                 "log.level",

@@ -11,4 +11,5 @@ pub mod mqtt;
 pub mod node;
 pub mod query;
 pub mod runtime;
+pub mod security;
 pub mod storage;

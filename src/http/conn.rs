@@ -1,11 +1,13 @@
 //! One HTTP/1.1 connection: reads into a bounded buffer, parses every complete request it
 //! holds (pipelining), answers them in order, and writes the answers in one go before it waits
 //! for more bytes. Closes idle connections and clients that trickle a request too slowly.
+//! Every request passes `admit` (rate, Host, Origin, body type) before it is routed.
 
 use super::realtime::Stream;
-use super::request::{parse, Limits, Parsed};
+use super::request::{parse, Limits, Method, Parsed};
 use super::response::Response;
 use super::shard::HttpShard;
+use crate::security::limits::Client;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use std::rc::Rc;
@@ -15,9 +17,9 @@ use std::time::{Duration, Instant};
 const FLUSH_AT: usize = 64 * 1024;
 
 /// Serves one connection until it closes (or leaves HTTP for an SSE or WebSocket stream).
-pub async fn serve(shard: &Rc<HttpShard>, stream: TcpStream) {
+pub async fn serve(shard: &Rc<HttpShard>, stream: TcpStream, client: Client) {
     let _ = stream.set_nodelay(true);
-    let mut conn = Conn::new(shard, stream);
+    let mut conn = Conn::new(shard, stream, client);
     loop {
         let (consumed, close_after) = match conn.answer().await {
             Step::Answered {
@@ -55,6 +57,8 @@ enum Step {
 struct Conn<'a> {
     shard: &'a Rc<HttpShard>,
     stream: TcpStream,
+    /// The peer, as the admission limits count it.
+    client: Client,
     limits: Limits,
     max_buffer: usize,
     idle: Duration,
@@ -72,11 +76,12 @@ struct Conn<'a> {
 }
 
 impl<'a> Conn<'a> {
-    fn new(shard: &'a Rc<HttpShard>, stream: TcpStream) -> Self {
+    fn new(shard: &'a Rc<HttpShard>, stream: TcpStream, client: Client) -> Self {
         let cfg = &shard.config().http;
         Conn {
             shard,
             stream,
+            client,
             limits: Limits {
                 max_header_bytes: cfg.max_header_bytes,
                 max_body_bytes: cfg.max_body_bytes,
@@ -102,6 +107,10 @@ impl<'a> Conn<'a> {
                 consumed,
                 close,
             } => {
+                let method = req.method;
+                if let Some(refusal) = super::admit::check(self.shard, &self.client, &req) {
+                    return self.respond(&refusal, method, consumed, close);
+                }
                 match super::realtime::stream_of(self.shard, &req) {
                     // SSE or WebSocket: the connection leaves HTTP after this request.
                     Some(Ok(kind)) => return Step::Upgrade { kind, consumed },
@@ -113,18 +122,11 @@ impl<'a> Conn<'a> {
                 }
                 let shard = self.shard;
                 shard.in_flight.set(shard.in_flight.get() + 1);
-                let head_only = req.method == super::request::Method::Head;
                 let routed = super::router::handle(shard, &req).await;
                 shard.in_flight.set(shard.in_flight.get() - 1);
-                let resp = match routed {
-                    super::router::Routed::Respond(r) => r,
-                    super::router::Routed::Stream(kind) => return Step::Upgrade { kind, consumed },
-                };
-                let close_after = close || shard.draining.get();
-                resp.write(&mut self.out, head_only, close_after);
-                Step::Answered {
-                    consumed,
-                    close_after,
+                match routed {
+                    super::router::Routed::Respond(r) => self.respond(&r, method, consumed, close),
+                    super::router::Routed::Stream(kind) => Step::Upgrade { kind, consumed },
                 }
             }
             Parsed::Incomplete { expect_continue } => {
@@ -143,6 +145,17 @@ impl<'a> Conn<'a> {
                     .await;
                 Step::Close
             }
+        }
+    }
+
+    /// Queues the answer to a request of `consumed` bytes (closing after it if the request
+    /// asked to or the node is draining).
+    fn respond(&mut self, resp: &Response, method: Method, consumed: usize, close: bool) -> Step {
+        let close_after = close || self.shard.draining.get();
+        resp.write(&mut self.out, method == Method::Head, close_after);
+        Step::Answered {
+            consumed,
+            close_after,
         }
     }
 

@@ -1,12 +1,15 @@
 //! The HTTP/1.1 front end: a listener per shard, connections parsed with httparse (keep-alive,
-//! pipelining, chunked bodies, limits and timeouts), and the routes: REST on tables, queries,
-//! admin, health and status.
+//! pipelining, chunked bodies, limits and timeouts), what a request must pass before it is
+//! routed (rate, Host, Origin, body type), and the routes: REST on tables, queries, admin,
+//! health and status.
 
 pub mod admin;
+pub mod admit;
 pub mod cache;
 pub mod cluster;
 pub mod component;
 pub mod conn;
+pub mod hosts;
 pub mod problem;
 pub mod realtime;
 pub mod request;

@@ -1,8 +1,9 @@
 //! A shard's HTTP listener: accepts connections (the kernel spreads them over the shards'
-//! SO_REUSEPORT listeners), enforces the per-shard connection cap, and runs each connection
-//! as a task on this shard.
+//! SO_REUSEPORT listeners), enforces the per-shard connection cap and the per-address one
+//! (`limits.http_connections_per_ip`), and runs each connection as a task on this shard.
 
 use super::shard::HttpShard;
+use crate::security::limits::Listener;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 
@@ -28,10 +29,21 @@ pub async fn accept_loop(shard: Rc<HttpShard>, listener: glommio::net::TcpListen
             drop(stream);
             continue;
         }
+        let client = shard.limits.client(stream.peer_addr().ok().map(|a| a.ip()));
+        let Some(slot) = shard.limits.connection(Listener::Http, &client) else {
+            tracing::debug!(
+                shard = shard.id,
+                ip = %client.ip,
+                "connection refused: limits.http_connections_per_ip reached"
+            );
+            drop(stream);
+            continue;
+        };
         open.fetch_add(1, Ordering::Relaxed);
         let shard2 = shard.clone();
         glommio::spawn_local(async move {
-            super::conn::serve(&shard2, stream).await;
+            super::conn::serve(&shard2, stream, client).await;
+            drop(slot);
             shard2.node.connections[shard2.id].fetch_sub(1, Ordering::Relaxed);
         })
         .detach();

@@ -1,11 +1,12 @@
 //! A shard's HTTP context: the runtime shard it runs on, the shard's broker (real-time
-//! streams ride on it), its components, and the replication status (`None` when clustering
-//! is off). Derefs to the runtime shard.
+//! streams ride on it), its components, the replication status (`None` when clustering
+//! is off), its admission limits and the host names it serves. Derefs to the runtime shard.
 
 use crate::app::AppShard;
 use crate::cluster::state::ClusterState;
 use crate::mqtt::MqttShard;
 use crate::runtime::shard::Shard;
+use crate::security::limits::ShardLimits;
 use std::ops::Deref;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -16,6 +17,10 @@ pub struct HttpShard {
     /// The shard's components (their routes are served before tables).
     pub app: Rc<AppShard>,
     pub cluster: Option<Arc<ClusterState>>,
+    /// This shard's admission limits (the broker's, shared).
+    pub limits: Rc<ShardLimits>,
+    /// The names requests may address this node by (`http.allowed_hosts`).
+    pub hosts: super::hosts::AllowedHosts,
 }
 
 impl Deref for HttpShard {

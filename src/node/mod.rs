@@ -148,6 +148,7 @@ pub fn run(
         caches,
         registry,
         cluster: cluster_state.clone(),
+        limits: Arc::new(crate::security::limits::NodeLimits::new(shards)),
     });
     if let Err(e) = running.start_shards(inboxes, services) {
         running.stop();

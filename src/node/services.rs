@@ -11,6 +11,7 @@ use crate::mqtt::{MqttShard, NodeMqtt};
 use crate::runtime::executor::{Services, StartServices};
 use crate::runtime::preflight::port_is_free;
 use crate::runtime::shard::Shard;
+use crate::security::limits::{NodeLimits, ShardLimits};
 use glommio::net::TcpListener;
 use glommio::Task;
 use std::cell::RefCell;
@@ -37,6 +38,8 @@ pub struct Shared {
     pub app_stats: Arc<AppStats>,
     pub caches: Arc<NodeCaches>,
     pub cluster: Option<Arc<ClusterState>>,
+    /// The admission limits' counters of every shard.
+    pub limits: Arc<NodeLimits>,
 }
 
 /// The services of every shard, built on each shard's thread as it starts.
@@ -49,6 +52,7 @@ pub fn start_services(shared: Shared) -> StartServices {
             app_stats,
             caches,
             cluster,
+            limits,
         } = &shared;
         let addrs = *listen.lock().unwrap_or_else(|e| e.into_inner());
         let (http_listener, mqtt_listener) = bind(shard.id, addrs)?;
@@ -59,7 +63,8 @@ pub fn start_services(shared: Shared) -> StartServices {
             };
             *listen.lock().unwrap_or_else(|e| e.into_inner()) = bound;
         }
-        let broker = MqttShard::start(shard.clone(), mqtt.clone())?;
+        let limits = ShardLimits::new(&shard.config().limits, shard.id, limits.clone());
+        let broker = MqttShard::start(shard.clone(), mqtt.clone(), limits.clone())?;
         let app = Rc::new(AppShard::new(
             broker.clone(),
             registry.clone(),
@@ -77,6 +82,8 @@ pub fn start_services(shared: Shared) -> StartServices {
             mqtt: broker.clone(),
             app,
             cluster: cluster.clone(),
+            limits,
+            hosts: crate::http::hosts::AllowedHosts::new(&shard.config().http.allowed_hosts),
         });
         let mqtt_accept = glommio::spawn_local(crate::mqtt::listener::accept_loop(
             broker.clone(),

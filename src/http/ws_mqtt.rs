@@ -22,6 +22,10 @@ pub struct WsTransport {
 }
 
 impl Transport for WsTransport {
+    fn peer_ip(&self) -> Option<std::net::IpAddr> {
+        self.ws.get_ref().peer_addr().ok().map(|a| a.ip())
+    }
+
     async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         while self.pending.is_empty() {
             match self.ws.next().await {
@@ -67,7 +71,7 @@ pub async fn serve(shard: Rc<HttpShard>, ws: Ws) {
     let (up_tx, up_rx) = flume::bounded(DEPTH);
     let (down_tx, down_rx) = flume::bounded::<Vec<u8>>(DEPTH);
     let msg = MqttMsg::Pipe {
-        pipe: Pipe::new(up_rx, down_tx),
+        pipe: Pipe::new(up_rx, down_tx, io.peer_ip()),
         read: input.to_vec(),
     };
     if shard.mqtt_node.inboxes[home].send_async(msg).await.is_err() {

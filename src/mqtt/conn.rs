@@ -25,9 +25,15 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 pub trait Transport {
     async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize>;
     async fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()>;
+    /// The client's address, if known (the publish rate's exemptions).
+    fn peer_ip(&self) -> Option<std::net::IpAddr>;
 }
 
 impl Transport for glommio::net::TcpStream {
+    fn peer_ip(&self) -> Option<std::net::IpAddr> {
+        self.peer_addr().ok().map(|a| a.ip())
+    }
+
     async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         AsyncReadExt::read(self, buf).await
     }
@@ -58,6 +64,9 @@ pub async fn run<T: Transport>(
     else {
         return;
     };
+    ctx.publish_limit = shard
+        .limits
+        .publish_limit(&shard.limits.client(io.peer_ip()));
     let how = match serve(&mut ctx, &mut io, input, &wake, &close, keep_alive).await {
         Ok(how) => how,
         Err(fault) => {

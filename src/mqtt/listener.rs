@@ -1,13 +1,15 @@
 //! A shard's MQTT listener: accepts connections (SO_REUSEPORT spreads them), enforces the
-//! per-shard cap, reads the CONNECT (bounded in size and time), gives an empty client id one
-//! that lives on this shard, and either runs the connection here or hands the socket to the
-//! home shard of its client id.
+//! per-shard cap and the per-address one (`limits.mqtt_connections_per_ip`: on the shard that
+//! accepted a connection, and again on the home shard it is handed to), reads the CONNECT
+//! (bounded in size and time), gives an empty client id one that lives on this shard, and
+//! either runs the connection here or hands the socket to the home shard of its client id.
 
 use super::codec::{self, Decoded};
 use super::conn::Transport;
 use super::mesh::{Handoff, MqttMsg};
 use super::packet::{Connect, Packet};
 use super::MqttShard;
+use crate::security::limits::Listener;
 use bytes::BytesMut;
 use futures_lite::future::or;
 use glommio::net::TcpStream;
@@ -56,6 +58,11 @@ pub fn adopt(shard: &Rc<MqttShard>, fd: RawFd, read: Vec<u8>) {
 }
 
 async fn first_contact(shard: Rc<MqttShard>, mut stream: TcpStream, mut input: BytesMut) {
+    let client = shard.limits.client(stream.peer_addr().ok().map(|a| a.ip()));
+    let Some(_slot) = shard.limits.connection(Listener::Mqtt, &client) else {
+        tracing::debug!(shard = shard.id, ip = %client.ip, "mqtt connection refused: limits.mqtt_connections_per_ip");
+        return;
+    };
     let counter = &shard.mqtt_node.connections[shard.id];
     counter.fetch_add(1, Ordering::Relaxed);
     if let Some((connect, assigned, rest)) = read_connect(&shard, &mut stream, &mut input).await {

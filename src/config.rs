@@ -19,6 +19,7 @@ pub struct Config {
     pub mqtt: crate::mqtt::config::MqttConfig,
     pub security: crate::security::config::SecurityConfig,
     pub tls: crate::net::tls_config::TlsConfig,
+    pub limits: crate::security::limits::config::LimitsConfig,
     pub log: LogConfig,
     pub tables: Vec<TableConfig>,
     /// `[components.NAME]`: the sections of the components to run, each read by its
@@ -256,6 +257,9 @@ pub struct HttpConfig {
     pub max_connections_per_shard: usize,
     pub max_query_rows: usize,
     pub max_index_ids: usize,
+    /// Host names requests may name (`Host`) and WebSocket pages may come from (`Origin`),
+    /// besides loopback and IP addresses: `"example.com"`, `"*.example.com"`, or `"*"` for any.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for HttpConfig {
@@ -269,6 +273,7 @@ impl Default for HttpConfig {
             max_connections_per_shard: 10_000,
             max_query_rows: 100_000,
             max_index_ids: 262_144,
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -494,9 +499,11 @@ impl Config {
                 "must be at least 100 milliseconds",
             ));
         }
+        validate_allowed_hosts(&self.http.allowed_hosts)?;
         self.mqtt.validate()?;
         self.security.validate()?;
         self.tls.validate(self.cluster.enabled())?;
+        self.limits.validate()?;
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(err(
                 "log.level",
@@ -578,6 +585,35 @@ fn validate_name(name: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Longest `http.allowed_hosts` list accepted.
+pub const MAX_ALLOWED_HOSTS: usize = 256;
+
+/// Each entry is `*`, a host name, or `*.` and a host name (its subdomains).
+fn validate_allowed_hosts(list: &[String]) -> Result<(), ConfigError> {
+    if list.len() > MAX_ALLOWED_HOSTS {
+        return Err(err(
+            "http.allowed_hosts",
+            format!("at most {MAX_ALLOWED_HOSTS} entries"),
+        ));
+    }
+    for (i, h) in list.iter().enumerate() {
+        let name = h.strip_prefix("*.").unwrap_or(h);
+        let ok = h == "*"
+            || (!name.is_empty()
+                && name.len() <= 253
+                && name.split('.').all(|l| {
+                    !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                }));
+        if !ok {
+            return Err(err(
+                &format!("http.allowed_hosts[{i}]"),
+                format!("{h:?} is not a host name like \"example.com\", \"*.example.com\" or \"*\" (no port, no scheme)"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn check_range(key: &str, v: usize, lo: usize, hi: usize) -> Result<(), ConfigError> {
     if v < lo || v > hi {
         return Err(err(key, format!("must be between {lo} and {hi}")));
@@ -634,6 +670,23 @@ mod tests {
         assert_eq!(c.shards.count, ShardCount::Number(3));
         assert!(Config::from_toml("[shards]\ncount = \"many\"\n", "t").is_err());
         assert!(Config::from_toml("[shards]\ncount = 0\n", "t").is_err());
+    }
+
+    #[test]
+    fn allowed_hosts_are_names_wildcards_or_star() {
+        let ok = "[http]\nallowed_hosts = [\"example.com\", \"*.apps.example.com\", \"*\"]\n";
+        assert!(Config::from_toml(ok, "t").is_ok());
+        for bad in [
+            "http://example.com",
+            "example.com:80",
+            "",
+            "a..b",
+            "*example.com",
+        ] {
+            let t = format!("[http]\nallowed_hosts = [\"x\", {bad:?}]\n");
+            let e = Config::from_toml(&t, "t").unwrap_err();
+            assert_eq!(e.key, "http.allowed_hosts[1]", "{bad}");
+        }
     }
 
     #[test]

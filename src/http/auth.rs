@@ -59,6 +59,9 @@ pub async fn admit(shard: &Rc<HttpShard>, req: &mut Request<'_>) -> Result<(), R
         .authenticate_header(credentials)
         .await
         .map_err(refusal)?;
+    if let Some(too_many) = super::admit::user(shard, &user.name) {
+        return Err(too_many);
+    }
     let need = need(shard, req);
     permit(shard, &user, &need)?;
     req.user = Some(user);

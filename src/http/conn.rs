@@ -1,14 +1,16 @@
 //! One HTTP/1.1 connection: reads into a bounded buffer, parses every complete request it
 //! holds (pipelining), answers them in order, and writes the answers in one go before it waits
-//! for more bytes. Each request is admitted first (`auth`: credentials and permission).
-//! Closes idle connections and clients that trickle a request too slowly.
-//! Generic over the byte stream (`net::Io`): plain TCP and TLS run the same code.
+//! for more bytes. Every request passes `admit` (rate, Host, Origin, body type), then `auth`
+//! (credentials, the user's rate, permission) before it is routed. Closes idle connections
+//! and clients that trickle a request too slowly. Generic over the byte stream (`net::Io`):
+//! plain TCP and TLS run the same code.
 
 use super::realtime::Stream;
-use super::request::{parse, Limits, Parsed};
+use super::request::{parse, Limits, Method, Parsed};
 use super::response::Response;
 use super::shard::HttpShard;
 use crate::net::{send, Io};
+use crate::security::limits::Client;
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -17,9 +19,9 @@ use std::time::{Duration, Instant};
 const FLUSH_AT: usize = 64 * 1024;
 
 /// Serves one connection until it closes (or leaves HTTP for an SSE or WebSocket stream).
-pub async fn serve<S: Io>(shard: &Rc<HttpShard>, stream: S) {
+pub async fn serve<S: Io>(shard: &Rc<HttpShard>, stream: S, client: Client) {
     let _ = stream.tcp().set_nodelay(true);
-    let mut conn = Conn::new(shard, stream);
+    let mut conn = Conn::new(shard, stream, client);
     loop {
         let (consumed, close_after) = match conn.answer().await {
             Step::Answered {
@@ -57,6 +59,8 @@ enum Step {
 struct Conn<'a, S> {
     shard: &'a Rc<HttpShard>,
     stream: S,
+    /// The peer, as the admission limits count it.
+    client: Client,
     limits: Limits,
     max_buffer: usize,
     idle: Duration,
@@ -74,11 +78,12 @@ struct Conn<'a, S> {
 }
 
 impl<'a, S: Io> Conn<'a, S> {
-    fn new(shard: &'a Rc<HttpShard>, stream: S) -> Self {
+    fn new(shard: &'a Rc<HttpShard>, stream: S, client: Client) -> Self {
         let cfg = &shard.config().http;
         Conn {
             shard,
             stream,
+            client,
             limits: Limits {
                 max_header_bytes: cfg.max_header_bytes,
                 max_body_bytes: cfg.max_body_bytes,
@@ -104,18 +109,16 @@ impl<'a, S: Io> Conn<'a, S> {
                 consumed,
                 close,
             } => {
+                let method = req.method;
+                if let Some(refusal) = super::admit::check(self.shard, &self.client, &req) {
+                    return self.respond(&refusal, method, consumed, close);
+                }
                 let shard = self.shard;
                 shard.in_flight.set(shard.in_flight.get() + 1);
                 let admitted = super::auth::admit(shard, &mut req).await;
                 shard.in_flight.set(shard.in_flight.get() - 1);
-                if let Err(resp) = admitted {
-                    let close_after = close || shard.draining.get();
-                    let head_only = req.method == super::request::Method::Head;
-                    resp.write(&mut self.out, head_only, close_after);
-                    return Step::Answered {
-                        consumed,
-                        close_after,
-                    };
+                if let Err(refusal) = admitted {
+                    return self.respond(&refusal, method, consumed, close);
                 }
                 match super::realtime::stream_of(self.shard, &req) {
                     // SSE or WebSocket: the connection leaves HTTP after this request.
@@ -128,18 +131,11 @@ impl<'a, S: Io> Conn<'a, S> {
                 }
                 let shard = self.shard;
                 shard.in_flight.set(shard.in_flight.get() + 1);
-                let head_only = req.method == super::request::Method::Head;
                 let routed = super::router::handle(shard, &req).await;
                 shard.in_flight.set(shard.in_flight.get() - 1);
-                let resp = match routed {
-                    super::router::Routed::Respond(r) => r,
-                    super::router::Routed::Stream(kind) => return Step::Upgrade { kind, consumed },
-                };
-                let close_after = close || shard.draining.get();
-                resp.write(&mut self.out, head_only, close_after);
-                Step::Answered {
-                    consumed,
-                    close_after,
+                match routed {
+                    super::router::Routed::Respond(r) => self.respond(&r, method, consumed, close),
+                    super::router::Routed::Stream(kind) => Step::Upgrade { kind, consumed },
                 }
             }
             Parsed::Incomplete { expect_continue } => {
@@ -158,6 +154,17 @@ impl<'a, S: Io> Conn<'a, S> {
                     .await;
                 Step::Close
             }
+        }
+    }
+
+    /// Queues the answer to a request of `consumed` bytes (closing after it if the request
+    /// asked to or the node is draining).
+    fn respond(&mut self, resp: &Response, method: Method, consumed: usize, close: bool) -> Step {
+        let close_after = close || self.shard.draining.get();
+        resp.write(&mut self.out, method == Method::Head, close_after);
+        Step::Answered {
+            consumed,
+            close_after,
         }
     }
 

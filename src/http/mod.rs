@@ -1,14 +1,17 @@
 //! The HTTP/1.1 front end: a listener per shard, connections parsed with httparse (keep-alive,
-//! pipelining, chunked bodies, limits and timeouts), authentication and permissions (`auth`),
+//! pipelining, chunked bodies, limits and timeouts), what a request must pass before it is
+//! routed (`admit`: rate, Host, Origin, body type; then `auth`: credentials and permission),
 //! and the routes: REST on tables, queries, admin, users and roles, health and status.
 
 pub mod accounts;
 pub mod admin;
+pub mod admit;
 pub mod auth;
 pub mod cache;
 pub mod cluster;
 pub mod component;
 pub mod conn;
+pub mod hosts;
 pub mod problem;
 pub mod realtime;
 pub mod request;

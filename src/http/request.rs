@@ -24,6 +24,9 @@ pub struct Request<'a> {
     pub if_match: Option<&'a str>,
     pub if_none_match: Option<&'a str>,
     pub accept: Option<&'a str>,
+    /// `Host` (checked against the node's names) and `Origin` (checked on WebSocket upgrades).
+    pub host: Option<&'a str>,
+    pub origin: Option<&'a str>,
     /// Real-time requests: `Upgrade`, whether `Connection` names `upgrade`, the WebSocket
     /// key, version and subprotocols, and SSE's `Last-Event-ID`.
     pub upgrade: Option<&'a str>,
@@ -130,6 +133,8 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits, scratch: &'a mut Vec<u8>) -> Pa
         if_match: None,
         if_none_match: None,
         accept: None,
+        host: None,
+        origin: None,
         upgrade: None,
         connection_upgrade: false,
         ws_key: None,
@@ -187,6 +192,15 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits, scratch: &'a mut Vec<u8>) -> Pa
             r.if_none_match = Some(value);
         } else if name.eq_ignore_ascii_case("accept") {
             r.accept = Some(value);
+        } else if name.eq_ignore_ascii_case("host") {
+            if r.host.replace(value).is_some() {
+                return Parsed::Error {
+                    status: 400,
+                    detail: "more than one Host header".into(),
+                };
+            }
+        } else if name.eq_ignore_ascii_case("origin") {
+            r.origin = Some(value);
         } else if name.eq_ignore_ascii_case("upgrade") {
             r.upgrade = Some(value);
         } else if name.eq_ignore_ascii_case("sec-websocket-key") {

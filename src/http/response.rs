@@ -98,6 +98,7 @@ pub fn reason(status: u16) -> &'static str {
         414 => "URI Too Long",
         415 => "Unsupported Media Type",
         416 => "Range Not Satisfiable",
+        421 => "Misdirected Request",
         422 => "Unprocessable Content",
         426 => "Upgrade Required",
         428 => "Precondition Required",

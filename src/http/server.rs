@@ -1,10 +1,12 @@
 //! A shard's HTTP and HTTPS listeners: accept connections (the kernel spreads them over the
 //! shards' SO_REUSEPORT listeners), enforce the per-shard connection cap (both count against
-//! it), and run each connection as a task on this shard; on the HTTPS listener the task first
-//! runs the TLS handshake, bounded by `tls.handshake_timeout_ms`.
+//! it) and the per-address one (`limits.http_connections_per_ip`), and run each connection as
+//! a task on this shard; on the HTTPS listener the task first runs the TLS handshake, bounded
+//! by `tls.handshake_timeout_ms`.
 
 use super::shard::HttpShard;
 use crate::net::tls::Tls;
+use crate::security::limits::{Client, Listener};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -36,14 +38,25 @@ pub async fn accept_loop(
             drop(stream);
             continue;
         }
+        let client = shard.limits.client(stream.peer_addr().ok().map(|a| a.ip()));
+        let Some(slot) = shard.limits.connection(Listener::Http, &client) else {
+            tracing::debug!(
+                shard = shard.id,
+                ip = %client.ip,
+                "connection refused: limits.http_connections_per_ip reached"
+            );
+            drop(stream);
+            continue;
+        };
         open.fetch_add(1, Ordering::Relaxed);
         let shard2 = shard.clone();
         let tls = tls.clone();
         glommio::spawn_local(async move {
             match tls {
-                None => super::conn::serve(&shard2, stream).await,
-                Some(tls) => serve_tls(&shard2, &tls, stream).await,
+                None => super::conn::serve(&shard2, stream, client).await,
+                Some(tls) => serve_tls(&shard2, &tls, stream, client).await,
             }
+            drop(slot);
             shard2.node.connections[shard2.id].fetch_sub(1, Ordering::Relaxed);
         })
         .detach();
@@ -51,10 +64,15 @@ pub async fn accept_loop(
 }
 
 /// The TLS handshake (with the certificate of the moment), then HTTP over it.
-async fn serve_tls(shard: &Rc<HttpShard>, tls: &Tls, stream: glommio::net::TcpStream) {
+async fn serve_tls(
+    shard: &Rc<HttpShard>,
+    tls: &Tls,
+    stream: glommio::net::TcpStream,
+    client: Client,
+) {
     let config = tls.configs().http.clone();
     match crate::net::tls::accept(config, stream, tls.handshake_timeout()).await {
-        Ok(stream) => super::conn::serve(shard, stream).await,
+        Ok(stream) => super::conn::serve(shard, stream, client).await,
         Err(e) => tracing::debug!(shard = shard.id, "HTTPS handshake failed: {e}"),
     }
 }

@@ -1,11 +1,14 @@
 //! A shard's HTTP context: the runtime shard it runs on, the shard's broker (real-time
 //! streams ride on it), its components, and the replication status (`None` when clustering
 //! is off), and its authentication state. Derefs to the runtime shard.
+//! streams ride on it), its components, the replication status (`None` when clustering
+//! is off), its admission limits and the host names it serves. Derefs to the runtime shard.
 
 use crate::app::AppShard;
 use crate::cluster::state::ClusterState;
 use crate::mqtt::MqttShard;
 use crate::runtime::shard::Shard;
+use crate::security::limits::ShardLimits;
 use crate::security::ShardSecurity;
 use std::ops::Deref;
 use std::rc::Rc;
@@ -19,6 +22,10 @@ pub struct HttpShard {
     pub cluster: Option<Arc<ClusterState>>,
     /// Authentication: the users and roles, the credential cache.
     pub security: Rc<ShardSecurity>,
+    /// This shard's admission limits (the broker's, shared).
+    pub limits: Rc<ShardLimits>,
+    /// The names requests may address this node by (`http.allowed_hosts`).
+    pub hosts: super::hosts::AllowedHosts,
 }
 
 impl Deref for HttpShard {

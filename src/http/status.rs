@@ -1,5 +1,6 @@
 //! `/health` (200 once every shard serves) and `/status` (per-shard counters: records,
-//! writes, connections, change-log range; the tables).
+//! writes, connections, change-log range; the tables; the broker's, the limits' and the
+//! components' counters).
 
 use super::response::Response;
 use super::shard::HttpShard;
@@ -59,6 +60,7 @@ pub fn status(shard: &HttpShard) -> Response {
         "shards": shards,
         "tables": tables,
         "mqtt": mqtt.status_json(),
+        "limits": shard.limits.node_status_json(),
         "components": crate::app::add_job_status(shard.app.stats.status_json(), &shard.app.registry),
         "caches": shard.app.caches.node.status_json(),
         "cluster": shard.cluster.as_ref().map(|c| {

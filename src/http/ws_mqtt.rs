@@ -22,6 +22,10 @@ pub struct WsTransport<S> {
 }
 
 impl<S: Io> Transport for WsTransport<S> {
+    fn peer_ip(&self) -> Option<std::net::IpAddr> {
+        self.ws.get_ref().tcp().peer_addr().ok().map(|a| a.ip())
+    }
+
     async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         while self.pending.is_empty() {
             match self.ws.next().await {

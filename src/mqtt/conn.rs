@@ -26,10 +26,16 @@ pub trait Transport {
     async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize>;
     /// Writes all of `buf` onto the wire (nothing left in a buffer of the stream).
     async fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()>;
+    /// The client's address, if known (the publish rate's exemptions).
+    fn peer_ip(&self) -> Option<std::net::IpAddr>;
 }
 
 /// A socket, plain or TLS.
 impl<S: crate::net::Io> Transport for S {
+    fn peer_ip(&self) -> Option<std::net::IpAddr> {
+        self.tcp().peer_addr().ok().map(|a| a.ip())
+    }
+
     async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         AsyncReadExt::read(self, buf).await
     }
@@ -60,6 +66,9 @@ pub async fn run<T: Transport>(
     else {
         return;
     };
+    ctx.publish_limit = shard
+        .limits
+        .publish_limit(&shard.limits.client(io.peer_ip()));
     let how = match serve(&mut ctx, &mut io, input, &wake, &close, keep_alive).await {
         Ok(how) => how,
         Err(fault) => {

@@ -12,6 +12,7 @@ use super::packet::{Connect, Fault, Packet, PublishIn, SubRequest};
 use super::session::{Link, Session, SubOpts};
 use super::MqttShard;
 use super::{retained, store, tables, topic};
+use crate::security::limits::{bump, PublishLimit};
 use bytes::BytesMut;
 use glommio::channels::local_channel::{self, LocalReceiver};
 use std::cell::Cell;
@@ -48,6 +49,8 @@ pub struct Ctx {
     pub ended: Option<End>,
     /// QoS 1/2 publishes routed and not yet acknowledged, in the order they came (`settle`).
     pub pending: VecDeque<PendingAck>,
+    /// The connection's publish rate (`limits.mqtt_publishes_per_sec`); `None`: unlimited.
+    pub publish_limit: Option<PublishLimit>,
 }
 
 /// A QoS 1/2 publish from the client, routed, whose PUBACK/PUBREC waits for the copies it
@@ -123,6 +126,7 @@ pub async fn connect(
             aliases: HashMap::new(),
             ended: None,
             pending: VecDeque::new(),
+            publish_limit: None,
         },
         wake: wake_rx,
         close,
@@ -311,6 +315,9 @@ async fn publish(ctx: &mut Ctx, p: PublishIn) -> Result<(), Fault> {
             return Err(Fault::ReceiveMaxExceeded);
         }
     }
+    if !within_rate(ctx, p.qos, p.pkid).await {
+        return Ok(());
+    }
     let now = crate::storage::now_millis();
     let msg = Message {
         topic,
@@ -336,6 +343,50 @@ async fn publish(ctx: &mut Ctx, p: PublishIn) -> Result<(), Fault> {
         });
     }
     Ok(())
+}
+
+/// The 5.0 reason code of a publish over the client's rate (quota exceeded).
+pub const REASON_QUOTA: u8 = 0x97;
+
+/// Takes a token of the connection's publish rate. Past the rate a QoS 0 publish is dropped
+/// (counted); a QoS 1/2 one of a 5.0 client is answered `REASON_QUOTA` (counted), which tells
+/// it to send the message again later; a 3.1.1 client, which cannot be told, is held back
+/// until a token is there (counted): its connection reads nothing meanwhile, so its own
+/// unacknowledged window and TCP slow it down, and nothing it sent is lost. False: the
+/// publish is answered already (or dropped) and goes no further.
+async fn within_rate(ctx: &mut Ctx, qos: u8, pkid: u16) -> bool {
+    let Some(limit) = ctx.publish_limit.as_mut() else {
+        return true;
+    };
+    let limits = ctx.shard.limits.clone();
+    let mut wait_ns = match limit.take(&limits) {
+        Ok(()) => return true,
+        Err(w) => w,
+    };
+    let stats = limits.stats();
+    match (qos, ctx.v) {
+        (0, _) => bump(&stats.mqtt_publishes_dropped),
+        (_, Version::V5) => {
+            bump(&stats.mqtt_publishes_refused);
+            ctx.pending.push_back(PendingAck {
+                pkid,
+                qos,
+                reason: REASON_QUOTA,
+                commits: broker::Commits::default(),
+            });
+        }
+        (_, Version::V4) => {
+            bump(&stats.mqtt_publishes_delayed);
+            loop {
+                glommio::timer::sleep(Duration::from_nanos(wait_ns)).await;
+                match limit.take(&limits) {
+                    Ok(()) => return true,
+                    Err(w) => wait_ns = w,
+                }
+            }
+        }
+    }
+    false
 }
 
 /// Whether a publish's reason code says it was not applied for a reason that may pass (as

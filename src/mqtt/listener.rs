@@ -1,8 +1,10 @@
 //! A shard's MQTT listeners, plain and TLS: accept connections (SO_REUSEPORT spreads them),
-//! enforce the per-shard cap, read the CONNECT (bounded in size and time), give an empty
-//! client id one that lives on this shard, and either run the connection here or move it to
-//! the home shard of its client id. A plain socket is handed over whole; a TLS session cannot
-//! be (its keys live here), so this shard keeps it and relays the MQTT bytes (`pipe::relay`).
+//! enforce the per-shard cap and the per-address one (`limits.mqtt_connections_per_ip`: on
+//! the shard that accepted a connection, and again on the home shard a socket is handed to),
+//! read the CONNECT (bounded in size and time), give an empty client id one that lives on this
+//! shard, and either run the connection here or move it to the home shard of its client id. A
+//! plain socket is handed over whole; a TLS session cannot be (its keys live here), so this
+//! shard keeps it and relays the MQTT bytes (`pipe::relay`).
 
 use super::codec::{self, Decoded};
 use super::conn::Transport;
@@ -10,6 +12,7 @@ use super::mesh::{Handoff, MqttMsg};
 use super::packet::{Connect, Packet};
 use super::MqttShard;
 use crate::net::tls::Tls;
+use crate::security::limits::Listener;
 use bytes::BytesMut;
 use futures_lite::future::or;
 use glommio::net::TcpStream;
@@ -58,6 +61,9 @@ pub async fn accept_loop(
 /// A TLS connection: the handshake, the CONNECT, then the session here or relayed to its
 /// home shard. Counted on this shard while it holds the socket.
 async fn tls_contact(shard: Rc<MqttShard>, tls: Arc<Tls>, stream: TcpStream) {
+    let Some(_slot) = connection_slot(&shard, &stream) else {
+        return;
+    };
     let counter = &shard.mqtt_node.connections[shard.id];
     counter.fetch_add(1, Ordering::Relaxed);
     let config = tls.configs().mqtt.clone();
@@ -90,7 +96,24 @@ pub fn adopt(shard: &Rc<MqttShard>, fd: RawFd, read: Vec<u8>) {
     .detach();
 }
 
+/// A place for the connection under `limits.mqtt_connections_per_ip` (held while it lives),
+/// or `None` (logged) when its address has no room left.
+fn connection_slot(
+    shard: &MqttShard,
+    stream: &TcpStream,
+) -> Option<crate::security::limits::conns::Slot> {
+    let client = shard.limits.client(stream.peer_addr().ok().map(|a| a.ip()));
+    let slot = shard.limits.connection(Listener::Mqtt, &client);
+    if slot.is_none() {
+        tracing::debug!(shard = shard.id, ip = %client.ip, "mqtt connection refused: limits.mqtt_connections_per_ip");
+    }
+    slot
+}
+
 async fn first_contact(shard: Rc<MqttShard>, mut stream: TcpStream, mut input: BytesMut) {
+    let Some(_slot) = connection_slot(&shard, &stream) else {
+        return;
+    };
     let counter = &shard.mqtt_node.connections[shard.id];
     counter.fetch_add(1, Ordering::Relaxed);
     if let Some((connect, assigned, rest)) = read_connect(&shard, &mut stream, &mut input).await {

@@ -17,22 +17,33 @@ pub struct Pipe {
     pub from_client: flume::Receiver<Vec<u8>>,
     pub to_client: flume::Sender<Vec<u8>>,
     pending: Vec<u8>,
+    /// The client's address, as the relaying shard saw it.
+    peer: Option<std::net::IpAddr>,
 }
 
 /// Chunks in flight each way before the sender waits.
 pub const DEPTH: usize = 64;
 
 impl Pipe {
-    pub fn new(from_client: flume::Receiver<Vec<u8>>, to_client: flume::Sender<Vec<u8>>) -> Pipe {
+    pub fn new(
+        from_client: flume::Receiver<Vec<u8>>,
+        to_client: flume::Sender<Vec<u8>>,
+        peer: Option<std::net::IpAddr>,
+    ) -> Pipe {
         Pipe {
             from_client,
             to_client,
             pending: Vec::new(),
+            peer,
         }
     }
 }
 
 impl Transport for Pipe {
+    fn peer_ip(&self) -> Option<std::net::IpAddr> {
+        self.peer
+    }
+
     async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         if self.pending.is_empty() {
             match self.from_client.recv_async().await {
@@ -74,7 +85,7 @@ pub async fn relay<T: Transport>(shard: &MqttShard, home: usize, io: &mut T, rea
     let (up_tx, up_rx) = flume::bounded(DEPTH);
     let (down_tx, down_rx) = flume::bounded::<Vec<u8>>(DEPTH);
     let msg = MqttMsg::Pipe {
-        pipe: Pipe::new(up_rx, down_tx),
+        pipe: Pipe::new(up_rx, down_tx, io.peer_ip()),
         read,
     };
     if shard.mqtt_node.inboxes[home].send_async(msg).await.is_err() {

@@ -7,6 +7,7 @@ use super::broker::{self, Broker};
 use super::mesh::MqttMsg;
 use super::{packet, retained, store, tables, NodeMqtt};
 use crate::runtime::shard::Shard;
+use crate::security::limits::ShardLimits;
 use std::cell::Cell;
 use std::ops::Deref;
 use std::rc::Rc;
@@ -23,6 +24,8 @@ pub struct MqttShard {
     pub client_ids: Cell<u64>,
     /// What clients' publishes pass through before they are routed (`hook.rs`), if anything.
     pub publish_hook: std::cell::OnceCell<Rc<dyn super::hook::PublishHook>>,
+    /// This shard's admission limits (connections per address, publish rates).
+    pub limits: Rc<ShardLimits>,
 }
 
 impl Deref for MqttShard {
@@ -38,7 +41,11 @@ impl MqttShard {
     /// stored sessions of this shard (offline, with their queues), the subscription summary as
     /// stored sessions describe it, the retained count, the change-feed listener and the
     /// inbox other shards reach it through.
-    pub fn start(base: Rc<Shard>, mqtt_node: Arc<NodeMqtt>) -> Result<Rc<MqttShard>, String> {
+    pub fn start(
+        base: Rc<Shard>,
+        mqtt_node: Arc<NodeMqtt>,
+        limits: Rc<ShardLimits>,
+    ) -> Result<Rc<MqttShard>, String> {
         let inbox = mqtt_node
             .take_inbox(base.id)
             .ok_or_else(|| format!("the MQTT inbox of shard {} was taken twice", base.id))?;
@@ -48,6 +55,7 @@ impl MqttShard {
             mqtt_node,
             client_ids: Cell::new(0),
             publish_hook: std::cell::OnceCell::new(),
+            limits,
         });
         if let Some(rx) = shard.mqtt.persist_rx.borrow_mut().take() {
             glommio::spawn_local(store::persist_task(shard.clone(), rx)).detach();

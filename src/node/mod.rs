@@ -216,6 +216,7 @@ pub fn run(
         registry,
         cluster: cluster_state.clone(),
         tls: tls.clone(),
+        limits: Arc::new(crate::security::limits::NodeLimits::new(shards)),
     });
     if let Err(e) = running.start_shards(inboxes, services) {
         running.stop();

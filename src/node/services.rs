@@ -12,6 +12,7 @@ use crate::net::tls::Tls;
 use crate::runtime::executor::{Services, StartServices};
 use crate::runtime::preflight::port_is_free;
 use crate::runtime::shard::Shard;
+use crate::security::limits::{NodeLimits, ShardLimits};
 use glommio::net::TcpListener;
 use glommio::Task;
 use std::cell::RefCell;
@@ -43,6 +44,8 @@ pub struct Shared {
     pub cluster: Option<Arc<ClusterState>>,
     /// The node's TLS (`None`: off).
     pub tls: Option<Arc<Tls>>,
+    /// The admission limits' counters of every shard.
+    pub limits: Arc<NodeLimits>,
 }
 
 /// The services of every shard, built on each shard's thread as it starts.
@@ -56,13 +59,15 @@ pub fn start_services(shared: Shared) -> StartServices {
             caches,
             cluster,
             tls,
+            limits,
         } = &shared;
         let addrs = *listen.lock().unwrap_or_else(|e| e.into_inner());
         let listeners = bind(shard.id, addrs)?;
         if shard.id == 0 {
             *listen.lock().unwrap_or_else(|e| e.into_inner()) = listeners.bound(addrs);
         }
-        let broker = MqttShard::start(shard.clone(), mqtt.clone())?;
+        let limits = ShardLimits::new(&shard.config().limits, shard.id, limits.clone());
+        let broker = MqttShard::start(shard.clone(), mqtt.clone(), limits.clone())?;
         let app = Rc::new(AppShard::new(
             broker.clone(),
             registry.clone(),
@@ -81,6 +86,8 @@ pub fn start_services(shared: Shared) -> StartServices {
             app,
             cluster: cluster.clone(),
             security: Rc::new(crate::security::ShardSecurity::new(shard.clone())),
+            limits,
+            hosts: crate::http::hosts::AllowedHosts::new(&shard.config().http.allowed_hosts),
         });
         let accepting = listeners.serve(&http, &broker, tls);
         Ok(Box::new(ShardServices {

@@ -15,6 +15,8 @@
 //! - `password`, `token`: argon2 and HMAC-signed tokens
 //! - `store`: changes on a running node; `offline`: changes on a stopped node's data dir
 //! - `bootstrap`: loopback-only until a user exists
+//! - `limits`: admission (request and publish rates per address and user, connections per
+//!   address); it knows neither HTTP nor MQTT, only addresses, keys and counters
 
 pub mod bootstrap;
 pub mod cache;
@@ -31,3 +33,4 @@ pub mod token;
 pub use model::{Role, TableOp, TablePerms, TopicRule, SUPER_USER};
 pub use principal::Principal;
 pub use shard::{AuthError, ShardSecurity, Tokens};
+pub mod limits;

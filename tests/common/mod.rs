@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod mqtt;
 pub mod origin;
 pub mod proxy;
+pub mod raw_http;
 pub mod raw_mqtt;
 pub mod sse;
 pub mod tls;

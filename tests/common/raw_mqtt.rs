@@ -13,7 +13,11 @@ pub struct Raw {
 
 impl Raw {
     pub fn connect(addr: &str) -> Raw {
-        let s = TcpStream::connect(addr).unwrap();
+        Raw::from_stream(TcpStream::connect(addr).unwrap())
+    }
+
+    /// A raw connection over a socket the test connected itself.
+    pub fn from_stream(s: TcpStream) -> Raw {
         s.set_nodelay(true).unwrap();
         Raw { s, buf: Vec::new() }
     }

@@ -24,7 +24,7 @@ fn status_for_host(s: &Server, host: &str) -> u16 {
 #[test]
 fn a_host_not_allowed_is_421_and_loopback_and_configured_names_are_served() {
     let s = Server::start(&format!(
-        "{PRODUCT_TABLE}\n[http]\nallowed_hosts = [\"db.example.com\", \"*.apps.example.com\"]\n"
+        "allowed_hosts = [\"db.example.com\", \"*.apps.example.com\"]\n{PRODUCT_TABLE}"
     ));
     let s = &s;
     let port = s.addr.rsplit_once(':').unwrap().1;
@@ -77,9 +77,7 @@ fn a_host_not_allowed_is_421_and_loopback_and_configured_names_are_served() {
 
 #[test]
 fn allowed_hosts_star_serves_any_name() {
-    let s = Server::start(&format!(
-        "{PRODUCT_TABLE}\n[http]\nallowed_hosts = [\"*\"]\n"
-    ));
+    let s = Server::start(&format!("allowed_hosts = [\"*\"]\n{PRODUCT_TABLE}"));
     assert_eq!(status_for_host(&s, "evil.test"), 404);
     assert_eq!(limits_status(&s)["hosts_refused"], 0);
 }
@@ -109,7 +107,7 @@ fn ws_status(s: &Server, path: &str, origin: Option<&str>, protocol: Option<&str
 #[test]
 fn a_websocket_from_a_foreign_origin_is_403() {
     let s = Server::start(&format!(
-        "{PRODUCT_TABLE}\n[http]\nallowed_hosts = [\"app.example.com\"]\n"
+        "allowed_hosts = [\"app.example.com\"]\n{PRODUCT_TABLE}"
     ));
     let own = format!("http://{}", s.addr);
     for path in ["/Product/1", "/Product/"] {

@@ -13,7 +13,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 /// Roles: `reader` reads Product; `inserter` inserts; `updater` updates; `deleter` deletes;
-/// `publisher` reads Product and may publish to Product topics. One user per role, named
+/// `publisher` reads and updates Product (so it may publish to a record's topic). One user per role, named
 /// like it, password `{name}-password`.
 fn server() -> (Server, ureq::Agent) {
     let s = Server::start(&format!(
@@ -36,13 +36,12 @@ fn server() -> (Server, ureq::Agent) {
         );
         create_user(&a, &s, role, &format!("{role}-password"), &[role]);
     }
-    let topics = json!([{ "filter": "Product/#", "publish": true }]);
     put_role(
         &a,
         &s,
         "publisher",
-        json!({ "Product": { "read": true } }),
-        topics,
+        json!({ "Product": { "read": true, "update": true } }),
+        json!([]),
     );
     create_user(
         &a,
@@ -370,7 +369,7 @@ fn ws_as(addr: &str, path: &str, user: &str) -> Result<Ws, u16> {
 }
 
 #[test]
-fn sse_and_websocket_streams_need_read_and_websocket_messages_need_publish() {
+fn sse_and_websocket_streams_need_read_and_websocket_messages_need_update() {
     let (s, a) = server();
     as_admin(&a, "PUT", &s.url("/Product/1"), Some(json!({"v": 1})));
     for path in ["/Product/1", "/Product/"] {
@@ -385,7 +384,8 @@ fn sse_and_websocket_streams_need_read_and_websocket_messages_need_publish() {
     assert_eq!(open.next().2["value"]["v"], 1, "the record first");
     as_admin(&a, "PATCH", &s.url("/Product/1"), Some(json!({"v": 2})));
     assert_eq!(open.next().2["value"]["v"], 2, "then its change");
-    // A WebSocket message is a publish: the publisher may, the reader may not.
+    // A WebSocket message is a publish to the record's topic, which needs update on the
+    // table: the publisher may, the reader may not.
     let mut ws = ws_as(&s.addr, "/Product/1", "publisher").unwrap();
     ws.send(tungstenite::Message::text(r#"{"hello":1}"#))
         .unwrap();

@@ -169,10 +169,13 @@ async fn publish(
             format!("{}/{id}", target.table.name)
         }
     };
-    if user.as_ref().is_some_and(|u| !u.can_publish(&topic)) {
+    // A message to the record's subscribers: what MQTT allows a plain publish there.
+    let allowed =
+        |u: &Principal| crate::mqtt::acl::may_publish(&shard.mqtt, u, &topic, false, false);
+    if user.as_ref().is_some_and(|u| !allowed(u)) {
         return Err((
             CloseCode::Policy,
-            "this user may not publish to the record's topic",
+            "this user may not publish to the record's topic (it needs update on the table)",
         ));
     }
     let msg = MqttMessage {

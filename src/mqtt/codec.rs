@@ -135,7 +135,14 @@ fn from_v4(p: v4::Packet) -> Result<Packet, Fault> {
                 will,
                 receive_max: u16::MAX,
                 max_packet: None,
-                username: c.login.map(|l| l.username).filter(|u| !u.is_empty()),
+                username: c
+                    .login
+                    .as_ref()
+                    .map(|l| l.username.clone())
+                    .filter(|u| !u.is_empty()),
+                password: c
+                    .login
+                    .map(|l| super::packet::Password::new(l.password.into_bytes())),
                 client_id: c.client_id,
             }))
         }
@@ -234,7 +241,14 @@ fn from_v5(p: v5::Packet) -> Result<Packet, Fault> {
                 will,
                 receive_max: props.receive_maximum.unwrap_or(u16::MAX),
                 max_packet: props.max_packet_size,
-                username: c.login.map(|l| l.username).filter(|u| !u.is_empty()),
+                username: c
+                    .login
+                    .as_ref()
+                    .map(|l| l.username.clone())
+                    .filter(|u| !u.is_empty()),
+                password: c
+                    .login
+                    .map(|l| super::packet::Password::new(l.password.into_bytes())),
                 client_id: c.client_id,
             }))
         }

@@ -134,6 +134,9 @@ async fn serve<T: Transport>(
         if let Some(f) = close.get() {
             return Err(f);
         }
+        if !handler::user_still_allowed(ctx) {
+            return Err(Fault::NotAuthorized);
+        }
         ctx.session
             .fill(&shard, &mut ctx.out, crate::storage::now_millis());
         let n = ctx.out.len();

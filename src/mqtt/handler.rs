@@ -11,8 +11,9 @@ use super::message::Message;
 use super::packet::{Connect, Fault, Packet, PublishIn, SubRequest};
 use super::session::{Link, Session, SubOpts};
 use super::MqttShard;
-use super::{retained, store, tables, topic};
+use super::{acl, retained, store, tables, topic};
 use crate::security::limits::{bump, PublishLimit};
+use crate::security::Principal;
 use bytes::BytesMut;
 use glommio::channels::local_channel::{self, LocalReceiver};
 use std::cell::Cell;
@@ -51,6 +52,10 @@ pub struct Ctx {
     pub pending: VecDeque<PendingAck>,
     /// The connection's publish rate (`limits.mqtt_publishes_per_sec`); `None`: unlimited.
     pub publish_limit: Option<PublishLimit>,
+    /// The user the client authenticated as; `None` when it connected while no user existed.
+    pub user: Option<Arc<Principal>>,
+    /// The generation of the users and roles `user` was resolved at (`acl::still_allowed`).
+    pub auth_generation: u64,
 }
 
 /// A QoS 1/2 publish from the client, routed, whose PUBACK/PUBREC waits for the copies it
@@ -81,6 +86,16 @@ pub async fn connect(
     let v = if c.v5 { Version::V5 } else { Version::V4 };
     let expiry = c.session_expiry_secs.min(cfg.max_session_expiry_secs);
     let client: Arc<str> = Arc::from(c.client_id.as_str());
+    let auth_generation = shard.security.directory().generation;
+    let user = match acl::authenticate(shard, &c).await {
+        Ok(user) => user,
+        Err((v4, v5)) => {
+            super::count(&shard.mqtt_node.stats.connects_unauthorized);
+            let code = if c.v5 { v5 } else { v4 };
+            encode::connack(out, v, info(false, code, None, cfg, None));
+            return None;
+        }
+    };
     let existing = shard.mqtt.sessions.borrow().get(&client).cloned();
     if let Some((v4, v5)) = refusal(shard, &c, expiry, existing.as_ref()) {
         let code = if c.v5 { v5 } else { v4 };
@@ -127,6 +142,8 @@ pub async fn connect(
             ended: None,
             pending: VecDeque::new(),
             publish_limit: None,
+            user,
+            auth_generation,
         },
         wake: wake_rx,
         close,
@@ -315,6 +332,10 @@ async fn publish(ctx: &mut Ctx, p: PublishIn) -> Result<(), Fault> {
             return Err(Fault::ReceiveMaxExceeded);
         }
     }
+    let retained_delete = (p.retain, p.payload.is_empty());
+    if !may_publish(ctx, &topic, p.qos, p.pkid, retained_delete) {
+        return Ok(());
+    }
     if !within_rate(ctx, p.qos, p.pkid).await {
         return Ok(());
     }
@@ -343,6 +364,58 @@ async fn publish(ctx: &mut Ctx, p: PublishIn) -> Result<(), Fault> {
         });
     }
     Ok(())
+}
+
+/// Whether the connection may go on under the users and roles as they are now (looked at
+/// again only when they changed); counted when not.
+pub fn user_still_allowed(ctx: &mut Ctx) -> bool {
+    let st = ctx.session.st.borrow();
+    let filters = st.subs.keys().map(|f| f.as_ref());
+    let ok = acl::still_allowed(&ctx.shard, &mut ctx.user, &mut ctx.auth_generation, filters);
+    drop(st);
+    if !ok {
+        super::count(&ctx.shard.mqtt_node.stats.users_revoked);
+        tracing::info!(client = %ctx.session.client_id, "mqtt connection ended: its user was removed or lost a permission it relies on");
+    }
+    ok
+}
+
+/// The 5.0 reason code of a publish the user may not make (not authorized).
+pub const REASON_NOT_AUTHORIZED: u8 = 0x87;
+
+/// Whether the connection's user may make this publish. A refused one is counted and goes no
+/// further: QoS 0 is dropped; QoS 1/2 from a 5.0 client is answered `REASON_NOT_AUTHORIZED`;
+/// a 3.1.1 client, which has no negative acknowledgement, gets a positive one (as MQTT 3.1.1
+/// §3.3.5 allows) and the message is dropped.
+/// `(retain, empty)`: what the publish would do to a record.
+fn may_publish(
+    ctx: &mut Ctx,
+    topic: &str,
+    qos: u8,
+    pkid: u16,
+    (retain, empty): (bool, bool),
+) -> bool {
+    let Some(user) = ctx.user.as_ref() else {
+        return true;
+    };
+    if acl::may_publish(&ctx.shard, user, topic, retain, empty) {
+        return true;
+    }
+    super::count(&ctx.shard.mqtt_node.stats.publishes_unauthorized);
+    tracing::debug!(client = %ctx.session.client_id, user = %user.name, topic, "publish refused: not authorized");
+    if qos > 0 {
+        let reason = match ctx.v {
+            Version::V5 => REASON_NOT_AUTHORIZED,
+            Version::V4 => 0,
+        };
+        ctx.pending.push_back(PendingAck {
+            pkid,
+            qos,
+            reason,
+            commits: broker::Commits::default(),
+        });
+    }
+    false
 }
 
 /// The 5.0 reason code of a publish over the client's rate (quota exceeded).
@@ -480,6 +553,14 @@ async fn subscribe(ctx: &mut Ctx, pkid: u16, filters: Vec<SubRequest>) {
         if v5 && topic::is_shared(&r.filter) {
             codes.push(0x9E);
             continue;
+        }
+        if let Some(user) = ctx.user.as_ref() {
+            if !acl::may_subscribe(&shard, user, &r.filter) {
+                super::count(&shard.mqtt_node.stats.subscribes_unauthorized);
+                tracing::debug!(client = %ctx.session.client_id, user = %user.name, filter = %r.filter, "subscribe refused: not authorized");
+                codes.push(if v5 { 0x87 } else { 0x80 });
+                continue;
+            }
         }
         let has = ctx.session.st.borrow().subs.contains_key(&r.filter);
         if !has && ctx.session.st.borrow().subs.len() >= cfg.max_subscriptions_per_client {

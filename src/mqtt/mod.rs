@@ -6,6 +6,7 @@
 //! committed; committed record changes reach subscribers of `{Table}/{id}` topics through the change
 //! feed. See `docs/mqtt.md`.
 
+pub mod acl;
 pub mod broker;
 pub mod codec;
 pub mod config;
@@ -79,6 +80,13 @@ pub struct Stats {
     pub persist_waits: AtomicU64,
     /// Connections refused because `mqtt.max_persistent_sessions` sessions were stored.
     pub sessions_refused: AtomicU64,
+    /// CONNECTs refused for their credentials (or a will the user may not publish).
+    pub connects_unauthorized: AtomicU64,
+    /// Publishes and subscription filters the client's user may not make.
+    pub publishes_unauthorized: AtomicU64,
+    pub subscribes_unauthorized: AtomicU64,
+    /// Connections ended because their user was removed or lost a permission they rely on.
+    pub users_revoked: AtomicU64,
 }
 
 impl NodeMqtt {
@@ -142,6 +150,10 @@ impl NodeMqtt {
             "mesh_dropped": g(&s.mesh_dropped),
             "persist_waits": g(&s.persist_waits),
             "sessions_refused": g(&s.sessions_refused),
+            "connects_unauthorized": g(&s.connects_unauthorized),
+            "publishes_unauthorized": g(&s.publishes_unauthorized),
+            "subscribes_unauthorized": g(&s.subscribes_unauthorized),
+            "users_revoked": g(&s.users_revoked),
             "persistent_sessions": self.persistent_sessions.load(Ordering::Relaxed),
             "persist_backlog_bytes": self.persist_backlog.iter().map(|b| b.load(Ordering::Relaxed)).collect::<Vec<_>>(),
         })

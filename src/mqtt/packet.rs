@@ -19,6 +19,27 @@ pub struct Connect {
     /// Largest packet the client accepts (5.0).
     pub max_packet: Option<u32>,
     pub username: Option<String>,
+    pub password: Option<Password>,
+}
+
+/// A CONNECT's password: kept out of every log (`Debug` prints no byte of it).
+#[derive(Clone)]
+pub struct Password(Vec<u8>);
+
+impl Password {
+    pub fn new(bytes: Vec<u8>) -> Password {
+        Password(bytes)
+    }
+
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
 }
 
 /// A will message and its 5.0 delay.
@@ -92,6 +113,8 @@ pub enum Fault {
     KeepAliveTimeout,
     TakenOver,
     QuotaExceeded,
+    /// The connection's user is gone, or may no longer hold one of its subscriptions.
+    NotAuthorized,
     ShuttingDown,
     /// A QoS 1/2 publish could not be stored for every session it was queued for (a write
     /// failed, or a shard stopped first); ends a 3.1.1 connection, which has no negative
@@ -111,6 +134,7 @@ impl Fault {
             Fault::KeepAliveTimeout => 0x8D,
             Fault::TakenOver => 0x8E,
             Fault::QuotaExceeded => 0x97,
+            Fault::NotAuthorized => 0x87,
             Fault::ShuttingDown => 0x8B,
             Fault::NotStored => 0x80,
         }

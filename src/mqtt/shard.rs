@@ -8,6 +8,7 @@ use super::mesh::MqttMsg;
 use super::{packet, retained, store, tables, NodeMqtt};
 use crate::runtime::shard::Shard;
 use crate::security::limits::ShardLimits;
+use crate::security::ShardSecurity;
 use std::cell::Cell;
 use std::ops::Deref;
 use std::rc::Rc;
@@ -26,6 +27,8 @@ pub struct MqttShard {
     pub publish_hook: std::cell::OnceCell<Rc<dyn super::hook::PublishHook>>,
     /// This shard's admission limits (connections per address, publish rates).
     pub limits: Rc<ShardLimits>,
+    /// The shard's users and roles (shared with HTTP), for CONNECT and the topic checks.
+    pub security: Rc<ShardSecurity>,
 }
 
 impl Deref for MqttShard {
@@ -45,6 +48,7 @@ impl MqttShard {
         base: Rc<Shard>,
         mqtt_node: Arc<NodeMqtt>,
         limits: Rc<ShardLimits>,
+        security: Rc<ShardSecurity>,
     ) -> Result<Rc<MqttShard>, String> {
         let inbox = mqtt_node
             .take_inbox(base.id)
@@ -56,6 +60,7 @@ impl MqttShard {
             client_ids: Cell::new(0),
             publish_hook: std::cell::OnceCell::new(),
             limits,
+            security,
         });
         if let Some(rx) = shard.mqtt.persist_rx.borrow_mut().take() {
             glommio::spawn_local(store::persist_task(shard.clone(), rx)).detach();

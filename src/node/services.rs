@@ -67,7 +67,13 @@ pub fn start_services(shared: Shared) -> StartServices {
             *listen.lock().unwrap_or_else(|e| e.into_inner()) = listeners.bound(addrs);
         }
         let limits = ShardLimits::new(&shard.config().limits, shard.id, limits.clone());
-        let broker = MqttShard::start(shard.clone(), mqtt.clone(), limits.clone())?;
+        let security = Rc::new(crate::security::ShardSecurity::new(shard.clone()));
+        let broker = MqttShard::start(
+            shard.clone(),
+            mqtt.clone(),
+            limits.clone(),
+            security.clone(),
+        )?;
         let app = Rc::new(AppShard::new(
             broker.clone(),
             registry.clone(),
@@ -85,7 +91,7 @@ pub fn start_services(shared: Shared) -> StartServices {
             mqtt: broker.clone(),
             app,
             cluster: cluster.clone(),
-            security: Rc::new(crate::security::ShardSecurity::new(shard.clone())),
+            security,
             limits,
             hosts: crate::http::hosts::AllowedHosts::new(&shard.config().http.allowed_hosts),
         });

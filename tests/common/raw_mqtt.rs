@@ -173,6 +173,35 @@ pub mod pkt {
         frame(0x10, &b)
     }
 
+    /// A clean CONNECT (3.1.1 when `level` is 4, 5.0 when 5) with a user name and password,
+    /// either of which may be left out.
+    pub fn connect_login(
+        level: u8,
+        id: &str,
+        user: Option<&str>,
+        password: Option<&str>,
+    ) -> Vec<u8> {
+        let mut b = Vec::new();
+        s("MQTT", &mut b);
+        b.push(level);
+        let flags = 0x02
+            | if user.is_some() { 0x80 } else { 0 }
+            | if password.is_some() { 0x40 } else { 0 };
+        b.push(flags);
+        b.extend_from_slice(&30u16.to_be_bytes());
+        if level == 5 {
+            b.push(0);
+        }
+        s(id, &mut b);
+        if let Some(u) = user {
+            s(u, &mut b);
+        }
+        if let Some(p) = password {
+            s(p, &mut b);
+        }
+        frame(0x10, &b)
+    }
+
     /// 5.0 CONNECT with a session expiry.
     pub fn connect5_expiry(id: &str, clean: bool, expiry: u32) -> Vec<u8> {
         let mut b = Vec::new();

@@ -211,11 +211,16 @@ pub fn answer_to(addr: &str, bytes: &[u8]) -> Vec<u8> {
 /// An MQTT 3.1.1 client (rumqttc over rustls) to the TLS listener at `addr` (as `localhost`)
 /// trusting only `ca`; waits for the CONNACK.
 pub fn mqtt_client(addr: &str, ca: &Path, id: &str) -> super::mqtt::Client {
+    super::mqtt::Client::v4_opts(mqtt_options(addr, ca, id))
+}
+
+/// The options of `mqtt_client`, to add to before connecting.
+pub fn mqtt_options(addr: &str, ca: &Path, id: &str) -> rumqttc::MqttOptions {
     let (_, port) = addr.rsplit_once(':').unwrap();
     let mut o = rumqttc::MqttOptions::new(id, "localhost", port.parse().unwrap());
     o.set_keep_alive(Duration::from_secs(30));
     o.set_transport(rumqttc::Transport::tls_with_config(
         rumqttc::TlsConfiguration::Rustls(client_config(ca)),
     ));
-    super::mqtt::Client::v4_opts(o)
+    o
 }

@@ -404,3 +404,36 @@ fn sse_and_websocket_streams_need_read_and_websocket_messages_need_update() {
 }
 
 use common::sse::Sse;
+
+#[test]
+fn many_connections_with_the_same_new_credentials_share_one_password_check() {
+    // More requests at once than `max_concurrent_password_checks` allows checks: those with
+    // the same credentials wait for the one check instead of getting 503.
+    let s = Server::start(&format!(
+        "[shards]\ncount = 1\n\n[security]\nmax_concurrent_password_checks = 1\n\n{PRODUCT_TABLE}"
+    ));
+    let a = agent();
+    create_admin(&a, &s);
+    put_role(
+        &a,
+        &s,
+        "reader",
+        json!({ "Product": { "read": true } }),
+        json!([]),
+    );
+    create_user(&a, &s, "many", "many-password", &["reader"]);
+    let url = s.url("/Product/");
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..16)
+            .map(|_| {
+                let url = url.clone();
+                scope.spawn(move || {
+                    let a = agent();
+                    as_user(&a, ("many", "many-password"), "GET", &url, None).status
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+}

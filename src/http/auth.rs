@@ -21,6 +21,7 @@ use super::router::{not_allowed, percent_decode};
 use super::shard::HttpShard;
 use crate::runtime::records;
 use crate::security::{AuthError, Principal, TableOp};
+use std::borrow::Cow;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -29,12 +30,12 @@ const CHALLENGE: &str = "WWW-Authenticate: Basic realm=\"microlith\", Bearer";
 
 /// What a request needs beyond authentication.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Need {
+enum Need<'a> {
     Authenticated,
     SuperUser,
-    Table(String, TableOp),
+    Table(Cow<'a, str>, TableOp),
     /// A PUT: insert or update, depending on whether record `.1` of table `.0` exists.
-    Put(String, String),
+    Put(Cow<'a, str>, Cow<'a, str>),
 }
 
 /// Paths anyone may call.
@@ -98,9 +99,12 @@ fn forbidden(user: &Principal, what: &str) -> Response {
 }
 
 /// What the path and method of `req` need.
-fn need(shard: &HttpShard, req: &Request<'_>) -> Need {
+fn need<'a>(shard: &HttpShard, req: &Request<'a>) -> Need<'a> {
     let path = req.path;
-    let under = |root: &str| path == root || path.starts_with(&format!("{root}/"));
+    let under = |root: &str| {
+        path.strip_prefix(root)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    };
     if under("/admin") || under("/cluster") {
         return Need::SuperUser;
     }
@@ -119,13 +123,13 @@ fn need(shard: &HttpShard, req: &Request<'_>) -> Need {
         (Some(""), Method::Post) => TableOp::Insert,
         (Some(""), Method::Delete) | (Some(_), Method::Delete) => TableOp::Delete,
         (Some(id), Method::Put) if !id.is_empty() => match percent_decode(id) {
-            Some(id) => return Need::Put(table.into_owned(), id.into_owned()),
+            Some(id) => return Need::Put(table, id),
             None => return Need::Authenticated,
         },
         (Some(id), Method::Patch) if !id.is_empty() => TableOp::Update,
         _ => return Need::Authenticated,
     };
-    Need::Table(table.into_owned(), op)
+    Need::Table(table, op)
 }
 
 /// Checks that `user` has what `need` asks.

@@ -13,7 +13,9 @@ use super::token::{self, Claims, Kind};
 use crate::runtime::shard::Shard;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use glommio::channels::local_channel::{self, LocalSender};
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -50,6 +52,9 @@ pub struct ShardSecurity {
     dir: RefCell<Rc<Directory>>,
     cache: RefCell<CredentialCache>,
     checking: Rc<Cell<usize>>,
+    /// Credentials being checked now, and who waits for the outcome: many connections that
+    /// arrive at once with the same new credentials cost one password hash, not a 503 each.
+    in_flight: RefCell<HashMap<[u8; 32], Vec<LocalSender<()>>>>,
 }
 
 /// Unix seconds now.
@@ -67,6 +72,7 @@ impl ShardSecurity {
             config,
             dir: RefCell::new(Rc::new(dir)),
             checking: Rc::new(Cell::new(0)),
+            in_flight: RefCell::new(HashMap::new()),
             shard,
         }
     }
@@ -111,6 +117,12 @@ impl ShardSecurity {
         if rest.len() > 4 * (model::MAX_NAME_BYTES + model::MAX_PASSWORD_BYTES) {
             return Err(AuthError::bad("credentials too long"));
         }
+        // Known credentials are found by their encoded form: no decoding on the hot path.
+        let dir = self.directory();
+        let key = cache::key(b"basic-header", &[rest.as_bytes()]);
+        if let Some(known) = self.cached(&key, &dir) {
+            return known;
+        }
         let decoded = STANDARD
             .decode(rest)
             .map_err(|_| AuthError::bad("Basic credentials are not base64"))?;
@@ -119,7 +131,7 @@ impl ShardSecurity {
         let (user, password) = text
             .split_once(':')
             .ok_or_else(|| AuthError::bad("Basic credentials need user:password"))?;
-        self.authenticate_password(user, password.as_bytes()).await
+        self.check_once(key, &dir, user, password.as_bytes()).await
     }
 
     /// Authenticates a user name and password (HTTP Basic, MQTT CONNECT).
@@ -133,8 +145,49 @@ impl ShardSecurity {
         if let Some(known) = self.cached(&key, &dir) {
             return known;
         }
+        self.check_once(key, &dir, user, password).await
+    }
+
+    /// The verdict on credentials not in the cache, remembered under `key`. If the same
+    /// credentials are being checked already, waits for that check and takes its verdict.
+    async fn check_once(
+        &self,
+        key: [u8; 32],
+        dir: &Directory,
+        user: &str,
+        password: &[u8],
+    ) -> Result<Arc<Principal>, AuthError> {
+        let waiting = self.in_flight.borrow_mut().get_mut(&key).map(|w| {
+            let (tx, rx) = local_channel::new_bounded(1);
+            w.push(tx);
+            rx
+        });
+        if let Some(rx) = waiting {
+            let _ = rx.recv().await;
+            let now = self.directory();
+            if let Some(known) = self.cached(&key, &now) {
+                return known;
+            }
+        }
+        self.in_flight.borrow_mut().entry(key).or_default();
+        let verdict = self.password_verdict(dir, user, password).await;
+        let waiters = self.in_flight.borrow_mut().remove(&key).unwrap_or_default();
+        let answer = verdict.and_then(|v| self.remember(key, dir, v));
+        for w in waiters {
+            let _ = w.try_send(());
+        }
+        answer
+    }
+
+    /// Checks a user name and password against the users (a password hash: not cached).
+    async fn password_verdict(
+        &self,
+        dir: &Directory,
+        user: &str,
+        password: &[u8],
+    ) -> Result<Verdict, AuthError> {
         if user.len() > model::MAX_NAME_BYTES || password.len() > model::MAX_PASSWORD_BYTES {
-            return Err(AuthError::bad("invalid user name or password"));
+            return Ok(Verdict::Refused);
         }
         let stored = dir.user(user).map(|u| (u.record.password.clone(), u.stamp));
         let ok = self
@@ -148,7 +201,7 @@ impl ShardSecurity {
             },
             _ => Verdict::Refused,
         };
-        self.remember(key, &dir, verdict)
+        Ok(verdict)
     }
 
     /// Authenticates an access token.

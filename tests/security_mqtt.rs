@@ -311,3 +311,67 @@ fn users_authenticate_inside_tls_on_https_and_mqtts() {
     let mut admin = Client::v4_opts(o);
     assert_eq!(admin.sub("anything/#", 0), vec![0]);
 }
+
+#[test]
+fn a_client_certificate_names_the_user_on_https_and_mqtts() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = common::tls::Ca::new(dir.path(), "ca");
+    let node = ca.issue("node", "microlith-test");
+    let clients = common::tls::Ca::new(dir.path(), "clients");
+    let dev = clients.issue("dev-cert", "dev");
+    let stranger = clients.issue("stranger-cert", "nobody");
+    let section = common::tls::section(&node, None);
+    let client_ca = format!("client_ca_file = {:?}\n", clients.pem.display().to_string());
+    let s = Server::start(&format!("{PRODUCT_TABLE}\n{section}{client_ca}"));
+    let (https, mqtts) = (
+        s.ready_field("https").unwrap(),
+        s.ready_field("mqtts").unwrap(),
+    );
+    let a = agent();
+    create_admin(&a, &s);
+    put_role(
+        &a,
+        &s,
+        "reader",
+        json!({ "Product": { "read": true } }),
+        json!([]),
+    );
+    create_user(&a, &s, "dev", "dev-password", &["reader"]);
+    let port = https.rsplit_once(':').unwrap().1;
+    let url = format!("https://localhost:{port}/Product/");
+    let as_cert = |cert: &common::tls::Issued| {
+        let config = common::tls::client_config_presenting(&ca.pem, cert);
+        let agent = ureq::AgentBuilder::new().tls_config(config).build();
+        match agent.get(&url).call() {
+            Ok(r) => r.status(),
+            Err(ureq::Error::Status(code, _)) => code,
+            Err(e) => panic!("{e}"),
+        }
+    };
+    // HTTPS: the certificate's user, with its permissions; a certificate naming no user is
+    // refused; without a certificate, credentials as usual.
+    assert_eq!(as_cert(&dev), 200);
+    assert_eq!(as_cert(&stranger), 401);
+    let plain = common::tls::agent(&ca.pem).get(&url).call();
+    assert!(
+        matches!(plain, Err(ureq::Error::Status(401, _))),
+        "{plain:?}"
+    );
+    // MQTT over TLS: a CONNECT without a user name is the certificate's user.
+    let mqtt_as = |cert: &common::tls::Issued, id: &str| {
+        let mut o = common::tls::mqtt_options(&mqtts, &ca.pem, id);
+        let config = common::tls::client_config_presenting(&ca.pem, cert);
+        o.set_transport(rumqttc::Transport::tls_with_config(
+            rumqttc::TlsConfiguration::Rustls(config),
+        ));
+        o
+    };
+    let mut c = Client::v4_opts(mqtt_as(&dev, "dev-by-cert"));
+    assert_eq!(c.sub("Product/#", 0), vec![0], "the reader's table");
+    assert_eq!(c.sub("other/#", 0), vec![0x80]);
+    match Client::try_v4_opts(mqtt_as(&stranger, "nobody-by-cert")) {
+        Err(Got::Error(e)) => assert!(e.contains("BadUserNamePassword"), "{e}"),
+        Err(other) => panic!("refused otherwise: {other:?}"),
+        Ok(_) => panic!("a certificate naming no user connected"),
+    }
+}

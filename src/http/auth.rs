@@ -10,6 +10,9 @@
 //!   POST insert; PATCH update; DELETE delete; PUT insert when the record does not exist and
 //!   update when it does (as the record is when the request arrives)
 //!
+//! On HTTPS with `tls.client_ca_file`, a request without credentials authenticates as the
+//! user its connection's verified client certificate names (the certificate's common name).
+//!
 //! Also `POST /auth/login` and `POST /auth/refresh`, which hand out bearer tokens.
 
 #![allow(clippy::result_large_err)] // like the REST handlers: the error is the ready response
@@ -47,19 +50,28 @@ fn open(req: &Request<'_>) -> bool {
     }
 }
 
-/// Lets `req` through, with `req.user` set, or answers the refusal.
-pub async fn admit(shard: &Rc<HttpShard>, req: &mut Request<'_>) -> Result<(), Response> {
+/// Lets `req` through, with `req.user` set, or answers the refusal. `certified`: the user
+/// the connection's verified client certificate names, used when the request carries no
+/// credentials of its own.
+pub async fn admit(
+    shard: &Rc<HttpShard>,
+    req: &mut Request<'_>,
+    certified: Option<&str>,
+) -> Result<(), Response> {
     if open(req) || !shard.security.directory().auth_required() {
         return Ok(());
     }
-    let Some(credentials) = req.authorization else {
-        return Err(unauthorized("credentials required (Basic or Bearer)"));
-    };
-    let user = shard
-        .security
-        .authenticate_header(credentials)
-        .await
-        .map_err(refusal)?;
+    let security = &shard.security;
+    let user = match (req.authorization, certified) {
+        (Some(credentials), _) => security.authenticate_header(credentials).await,
+        (None, Some(name)) => security.authenticate_certificate(name).map_err(|_| {
+            AuthError::Unauthorized(format!(
+                "the client certificate names {name:?}, who is not a user"
+            ))
+        }),
+        (None, None) => return Err(unauthorized("credentials required (Basic or Bearer)")),
+    }
+    .map_err(refusal)?;
     if let Some(too_many) = super::admit::user(shard, &user.name) {
         return Err(too_many);
     }

@@ -61,6 +61,8 @@ struct Conn<'a, S> {
     stream: S,
     /// The peer, as the admission limits count it.
     client: Client,
+    /// The user the client's verified TLS certificate names, if any.
+    certified: Option<String>,
     limits: Limits,
     max_buffer: usize,
     idle: Duration,
@@ -82,6 +84,7 @@ impl<'a, S: Io> Conn<'a, S> {
         let cfg = &shard.config().http;
         Conn {
             shard,
+            certified: stream.client_name(),
             stream,
             client,
             limits: Limits {
@@ -115,7 +118,8 @@ impl<'a, S: Io> Conn<'a, S> {
                 }
                 let shard = self.shard;
                 shard.in_flight.set(shard.in_flight.get() + 1);
-                let admitted = super::auth::admit(shard, &mut req).await;
+                let certified = self.certified.as_deref();
+                let admitted = super::auth::admit(shard, &mut req, certified).await;
                 shard.in_flight.set(shard.in_flight.get() - 1);
                 if let Err(refusal) = admitted {
                     return self.respond(&refusal, method, consumed, close);

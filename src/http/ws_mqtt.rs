@@ -26,6 +26,10 @@ impl<S: Io> Transport for WsTransport<S> {
         self.ws.get_ref().tcp().peer_addr().ok().map(|a| a.ip())
     }
 
+    fn certified_user(&self) -> Option<String> {
+        self.ws.get_ref().client_name()
+    }
+
     async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         while self.pending.is_empty() {
             match self.ws.next().await {

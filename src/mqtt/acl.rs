@@ -1,6 +1,8 @@
 //! Who may connect, publish and subscribe once users exist (`security`). A CONNECT's user
 //! name and password are checked against the users (the shard's credential cache spares a
-//! password hash per connection); then every PUBLISH and SUBSCRIBE against the user's roles:
+//! password hash per connection); a CONNECT without a user name over TLS authenticates as the
+//! user its verified client certificate names (`tls.client_ca_file`). Then every PUBLISH and
+//! SUBSCRIBE is checked against the user's roles:
 //!
 //! - a topic whose first level names a table is the table's (`{Table}/{id}`), and follows the
 //!   table's permissions, not topic rules: subscribing needs read; a retained publish needs the
@@ -34,21 +36,30 @@ const BUSY: Refusal = (3, 0x89);
 const INTERNAL: Refusal = (3, 0x80);
 
 /// The user a CONNECT authenticates as (`None` while no user exists and nobody needs to), or
-/// how to refuse it. A will must be one the user may publish.
+/// how to refuse it. A will must be one the user may publish. `certified`: the user the
+/// client's verified TLS certificate names, which a CONNECT without a user name authenticates
+/// as.
 pub async fn authenticate(
     shard: &MqttShard,
     c: &Connect,
+    certified: Option<&str>,
 ) -> Result<Option<Arc<Principal>>, Refusal> {
     let security = &shard.security;
     if !security.auth_required() {
         return Ok(None);
     }
-    let Some(name) = c.username.as_deref() else {
-        tracing::debug!(client = %c.client_id, "mqtt connect refused: no user name");
-        return Err(NOT_AUTHORIZED);
+    let (name, checked) = match (c.username.as_deref(), certified) {
+        (Some(name), _) => {
+            let password = c.password.as_ref().map(|p| p.expose()).unwrap_or(b"");
+            (name, security.authenticate_password(name, password).await)
+        }
+        (None, Some(name)) => (name, security.authenticate_certificate(name)),
+        (None, None) => {
+            tracing::debug!(client = %c.client_id, "mqtt connect refused: no user name");
+            return Err(NOT_AUTHORIZED);
+        }
     };
-    let password = c.password.as_ref().map(|p| p.expose()).unwrap_or(b"");
-    let principal = match security.authenticate_password(name, password).await {
+    let principal = match checked {
         Ok(p) => p,
         Err(e) => {
             tracing::debug!(client = %c.client_id, user = name, ?e, "mqtt connect refused");

@@ -28,12 +28,20 @@ pub trait Transport {
     async fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()>;
     /// The client's address, if known (the publish rate's exemptions).
     fn peer_ip(&self) -> Option<std::net::IpAddr>;
+    /// The user the client's verified TLS certificate names, if any (`acl::authenticate`).
+    fn certified_user(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A socket, plain or TLS.
 impl<S: crate::net::Io> Transport for S {
     fn peer_ip(&self) -> Option<std::net::IpAddr> {
         self.tcp().peer_addr().ok().map(|a| a.ip())
+    }
+
+    fn certified_user(&self) -> Option<String> {
+        self.client_name()
     }
 
     async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -54,7 +62,8 @@ pub async fn run<T: Transport>(
 ) {
     let keep_alive = connect.keep_alive_secs;
     let mut out = BytesMut::new();
-    let connected = handler::connect(&shard, connect, assigned, &mut out).await;
+    let certified = io.certified_user();
+    let connected = handler::connect(&shard, connect, assigned, certified, &mut out).await;
     if flush(&mut io, &mut out).await.is_err() && connected.is_none() {
         return;
     }

@@ -80,6 +80,7 @@ pub async fn connect(
     shard: &Rc<MqttShard>,
     c: Connect,
     assigned: bool,
+    certified: Option<String>,
     out: &mut BytesMut,
 ) -> Option<Connected> {
     let cfg = &shard.config().mqtt;
@@ -87,7 +88,7 @@ pub async fn connect(
     let expiry = c.session_expiry_secs.min(cfg.max_session_expiry_secs);
     let client: Arc<str> = Arc::from(c.client_id.as_str());
     let auth_generation = shard.security.directory().generation;
-    let user = match acl::authenticate(shard, &c).await {
+    let user = match acl::authenticate(shard, &c, certified.as_deref()).await {
         Ok(user) => user,
         Err((v4, v5)) => {
             super::count(&shard.mqtt_node.stats.connects_unauthorized);

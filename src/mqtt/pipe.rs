@@ -19,6 +19,8 @@ pub struct Pipe {
     pending: Vec<u8>,
     /// The client's address, as the relaying shard saw it.
     peer: Option<std::net::IpAddr>,
+    /// The user the client's TLS certificate names, as the relaying shard verified it.
+    certified: Option<String>,
 }
 
 /// Chunks in flight each way before the sender waits.
@@ -29,12 +31,14 @@ impl Pipe {
         from_client: flume::Receiver<Vec<u8>>,
         to_client: flume::Sender<Vec<u8>>,
         peer: Option<std::net::IpAddr>,
+        certified: Option<String>,
     ) -> Pipe {
         Pipe {
             from_client,
             to_client,
             pending: Vec::new(),
             peer,
+            certified,
         }
     }
 }
@@ -42,6 +46,10 @@ impl Pipe {
 impl Transport for Pipe {
     fn peer_ip(&self) -> Option<std::net::IpAddr> {
         self.peer
+    }
+
+    fn certified_user(&self) -> Option<String> {
+        self.certified.clone()
     }
 
     async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -85,7 +93,7 @@ pub async fn relay<T: Transport>(shard: &MqttShard, home: usize, io: &mut T, rea
     let (up_tx, up_rx) = flume::bounded(DEPTH);
     let (down_tx, down_rx) = flume::bounded::<Vec<u8>>(DEPTH);
     let msg = MqttMsg::Pipe {
-        pipe: Pipe::new(up_rx, down_tx, io.peer_ip()),
+        pipe: Pipe::new(up_rx, down_tx, io.peer_ip(), io.certified_user()),
         read,
     };
     if shard.mqtt_node.inboxes[home].send_async(msg).await.is_err() {

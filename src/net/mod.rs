@@ -17,6 +17,12 @@ pub trait Io: AsyncRead + AsyncWrite + Unpin + 'static {
     /// Announces the end of the stream to the peer with the next write (TLS `close_notify`,
     /// so a client knows the response was not cut short); nothing on plain TCP.
     fn close_notify(&mut self) {}
+
+    /// The user a verified client certificate names (its common name); `None` on plain TCP,
+    /// without `tls.client_ca_file`, or when the client sent no certificate.
+    fn client_name(&self) -> Option<String> {
+        None
+    }
 }
 
 impl Io for TcpStream {
@@ -32,6 +38,10 @@ impl Io for tls::ServerStream {
 
     fn close_notify(&mut self) {
         self.get_mut().1.send_close_notify();
+    }
+
+    fn client_name(&self) -> Option<String> {
+        tls::client_name(self)
     }
 }
 

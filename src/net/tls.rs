@@ -11,6 +11,7 @@ use glommio::net::TcpStream;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::server::danger::ClientCertVerifier;
 use rustls::server::WebPkiClientVerifier;
 use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls::{ClientConfig, RootCertStore, ServerConfig, SupportedProtocolVersion};
@@ -119,12 +120,16 @@ fn versions(config: &TlsConfig) -> &'static [&'static SupportedProtocolVersion] 
 /// Every configuration, from the files as they are now.
 fn build(config: &TlsConfig, peers: bool) -> Result<Configs, ConfigError> {
     let key = certified_key(config)?;
+    let clients = client_verifier(config)?;
     let server = |alpn: &[&[u8]]| -> Result<Arc<ServerConfig>, ConfigError> {
-        let mut c = ServerConfig::builder_with_provider(provider())
+        let builder = ServerConfig::builder_with_provider(provider())
             .with_protocol_versions(versions(config))
-            .map_err(|e| err("tls.min_version", e.to_string()))?
-            .with_no_client_auth()
-            .with_cert_resolver(Arc::new(SingleCertAndKey::from(key.clone())));
+            .map_err(|e| err("tls.min_version", e.to_string()))?;
+        let builder = match &clients {
+            Some(v) => builder.with_client_cert_verifier(v.clone()),
+            None => builder.with_no_client_auth(),
+        };
+        let mut c = builder.with_cert_resolver(Arc::new(SingleCertAndKey::from(key.clone())));
         c.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         Ok(Arc::new(c))
     };
@@ -138,6 +143,28 @@ fn build(config: &TlsConfig, peers: bool) -> Result<Configs, ConfigError> {
         mqtt: server(&[])?,
         peers,
     })
+}
+
+/// With `tls.client_ca_file`: a verifier that asks clients for a certificate chaining to it,
+/// and lets those without one connect (they authenticate with credentials instead).
+fn client_verifier(config: &TlsConfig) -> Result<Option<Arc<dyn ClientCertVerifier>>, ConfigError> {
+    let Some(ca) = &config.client_ca_file else {
+        return Ok(None);
+    };
+    let roots = Arc::new(roots("tls.client_ca_file", ca)?);
+    let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider())
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| err("tls.client_ca_file", format!("{}: {e}", ca.display())))?;
+    Ok(Some(verifier))
+}
+
+/// The common name of the certificate a client presented and the listener verified, if any.
+pub fn client_name(stream: &ServerStream) -> Option<String> {
+    let cert = stream.get_ref().1.peer_certificates()?.first()?;
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
+    let cn = parsed.subject().iter_common_name().next()?;
+    cn.as_str().ok().map(str::to_string)
 }
 
 /// The replication links' configurations: this node's certificate both ways, the peer's

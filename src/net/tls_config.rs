@@ -21,6 +21,12 @@ pub struct TlsConfig {
     /// the peer against it, both ways.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,
+    /// The CA certificates (PEM) that clients' certificates chain to. When set, the HTTPS and
+    /// MQTT-over-TLS listeners ask for a client certificate (a client may still connect
+    /// without one); a verified certificate's common name names the user a request or CONNECT
+    /// without credentials authenticates as.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_ca_file: Option<PathBuf>,
     /// The HTTPS listener (REST, SSE, WebSocket), beside the plain `http.listen`.
     pub https_listen: String,
     /// The MQTT-over-TLS listener, beside the plain `mqtt.listen`.
@@ -39,6 +45,7 @@ impl Default for TlsConfig {
             cert_file: None,
             key_file: None,
             ca_file: None,
+            client_ca_file: None,
             https_listen: "0.0.0.0:9927".into(),
             mqtt_listen: "0.0.0.0:8883".into(),
             peer_links: true,
@@ -106,6 +113,7 @@ impl TlsConfig {
             ("tls.cert_file", &self.cert_file),
             ("tls.key_file", &self.key_file),
             ("tls.ca_file", &self.ca_file),
+            ("tls.client_ca_file", &self.client_ca_file),
         ] {
             if path.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
                 return Err(err(key, "must not be empty: give a PEM file's path"));
@@ -124,10 +132,10 @@ impl TlsConfig {
                     "tls.key_file is set but no certificate: add `cert_file = \"...\"`",
                 ))
             }
-            (None, None) if self.ca_file.is_some() => {
+            (None, None) if self.ca_file.is_some() || self.client_ca_file.is_some() => {
                 return Err(err(
                     "tls.cert_file",
-                    "tls.ca_file is set but TLS is off: add `cert_file` and `key_file`",
+                    "a CA file is set but TLS is off: add `cert_file` and `key_file`",
                 ))
             }
             _ => {}

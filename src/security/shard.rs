@@ -204,6 +204,25 @@ impl ShardSecurity {
         Ok(verdict)
     }
 
+    /// Authenticates the user a verified client certificate names (its common name): the
+    /// TLS handshake proved the client holds the certificate's key, so no password is asked.
+    pub fn authenticate_certificate(&self, name: &str) -> Result<Arc<Principal>, AuthError> {
+        let dir = self.directory();
+        let key = cache::key(b"certificate", &[name.as_bytes()]);
+        if let Some(known) = self.cached(&key, &dir) {
+            return known;
+        }
+        let verdict = match (dir.user(name), dir.principal(name)) {
+            (Some(u), Some(p)) => Verdict::Allowed {
+                principal: Arc::new(p),
+                stamp: u.stamp,
+                expires: None,
+            },
+            _ => Verdict::Refused,
+        };
+        self.remember(key, &dir, verdict)
+    }
+
     /// Authenticates an access token.
     pub fn authenticate_token(&self, token: &str) -> Result<Arc<Principal>, AuthError> {
         let dir = self.directory();

@@ -128,6 +128,11 @@ impl Client {
     }
 
     pub fn v4_opts(o: rumqttc::MqttOptions) -> Client {
+        Client::try_v4_opts(o).unwrap_or_else(|got| panic!("connect failed: {got:?}"))
+    }
+
+    /// MQTT 3.1.1; the connected client, or what came instead of an accepting CONNACK.
+    pub fn try_v4_opts(o: rumqttc::MqttOptions) -> Result<Client, Got> {
         let (client, mut conn) = rumqttc::Client::new(o, 64);
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -173,7 +178,7 @@ impl Client {
                 }
             }
         });
-        Client::connected(Handle::V4(client), rx)
+        Client::try_connected(Handle::V4(client), rx)
     }
 
     /// MQTT 5.0. Waits for the CONNACK (panics if refused).
@@ -244,6 +249,10 @@ impl Client {
     }
 
     fn connected(handle: Handle, rx: mpsc::Receiver<Got>) -> Client {
+        Client::try_connected(handle, rx).unwrap_or_else(|got| panic!("connect failed: {got:?}"))
+    }
+
+    fn try_connected(handle: Handle, rx: mpsc::Receiver<Got>) -> Result<Client, Got> {
         let mut c = Client {
             handle,
             rx,
@@ -252,9 +261,10 @@ impl Client {
         };
         match c.next_where(WAIT, |g| matches!(g, Got::ConnAck { .. } | Got::Error(_))) {
             Some(Got::ConnAck { present, code: 0 }) => c.present = present,
-            other => panic!("connect failed: {other:?}"),
+            Some(other) => return Err(other),
+            None => return Err(Got::Error("no CONNACK within 10 s".into())),
         }
-        c
+        Ok(c)
     }
 
     /// The next event matching `want`, keeping the others for later.

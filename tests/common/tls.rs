@@ -109,6 +109,26 @@ pub fn client_config_with(
     Arc::new(config)
 }
 
+/// A client configuration that trusts only the CA in `ca` and presents `cert`.
+pub fn client_config_presenting(ca: &Path, cert: &Issued) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert.cert)
+        .unwrap()
+        .map(|c| c.unwrap())
+        .collect();
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(&cert.key).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(rustls::DEFAULT_VERSIONS)
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .unwrap();
+    Arc::new(config)
+}
+
 /// A client configuration that trusts only the CA in `ca`.
 pub fn client_config(ca: &Path) -> Arc<rustls::ClientConfig> {
     client_config_with(ca, rustls::DEFAULT_VERSIONS)

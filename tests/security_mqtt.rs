@@ -369,7 +369,7 @@ fn a_client_certificate_names_the_user_on_https_and_mqtts() {
     let mut c = Client::v4_opts(mqtt_as(&dev, "dev-by-cert"));
     assert_eq!(c.sub("Product/#", 0), vec![0], "the reader's table");
     assert_eq!(c.sub("other/#", 0), vec![0x80]);
-    match Client::try_v4_opts(mqtt_as(&stranger, "nobody-by-cert")) {
+    match Client::try_v4_opts(mqtt_as(&stranger, "nobody-by-cert")).map_err(|g| *g) {
         Err(Got::Error(e)) => assert!(e.contains("BadUserNamePassword"), "{e}"),
         Err(other) => panic!("refused otherwise: {other:?}"),
         Ok(_) => panic!("a certificate naming no user connected"),

@@ -132,7 +132,7 @@ impl Client {
     }
 
     /// MQTT 3.1.1; the connected client, or what came instead of an accepting CONNACK.
-    pub fn try_v4_opts(o: rumqttc::MqttOptions) -> Result<Client, Got> {
+    pub fn try_v4_opts(o: rumqttc::MqttOptions) -> Result<Client, Box<Got>> {
         let (client, mut conn) = rumqttc::Client::new(o, 64);
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -252,7 +252,7 @@ impl Client {
         Client::try_connected(handle, rx).unwrap_or_else(|got| panic!("connect failed: {got:?}"))
     }
 
-    fn try_connected(handle: Handle, rx: mpsc::Receiver<Got>) -> Result<Client, Got> {
+    fn try_connected(handle: Handle, rx: mpsc::Receiver<Got>) -> Result<Client, Box<Got>> {
         let mut c = Client {
             handle,
             rx,
@@ -261,8 +261,8 @@ impl Client {
         };
         match c.next_where(WAIT, |g| matches!(g, Got::ConnAck { .. } | Got::Error(_))) {
             Some(Got::ConnAck { present, code: 0 }) => c.present = present,
-            Some(other) => return Err(other),
-            None => return Err(Got::Error("no CONNACK within 10 s".into())),
+            Some(other) => return Err(Box::new(other)),
+            None => return Err(Box::new(Got::Error("no CONNACK within 10 s".into()))),
         }
         Ok(c)
     }

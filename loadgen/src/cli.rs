@@ -94,6 +94,16 @@ pub struct HttpArgs {
     /// GET this fixed path on every request instead of a table workload (nginx/wrk comparisons).
     #[arg(long)]
     pub path: Option<String>,
+    /// GET one of the paths listed in this file (one per line, `#` comments), chosen at random
+    /// for each request: a page mix such as every product page of a shop.
+    #[arg(long, conflicts_with_all = ["path", "table"])]
+    pub paths_file: Option<PathBuf>,
+    /// Virtual users: after each answer a connection waits this long before its next request
+    /// (closed loop only; `--connections` is the number of users). Users start spread over
+    /// one think time, so they do not all fire in the same instant.
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    #[serde(serialize_with = "ser_dur")]
+    pub think: Duration,
     /// Operation mix in relative weights: get, put, post, delete, query.
     #[arg(long, default_value = "get=100")]
     pub mix: String,

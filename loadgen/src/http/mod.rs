@@ -52,9 +52,17 @@ pub fn run(args: &HttpArgs, inv: Invocation) -> Result<RunResult> {
             format!("Authorization: Basic {}\r\n", base64(auth.as_bytes())).as_bytes(),
         );
     }
+    if !args.think.is_zero() && args.run.rate != Rate::Max {
+        bail!("--think is for the closed loop (virtual users): leave --rate at max");
+    }
+    let paths = match &args.paths_file {
+        Some(file) => read_paths(file, &headers)?,
+        None => Vec::new(),
+    };
     let fixed_path = match (&args.path, &args.table) {
         (Some(p), _) => Some(p.clone()),
         (None, Some(_)) => None,
+        (None, None) if !paths.is_empty() => None,
         (None, None) if url.given_path.is_some() => url.given_path.clone(),
         (None, None) => {
             bail!("give --table NAME for the REST workload or --path /PATH for a fixed GET")
@@ -64,21 +72,13 @@ pub fn run(args: &HttpArgs, inv: Invocation) -> Result<RunResult> {
         Some(t) => format!("{}/{}/", url.path, t).into_bytes(),
         None => Vec::new(),
     };
-    let fixed = fixed_path.as_ref().map(|p| {
-        let p = if p.starts_with('/') {
-            p.clone()
-        } else {
-            format!("/{p}")
-        };
-        let mut r = format!("GET {p} HTTP/1.1\r\n").into_bytes();
-        r.extend_from_slice(&headers);
-        r.extend_from_slice(b"\r\n");
-        r
-    });
+    let fixed = fixed_path.as_ref().map(|p| get_request(p, &headers));
+    let paths_count = paths.len();
     let shape = Arc::new(Shape {
         headers,
         table_path,
         fixed,
+        paths,
         key_prefix: args.key_prefix.clone().into_bytes(),
         value_bytes: args.value_bytes,
         categories: args.categories,
@@ -106,7 +106,7 @@ pub fn run(args: &HttpArgs, inv: Invocation) -> Result<RunResult> {
 
     let mut load_phase = None;
     if args.load > 0 {
-        if shape.fixed.is_some() {
+        if shape.fixed.is_some() || paths_count > 0 {
             bail!("--load needs --table (records are created with PUT /{{Table}}/{{id}})");
         }
         let t0 = now_ns();
@@ -161,9 +161,10 @@ pub fn run(args: &HttpArgs, inv: Invocation) -> Result<RunResult> {
             args.run.name.as_deref().unwrap_or("http"),
         )?
     };
-    let what = match &fixed_path {
-        Some(p) => format!("GET {p}"),
-        None => format!(
+    let what = match (&fixed_path, &args.paths_file) {
+        (Some(p), _) => format!("GET {p}"),
+        (None, Some(f)) => format!("GET one of {paths_count} paths of {}", f.display()),
+        (None, None) => format!(
             "table {} mix {}",
             args.table.as_deref().unwrap_or(""),
             args.mix
@@ -183,6 +184,9 @@ pub fn run(args: &HttpArgs, inv: Invocation) -> Result<RunResult> {
         args.connections,
         args.pipeline
     );
+    if !args.think.is_zero() {
+        r.placement += &format!(", think time {:?} (virtual users)", args.think);
+    }
     r.set_latency(
         &out.latency,
         Some(&out.service),
@@ -245,6 +249,7 @@ fn run_phase(
             timeout_ns: ns(args.run.timeout),
             connect_timeout_ns: ns(args.run.connect_timeout),
             busy_poll: args.run.busy_poll,
+            think_ns: if load { 0 } else { ns(args.think) },
         };
         let shared = Arc::clone(&shared);
         let placement = placement.clone();
@@ -302,6 +307,35 @@ fn run_phase(
     progress.stop();
     let _ = reporter.join();
     result.map(|_| merged)
+}
+
+/// `GET {path} HTTP/1.1` with the common headers.
+fn get_request(path: &str, headers: &[u8]) -> Vec<u8> {
+    let p = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("/{path}")
+    };
+    let mut r = format!("GET {p} HTTP/1.1\r\n").into_bytes();
+    r.extend_from_slice(headers);
+    r.extend_from_slice(b"\r\n");
+    r
+}
+
+/// The requests of a paths file: one path per line; blank lines and `#` comments skipped.
+fn read_paths(file: &std::path::Path, headers: &[u8]) -> Result<Vec<Vec<u8>>> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("--paths-file {}", file.display()))?;
+    let paths: Vec<_> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|p| get_request(p, headers))
+        .collect();
+    if paths.is_empty() {
+        bail!("--paths-file {}: no paths in it", file.display());
+    }
+    Ok(paths)
 }
 
 fn base64(input: &[u8]) -> String {

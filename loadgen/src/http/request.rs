@@ -119,6 +119,8 @@ pub struct Shape {
     pub table_path: Vec<u8>,
     /// Full request for `--path` mode.
     pub fixed: Option<Vec<u8>>,
+    /// Full requests for `--paths-file` mode, one chosen at random per request.
+    pub paths: Vec<Vec<u8>>,
     pub key_prefix: Vec<u8>,
     pub value_bytes: usize,
     pub categories: u64,
@@ -201,6 +203,11 @@ impl RequestGen {
     pub fn next(&mut self, out: &mut Vec<u8>) -> Op {
         if let Some(fixed) = &self.shape.fixed {
             out.extend_from_slice(fixed);
+            return Op::Path;
+        }
+        if !self.shape.paths.is_empty() {
+            let i = self.rng.below(self.shape.paths.len() as u64) as usize;
+            out.extend_from_slice(&self.shape.paths[i]);
             return Op::Path;
         }
         let op = self.mix.pick(&mut self.rng);
@@ -291,6 +298,7 @@ mod tests {
         Arc::new(Shape {
             headers: b"Host: h\r\n".to_vec(),
             table_path: b"/Product/".to_vec(),
+            paths: Vec::new(),
             fixed: None,
             key_prefix: b"p".to_vec(),
             value_bytes: 100,

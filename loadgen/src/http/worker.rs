@@ -1,7 +1,8 @@
 //! One HTTP worker thread: connects its share of the connections, then paces requests
 //! (open loop: fixed intended send times, latency measured from them; closed loop: a new
-//! request as soon as a connection slot frees), frames responses, enforces timeouts,
-//! reconnects, and counts every request exactly once.
+//! request as soon as a connection slot frees, or one think time after its answer when the
+//! connections are virtual users), frames responses, enforces timeouts, reconnects, and
+//! counts every request exactly once.
 
 use super::conn::{Conn, InFlight, State};
 use super::request::RequestGen;
@@ -12,7 +13,8 @@ use crate::pace::Pacer;
 use crate::progress::{Pending, Progress};
 use crate::stats::{new_histogram, Counts};
 use hdrhistogram::Histogram;
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -66,6 +68,9 @@ pub struct WorkerCfg {
     pub connect_timeout_ns: u64,
     /// Never sleep in the poller (lowest latency floor, burns the core).
     pub busy_poll: bool,
+    /// Closed loop with virtual users: a connection's next request waits this long after the
+    /// answer to its last one (0: at once).
+    pub think_ns: u64,
 }
 
 /// Cross-thread coordination: workers count themselves ready, the runner sets the start.
@@ -92,6 +97,8 @@ struct Worker {
     poller: Poller,
     conns: Vec<Conn>,
     slots: VecDeque<u32>,
+    /// Virtual users thinking: (when the connection's slot frees, connection), earliest first.
+    thinking: BinaryHeap<Reverse<(u64, u32)>>,
     out: WorkerOut,
     pending: Pending,
     measure_from: u64,
@@ -106,6 +113,7 @@ pub fn run(cfg: WorkerCfg, mut source: Source, shared: Arc<Shared>) -> std::io::
         poller,
         conns,
         slots: VecDeque::with_capacity(cfg.conns * cfg.depth),
+        thinking: BinaryHeap::with_capacity(cfg.conns * cfg.depth),
         out: WorkerOut {
             counts: Counts::default(),
             latency: new_histogram(),
@@ -174,6 +182,7 @@ pub fn run(cfg: WorkerCfg, mut source: Source, shared: Arc<Shared>) -> std::io::
             }
         }
         if !w.stopping {
+            w.wake_thinkers(now_ns());
             // Dispatch every due request that has a free slot.
             // Each request is stamped just before it is written (a connection's
             // consecutive requests go out in one write).
@@ -230,7 +239,7 @@ pub fn run(cfg: WorkerCfg, mut source: Source, shared: Arc<Shared>) -> std::io::
         // Open loop with a free slot: sleep until just before the next intended send.
         let until_send = match (w.cfg.interval_ns, w.stopping, w.slots.is_empty()) {
             (Some(_), false, false) => Some(next_intended.saturating_sub(now)),
-            _ => None,
+            _ => w.next_thinker_ns(now),
         };
         let wait = pacer.timeout(now, until_send, TICK_NS);
         let events = w.poll_once(wait)?;
@@ -254,6 +263,31 @@ pub fn run(cfg: WorkerCfg, mut source: Source, shared: Arc<Shared>) -> std::io::
 }
 
 impl Worker {
+    /// Makes a request slot of connection `i` free at `at` (now, or after a think time).
+    fn free_slot_at(&mut self, i: usize, at: u64) {
+        match self.cfg.think_ns {
+            0 => self.slots.push_back(i as u32),
+            _ => self.thinking.push(Reverse((at, i as u32))),
+        }
+    }
+
+    /// Frees the slots of the virtual users whose think time is over.
+    fn wake_thinkers(&mut self, now: u64) {
+        while let Some(&Reverse((at, i))) = self.thinking.peek() {
+            if at > now {
+                break;
+            }
+            self.thinking.pop();
+            self.slots.push_back(i);
+        }
+    }
+
+    /// Time until the next virtual user is done thinking, if one is.
+    fn next_thinker_ns(&self, now: u64) -> Option<u64> {
+        let Reverse((at, _)) = self.thinking.peek()?;
+        Some(at.saturating_sub(now))
+    }
+
     fn stop(&mut self, at: u64) {
         self.stopping = true;
         self.out.stop_ns = at;
@@ -298,8 +332,10 @@ impl Worker {
                 self.connect_failed(i, now);
                 return;
             }
+            // Virtual users start spread over one think time.
+            let first = now + self.cfg.think_ns * i as u64 / self.conns.len().max(1) as u64;
             for _ in 0..self.cfg.depth {
-                self.slots.push_back(i as u32);
+                self.free_slot_at(i, first);
             }
         }
         if self.conns[i].state != State::Open {
@@ -334,7 +370,7 @@ impl Worker {
                     };
                     self.record(f, status, now);
                     if !self.conns[i].closing && !self.stopping {
-                        self.slots.push_back(i as u32);
+                        self.free_slot_at(i, now + self.cfg.think_ns);
                     }
                 }
                 Parsed::Partial | Parsed::Interim { .. } => break,

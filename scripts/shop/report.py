@@ -10,6 +10,11 @@ import os
 import sys
 
 PAGES = ["home", "plp", "pdp"]
+# The published run (HarperFast/harper-vs-micro-perf-test, k6 on one machine, one request
+# then 1 s sleep per virtual user): Harper's p95 in ms at 20 / 200 / 2000 users; the
+# microservices PLP and PDP failed (100 % errors) from 200 users up.
+PUBLISHED_HARPER_P95 = {"home": [6.6, 7.0, 15.0], "plp": [15.7, 45.0, 846.0], "pdp": [7.2, 15.9, 41.3]}
+PUBLISHED_USERS = [20, 200, 2000]
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd"]
 
 
@@ -136,6 +141,19 @@ def main():
         svg_plot({s: [(n, pct(r, 99)) for (sy, pg, n), r in rate.items() if sy == s and pg == page] for s in systems},
                  f"{page.upper()}: p99 by offered rate", "req/s offered", "p99 ms", svg2)
         lines += ["", f"![p95 by users]({os.path.basename(svg)}) ![p99 by rate]({os.path.basename(svg2)})"]
+    lines += ["", "## Beside the published figures", "",
+              "p95 in ms at 20 / 200 / 2000 virtual users. The published run is Harper against a gateway",
+              "and four Fastify services over MongoDB; there the microservices PLP and PDP failed",
+              "(100 % errors) from 200 users up. Ours is the same profile on this machine.", "",
+              "| page | published Harper | " + " | ".join(systems) + " |",
+              "|---|---|" + "---|" * len(systems)]
+    for page in PAGES:
+        cells = []
+        for s in systems:
+            vals = [vu.get((s, page, n)) for n in PUBLISHED_USERS]
+            cells.append(" / ".join(fmt_ms(pct(r, 95)) if r else "–" for r in vals))
+        pub = " / ".join(fmt_ms(v) for v in PUBLISHED_HARPER_P95[page])
+        lines.append(f"| {page.upper()} | {pub} | " + " | ".join(cells) + " |")
     lines += ["", "## Page load in headless Chromium", "",
               f"Median (p95) time from navigation start to the load event over {meta['loads']} loads, caches warm:", "",
               "| system | PDP ms | PLP ms |", "|---|---|---|"]

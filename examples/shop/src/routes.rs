@@ -9,8 +9,8 @@ use super::live;
 use super::pages::{self, Kind, ShardLocal};
 use super::state::State;
 use super::template::Format;
-use super::{INVENTORY, PRICE, PRODUCT};
-use microlith::app::{Ctx, Error, Request, Response, Setup};
+use super::{CATEGORY, INVENTORY, PRICE, PRODUCT, REVIEW};
+use microlith::app::{Ctx, Error, Request, Response, Setup, TableOp};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -52,6 +52,7 @@ async fn serve(
     format: Format,
 ) -> Result<Response, Error> {
     state.ready()?;
+    may_read(&req, kind)?;
     let id = if kind == Kind::Home {
         ""
     } else {
@@ -72,6 +73,22 @@ async fn serve(
     })
 }
 
+/// 403 unless the sender may read every table the page shows (always, while the node has
+/// no users): the shop reads them on the sender's behalf.
+fn may_read(req: &Request, kind: Kind) -> Result<(), Error> {
+    let tables: &[&str] = match kind {
+        Kind::Pdp => &[PRODUCT, CATEGORY, PRICE, INVENTORY, REVIEW],
+        Kind::Home | Kind::Plp => &[PRODUCT, CATEGORY, PRICE, INVENTORY],
+    };
+    match tables.iter().find(|t| !req.can(t, TableOp::Read)) {
+        Some(t) => Err(Error::new(
+            403,
+            format!("reading this page needs read on {t}"),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// `/shop/api/stats`: where seeding stands, and the counters.
 async fn stats(state: Arc<State>) -> Result<Response, Error> {
     let mut body = state.counters.json();
@@ -83,6 +100,12 @@ async fn stats(state: Arc<State>) -> Result<Response, Error> {
 /// over a WebSocket; the node checks the reader may read `table`.
 async fn live_stream(ctx: Ctx, req: Request, table: &'static str) -> Result<Response, Error> {
     let id = req.required("id")?;
+    if !req.can(PRODUCT, TableOp::Read) {
+        return Err(Error::new(
+            403,
+            format!("reading this stream needs read on {PRODUCT}"),
+        ));
+    }
     if ctx.table(PRODUCT)?.get(id)?.is_none() {
         return Err(Error::not_found(format!("no product {id:?}")));
     }

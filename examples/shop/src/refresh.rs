@@ -7,12 +7,13 @@
 //! belongs to (the product's page and its category's listing; home when the product is
 //! featured, or its category membership changed, which changes a count).
 //!
-//! Exactly once per change and in order: a refresh renders with a stamp taken after the
-//! change committed and stores the page with a compare-and-set on the version it read. A
-//! lost compare-and-set (another refresh, or a first render by a reader, landed meanwhile)
-//! reads again: a stored page stamped after this refresh began already includes the change
-//! and ends it; an older one is rendered again. So concurrent changes on different shards
-//! cannot leave a page rendered from data older than the last change.
+//! Races: a refresh renders with a stamp taken after the change committed and stores the
+//! page with a compare-and-set on the version it read. A lost compare-and-set (another
+//! refresh, or a reader's first render, landed meanwhile) reads again: a stored page stamped
+//! after this refresh began already includes the change and ends it; an older one is
+//! rendered again. So changes handled at once on different shards cannot leave a page
+//! rendered from data older than the last of them. (Change handlers run at most once per
+//! change: one dropped at the handlers' queue bound leaves its pages to the TTL.)
 
 use super::counters::Counter;
 use super::pages::{parse_key, Key, Kind};

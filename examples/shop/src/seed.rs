@@ -115,7 +115,6 @@ async fn after_the_seed(state: &State, ctx: &Ctx) {
     let before = now_ms() + 1;
     while now_ms() < before {
         ctx.yield_now().await;
-        std::thread::yield_now();
     }
     state.set_seeded_before(before);
 }

@@ -6,15 +6,18 @@
 //! seed = true               # seed the SPEC's data into empty tables at start
 //! page_ttl_secs = 300       # a page older than this is re-rendered on its next read
 //! max_decoded_pages = 2048  # pages each shard keeps decoded in memory
-//! max_listed = 10000        # products one listing (and one home count) covers
-//! max_reviews = 1000        # reviews one product page shows
+//! max_listed = 2000         # products one listing (and one home count) covers
+//! max_reviews = 200         # reviews one product page shows
 //! ```
+//!
+//! A page is one record: its size follows `max_listed` (about 400 bytes per product, both
+//! formats), and a record must fit a replication frame (`cluster.max_frame_bytes`, 4 MiB).
 
 use serde::Deserialize;
 use std::time::Duration;
 
-/// Most products a listing may be configured to hold (the node's query bound).
-const MAX_LISTED: usize = 100_000;
+/// Most products a listing, or reviews a product page, may be configured to hold.
+const MAX_LISTED: usize = 10_000;
 
 #[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields, default)]
@@ -32,8 +35,8 @@ impl Default for Config {
             seed: true,
             page_ttl_secs: 300,
             max_decoded_pages: 2048,
-            max_listed: 10_000,
-            max_reviews: 1000,
+            max_listed: 2000,
+            max_reviews: 200,
         }
     }
 }
@@ -49,15 +52,40 @@ impl Config {
             return refuse("max_decoded_pages", "must be at least 1");
         }
         if !(1..=MAX_LISTED).contains(&self.max_listed) {
-            return refuse("max_listed", "must be 1 to 100000");
+            return refuse("max_listed", "must be 1 to 10000");
         }
         if !(1..=MAX_LISTED).contains(&self.max_reviews) {
-            return refuse("max_reviews", "must be 1 to 100000");
+            return refuse("max_reviews", "must be 1 to 10000");
         }
         Ok(())
     }
 
     pub fn page_ttl(&self) -> Duration {
         Duration::from_secs(self.page_ttl_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_pass_and_out_of_range_values_are_refused_by_name() {
+        assert!(Config::default().check().is_ok());
+        let bad = Config {
+            max_listed: 0,
+            ..Config::default()
+        };
+        assert!(bad
+            .check()
+            .unwrap_err()
+            .contains("components.shop.max_listed"));
+        let bad = Config {
+            page_ttl_secs: 0,
+            ..Config::default()
+        };
+        assert!(bad.check().unwrap_err().contains("page_ttl_secs"));
+        let typo = serde_json::from_value::<Config>(serde_json::json!({"sed": true}));
+        assert!(typo.is_err(), "a misspelt key is refused");
     }
 }

@@ -5,6 +5,8 @@
 
 #[path = "../examples/catalog/src/lib.rs"]
 mod catalog;
+#[path = "../examples/shop/src/lib.rs"]
+mod shop;
 #[path = "../examples/telemetry/src/lib.rs"]
 mod telemetry;
 
@@ -13,6 +15,7 @@ use std::sync::Arc;
 fn main() -> std::process::ExitCode {
     microlith::app::main(vec![
         Arc::new(catalog::Catalog),
+        Arc::new(shop::Shop),
         Arc::new(telemetry::Telemetry),
     ])
 }

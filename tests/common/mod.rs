@@ -10,6 +10,7 @@ pub mod origin;
 pub mod proxy;
 pub mod raw_http;
 pub mod raw_mqtt;
+pub mod shop;
 pub mod sse;
 pub mod tls;
 

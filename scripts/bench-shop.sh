@@ -19,6 +19,8 @@
 #   USERS ["20 200 2000"]  THINK [1s]  DURATION [60s]  WARMUP [5s]
 #   RATES ["500 1000 2000 4000 8000 16000 32000"]  RATE_DURATION [15s]  TIMEOUT [10s]
 #   SERVER_CORES [0]  LOADGEN_CORES [1]  LOADS [50]
+#   KEEP=1: redo only SYSTEMS within today's earlier run (the others' results stay)
+#   MEASURE=0: only the correctness check and the page loads (with KEEP=1: keeps the timings)
 # Installs what is missing: chromium and PostgreSQL (apt), Harper, Fastify and
 # playwright-core (npm); builds microlith and loadgen (cargo, release).
 set -euo pipefail
@@ -87,6 +89,15 @@ EOF
 }
 
 stop() {
+    stop_system "$1"
+    for _ in $(seq 1 100); do
+        ss -ltn "sport = :$PORT" | grep -q LISTEN || return 0
+        sleep 0.2
+    done
+    log "port $PORT still in use after stopping $1"
+}
+
+stop_system() {
     case $1 in
         microlith) kill "$(cat "$WORK/microlith.pid")" 2>/dev/null || true; sleep 1 ;;
         harper) examples/shop/harper/run.sh stop >&2 || true ;;
@@ -103,17 +114,44 @@ wait_ready() {
 }
 
 # loadgen_run SYSTEM PAGE KIND X ARGS...: one loadgen run, results in $OUT/SYSTEM--PAGE--KIND--X.
+# A run in which the system answered nothing leaves a `no-answers` file there instead.
 loadgen_run() {
-    local system=$1 page=$2 kind=$3 x=$4
+    local system=$1 page=$2 kind=$3 x=$4 dir
     shift 4
-    target/release/loadgen http --url "http://127.0.0.1:$PORT" --paths-file "$WORK/$page.paths" \
+    dir=$OUT/$system--$page--$kind--$x
+    settle "$system"
+    if ! target/release/loadgen http --url "http://127.0.0.1:$PORT" --paths-file "$WORK/$page.paths" \
         --cores "$LOADGEN_CORES" --timeout "$TIMEOUT" --quiet --name "$system $page $kind $x" \
-        --out "$OUT/$system--$page--$kind--$x" "$@" >/dev/null
+        --out "$dir" "$@" >/dev/null 2>"$WORK/loadgen.err"; then
+        mkdir -p "$dir"
+        cp "$WORK/loadgen.err" "$dir/no-answers"
+        log "$system $page $kind $x: no answer measured ($(tail -1 "$WORK/loadgen.err"))"
+    fi
 }
 
-# The run's p99 (µs) and error share (%) from its result.json.
+# The run's p99 (µs) and error share (%) from its result.json (no answers: past any knee).
 p99_and_errors() {
+    if [ -f "$1/no-answers" ] || [ ! -f "$1/result.json" ]; then
+        echo "999999999 100"
+        return
+    fi
     python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); c=r["counts"]; print(int(r["latency_us"]["p99"]), 100*(c["requests"]-c["ok"])/max(1,c["requests"]))' "$1/result.json"
+}
+
+# Waits (up to 2 minutes) until the system answers the home page within 1 s three times in a
+# row, so that a page's runs do not inherit the backlog of the overload before them.
+settle() {
+    local ok=0
+    for _ in $(seq 1 120); do
+        if curl -sf --max-time 1 "http://127.0.0.1:$PORT/shop/api/home" >/dev/null; then
+            ok=$((ok + 1))
+            [ $ok -ge 3 ] && return 0
+        else
+            ok=0
+            sleep 1
+        fi
+    done
+    log "$1 did not recover within 2 minutes"
 }
 
 measure() {
@@ -137,9 +175,31 @@ measure() {
     done
 }
 
+save_meta() {
+    python3 - "$OUT/meta.json" <<EOF
+import json, os, sys
+old = json.load(open(sys.argv[1])) if os.path.exists(sys.argv[1]) else {"systems": [], "checks": {}, "browser": {}}
+new = json.loads('''$checks'''), json.loads('''$browser''')
+systems = old["systems"] + [s for s in "$SYSTEMS".split() if s not in old["systems"]]
+json.dump({"systems": systems, "started": old.get("started", "$started"), "load": old.get("load", "$load"),
+           "machine": "$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/ {print $2}') GiB",
+           "command": "scripts/bench-shop.sh (SYSTEMS='$SYSTEMS' USERS='$USERS' DURATION=$DURATION RATES='$RATES')",
+           "server_cores": "$SERVER_CORES", "loadgen_cores": "$LOADGEN_CORES", "think": "$THINK",
+           "duration": "$DURATION", "loads": $LOADS,
+           "checks": dict(old["checks"], **new[0]), "browser": dict(old["browser"], **new[1])},
+          open(sys.argv[1], "w"), indent=1)
+EOF
+}
+
 main() {
     install
-    rm -rf "$OUT" && mkdir -p "$OUT"
+    # KEEP=1: add to (or redo systems of) an earlier run of the same day instead of starting over.
+    if [ "${KEEP:-0}" = 1 ]; then
+        [ "${MEASURE:-1}" = 0 ] || for s in $SYSTEMS; do rm -rf "$OUT/$s--"*; done
+    else
+        rm -rf "$OUT"
+    fi
+    mkdir -p "$OUT"
     echo "/shop/" >"$WORK/home.paths"
     seq 0 7 | sed 's|^|/shop/c/cat-|' >"$WORK/plp.paths"
     seq -f '%04g' 0 999 | sed 's|^|/shop/p/p-|' >"$WORK/pdp.paths"
@@ -153,25 +213,17 @@ main() {
             echo "$result" >&2
             checks=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d[sys.argv[2]]="FAILED: not measured"; print(json.dumps(d))' "$checks" "$system")
             stop "$system"
+            save_meta
             continue
         fi
         checks=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d[sys.argv[2]]=sys.argv[3]; print(json.dumps(d))' "$checks" "$system" "$(echo "$result" | tail -1)")
-        measure "$system"
+        [ "${MEASURE:-1}" = 0 ] || measure "$system"
         log "$system: page loads in Chromium"
         b=$(cd scripts/shop/browser && node pageload.js "http://127.0.0.1:$PORT" "$LOADS" /shop/p/p-0042 /shop/c/cat-3)
         browser=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d[sys.argv[2]]=json.loads(sys.argv[3]); print(json.dumps(d))' "$browser" "$system" "$b")
         stop "$system"
+        save_meta
     done
-    python3 - "$OUT/meta.json" <<EOF
-import json, sys
-json.dump({"systems": "$SYSTEMS".split(), "started": "$started", "load": "$load",
-           "machine": "$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/ {print $2}') GiB",
-           "command": "scripts/bench-shop.sh (SYSTEMS='$SYSTEMS' USERS='$USERS' DURATION=$DURATION RATES='$RATES')",
-           "server_cores": "$SERVER_CORES", "loadgen_cores": "$LOADGEN_CORES", "think": "$THINK",
-           "duration": "$DURATION", "loads": $LOADS,
-           "checks": json.loads('''$checks'''), "browser": json.loads('''$browser''')},
-          open(sys.argv[1], "w"), indent=1)
-EOF
     python3 scripts/shop/report.py "$OUT" "$REPORT"
     cat "$REPORT"
 }

@@ -24,11 +24,24 @@ def runs(run_dir, kind):
     for name in sorted(os.listdir(run_dir)):
         path = os.path.join(run_dir, name, "result.json")
         parts = name.split("--")
-        if len(parts) != 4 or parts[2] != kind or not os.path.exists(path):
+        if len(parts) != 4 or parts[2] != kind:
             continue
-        with open(path) as f:
-            out[(parts[0], parts[1], int(parts[3]))] = json.load(f)
+        key = (parts[0], parts[1], int(parts[3]))
+        if os.path.exists(os.path.join(run_dir, name, "no-answers")):
+            out[key] = dict(NO_ANSWERS)
+            if os.path.exists(path):
+                with open(path) as f:
+                    out[key]["counts"] = json.load(f)["counts"]
+        elif os.path.exists(path):
+            with open(path) as f:
+                out[key] = json.load(f)
     return out
+
+
+# A run in which the system answered nothing in the measured window.
+NAN = float("nan")
+NO_ANSWERS = {"throughput": 0.0, "counts": {"requests": 0, "ok": 0}, "no_answers": True,
+              "latency_us": {"p50": NAN, "p99": NAN}, "percentile_curve": []}
 
 
 def pct(r, q):
@@ -48,7 +61,15 @@ def errors(r):
     return c["requests"] - c["ok"]
 
 
+def errors_text(r):
+    if r.get("no_answers"):
+        return f"no answer in the window ({r['counts']['requests']} sent)"
+    return f"{errors(r)} of {r['counts']['requests']}"
+
+
 def fmt_ms(v):
+    if v != v:  # NaN: nothing measured
+        return "–"
     return f"{v:.2f}" if v < 10 else f"{v:.0f}"
 
 
@@ -58,7 +79,7 @@ def vu_table(vu, systems, page):
         for (sy, pg, n), r in sorted(vu.items(), key=lambda kv: kv[0][2]):
             if sy == s and pg == page:
                 rows.append(f"| {s} | {n} | {r['throughput']:.0f} | {fmt_ms(pct(r, 50))} | "
-                            f"{fmt_ms(pct(r, 95))} | {fmt_ms(pct(r, 99))} | {errors(r)} of {r['counts']['requests']} |")
+                            f"{fmt_ms(pct(r, 95))} | {fmt_ms(pct(r, 99))} | {errors_text(r)} |")
     return "\n".join(rows)
 
 
@@ -66,7 +87,7 @@ def knee_table(rate, systems, page):
     rows = ["| system | highest rate held (req/s) | p50 ms | p99 ms | errors there |", "|---|---|---|---|---|"]
     for s in systems:
         held = [(n, r) for (sy, pg, n), r in rate.items() if sy == s and pg == page
-                and errors(r) <= r["counts"]["requests"] / 100 and pct(r, 99) < 100]
+                and not r.get("no_answers") and errors(r) <= r["counts"]["requests"] / 100 and pct(r, 99) < 100]
         if not held:
             rows.append(f"| {s} | none under the knee test | | | |")
             continue

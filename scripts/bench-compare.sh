@@ -14,7 +14,7 @@
 #   LOADGEN_BIN   a prebuilt loadgen (else: cargo build --release -p loadgen)
 #   BASE_LABEL [base]  NEW_LABEL [new]
 # Both servers run for the whole comparison (idle while the other is measured), on
-# 127.0.0.1 ports 39926/39927 (HTTP) and 31883/31884 (MQTT); both are stopped on exit.
+# 127.0.0.1 ports 29926/29927 (HTTP) and 31883/31884 (MQTT); both are stopped on exit.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -90,9 +90,9 @@ run() {
     "${cmd[@]}" >/dev/null
 }
 
-start "$BASE_LABEL" "$BASE_BIN" 39926 31883
-start "$NEW_LABEL" "$NEW_BIN" 39927 31884
-for port in 39926 39927; do
+start "$BASE_LABEL" "$BASE_BIN" 29926 31883
+start "$NEW_LABEL" "$NEW_BIN" 29927 31884
+for port in 29926 29927; do
     "$LOADGEN" run loadgen/scenarios/rest-load.toml --cores "$LOADGEN_CORES" --load "$RECORDS" --quiet \
         --out "$WORK/load-$port" --url "http://127.0.0.1:$port" >/dev/null
 done
@@ -101,7 +101,7 @@ for round in $(seq 1 "$ROUNDS"); do
         # Alternate which build goes first, so neither always follows the other.
         if [ $((round % 2)) = 1 ]; then order="base new"; else order="new base"; fi
         for which in $order; do
-            if [ "$which" = base ]; then run "$BASE_LABEL" 39926 "$scen" "$round"; else run "$NEW_LABEL" 39927 "$scen" "$round"; fi
+            if [ "$which" = base ]; then run "$BASE_LABEL" 29926 "$scen" "$round"; else run "$NEW_LABEL" 29927 "$scen" "$round"; fi
         done
         log "round $round $scen done"
     done

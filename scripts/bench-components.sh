@@ -27,8 +27,8 @@ LOADGEN_CORES=${LOADGEN_CORES:-1}
 WORKLOADS=${WORKLOADS:-rest-get page cache-hit}
 OUT=bench-results/$(date +%F)-components
 REPORT=$OUT.md
-PORT=39936
-ORIGIN_PORT=39937
+PORT=29936
+ORIGIN_PORT=29937
 WORK=$(mktemp -d /tmp/bench-components.XXXXXX)
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$WORK"' EXIT

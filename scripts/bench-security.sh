@@ -87,8 +87,8 @@ serve() {
     exit 1
 }
 
-config open 39931 39932 31891 31892
-config auth 39941 39942 31901 31902
+config open 29931 29932 31891 31892
+config auth 29941 29942 31901 31902
 # The super-user seeds; the measured requests come from a user whose role reads Product, so
 # every request goes through the permission check a real client's does.
 echo "bench-password" | "$BIN" user add admin --role super_user --password-stdin \
@@ -100,7 +100,7 @@ serve open
 serve auth
 ADMIN="Basic $(printf 'admin:bench-password' | base64)"
 BASIC="Basic $(printf 'reader:reader-password' | base64)"
-TOKEN=$(curl -sf http://127.0.0.1:39941/auth/login -H 'Content-Type: application/json' \
+TOKEN=$(curl -sf http://127.0.0.1:29941/auth/login -H 'Content-Type: application/json' \
     -d '{"username":"reader","password":"reader-password"}' |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 
@@ -108,7 +108,7 @@ TOKEN=$(curl -sf http://127.0.0.1:39941/auth/login -H 'Content-Type: application
 python3 - "$RECORDS" "$ADMIN" <<'EOF'
 import http.client, json, sys
 n, basic = int(sys.argv[1]), sys.argv[2]
-for port, auth in ((39931, None), (39941, basic)):
+for port, auth in ((29931, None), (29941, basic)):
     c = http.client.HTTPConnection("127.0.0.1", port)
     for i in range(n):
         h = {"Content-Type": "application/json"}
@@ -133,11 +133,11 @@ EOF
 
 # variant NAME URL AUTH
 VARIANTS=(
-    "plain|http://127.0.0.1:39931|"
-    "basic|http://127.0.0.1:39941|$BASIC"
-    "bearer|http://127.0.0.1:39941|Bearer $TOKEN"
-    "tls|https://localhost:39932|"
-    "tls+basic|https://localhost:39942|$BASIC"
+    "plain|http://127.0.0.1:29931|"
+    "basic|http://127.0.0.1:29941|$BASIC"
+    "bearer|http://127.0.0.1:29941|Bearer $TOKEN"
+    "tls|https://localhost:29932|"
+    "tls+basic|https://localhost:29942|$BASIC"
 )
 declare -A RESULTS
 for round in $(seq 1 "$ROUNDS"); do

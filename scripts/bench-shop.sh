@@ -38,7 +38,9 @@ TIMEOUT=${TIMEOUT:-10s}
 SERVER_CORES=${SERVER_CORES:-0}
 LOADGEN_CORES=${LOADGEN_CORES:-1}
 LOADS=${LOADS:-50}
-PORT=39960
+# Below the kernel's ephemeral range (32768-60999 by default): a client connection of
+# an earlier run must not hold the local port a system is about to listen on.
+PORT=29960
 DAY=$(date +%F)
 OUT=bench-results/$DAY-shop
 REPORT=$OUT.md

@@ -21,6 +21,7 @@
 #   SERVER_CORES [0]  LOADGEN_CORES [1]  LOADS [50]
 #   KEEP=1: redo only SYSTEMS within today's earlier run (the others' results stay)
 #   MEASURE=0: only the correctness check and the page loads (with KEEP=1: keeps the timings)
+#   NAME [shop]: the report is bench-results/DATE-NAME.md
 # Installs what is missing: chromium and PostgreSQL (apt), Harper, Fastify and
 # playwright-core (npm); builds microlith and loadgen (cargo, release).
 set -euo pipefail
@@ -42,7 +43,7 @@ LOADS=${LOADS:-50}
 # an earlier run must not hold the local port a system is about to listen on.
 PORT=29960
 DAY=$(date +%F)
-OUT=bench-results/$DAY-shop
+OUT=bench-results/$DAY-${NAME:-shop}
 REPORT=$OUT.md
 WORK=$(mktemp -d /tmp/bench-shop.XXXXXX)
 log() { echo "[bench-shop] $*" >&2; }

@@ -169,14 +169,11 @@ impl ShardSecurity {
                 return known;
             }
         }
-        self.in_flight.borrow_mut().entry(key).or_default();
+        // Waiters wake when the entry goes: after the verdict is remembered, or when this
+        // check is abandoned (its request dropped mid-await), so none waits forever.
+        let _in_flight = InFlight::enter(&self.in_flight, key);
         let verdict = self.password_verdict(dir, user, password).await;
-        let waiters = self.in_flight.borrow_mut().remove(&key).unwrap_or_default();
-        let answer = verdict.and_then(|v| self.remember(key, dir, v));
-        for w in waiters {
-            let _ = w.try_send(());
-        }
-        answer
+        verdict.and_then(|v| self.remember(key, dir, v))
     }
 
     /// Checks a user name and password against the users (a password hash: not cached).
@@ -387,6 +384,26 @@ fn refresh_entry(entry: &mut Entry, dir: &Directory) -> bool {
             true
         }
         _ => false,
+    }
+}
+
+/// A check in progress in `ShardSecurity::in_flight`. Dropping it removes the entry, and with
+/// it the senders its waiters hold the other ends of, which wakes them.
+struct InFlight<'a> {
+    map: &'a RefCell<HashMap<[u8; 32], Vec<LocalSender<()>>>>,
+    key: [u8; 32],
+}
+
+impl<'a> InFlight<'a> {
+    fn enter(map: &'a RefCell<HashMap<[u8; 32], Vec<LocalSender<()>>>>, key: [u8; 32]) -> Self {
+        map.borrow_mut().entry(key).or_default();
+        InFlight { map, key }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.map.borrow_mut().remove(&self.key);
     }
 }
 

@@ -260,6 +260,37 @@ pub struct HttpConfig {
     /// Host names requests may name (`Host`) and WebSocket pages may come from (`Origin`),
     /// besides loopback and IP addresses: `"example.com"`, `"*.example.com"`, or `"*"` for any.
     pub allowed_hosts: Vec<String>,
+    /// Which pages of other origins may call the API from a browser (`[http.cors]`).
+    pub cors: CorsConfig,
+    /// A directory whose files are served as they are (`[http] static_dir`); `None`: none.
+    pub static_dir: Option<String>,
+    /// The most bytes `static_dir` may hold (its files are kept in memory).
+    pub static_max_bytes: usize,
+}
+
+/// `[http.cors]`: cross-origin resource sharing.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CorsConfig {
+    /// Answer CORS at all (preflights and `Access-Control-Allow-Origin`).
+    pub enabled: bool,
+    /// Origins allowed (`https://app.example.com`), or `"*"` for any.
+    pub origins: Vec<String>,
+    /// Let pages of the listed origins send credentials (cookies, HTTP auth); never for `*`.
+    pub credentials: bool,
+    /// How long a browser may cache a preflight's answer, in seconds.
+    pub max_age_secs: u32,
+}
+
+impl Default for CorsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            origins: vec!["*".into()],
+            credentials: false,
+            max_age_secs: 86_400,
+        }
+    }
 }
 
 impl Default for HttpConfig {
@@ -274,6 +305,9 @@ impl Default for HttpConfig {
             max_query_rows: 100_000,
             max_index_ids: 262_144,
             allowed_hosts: Vec::new(),
+            cors: CorsConfig::default(),
+            static_dir: None,
+            static_max_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -500,6 +534,13 @@ impl Config {
             ));
         }
         validate_allowed_hosts(&self.http.allowed_hosts)?;
+        validate_cors(&self.http.cors)?;
+        check_range(
+            "http.static_max_bytes",
+            self.http.static_max_bytes,
+            0,
+            1 << 30,
+        )?;
         self.mqtt.validate()?;
         self.security.validate()?;
         self.tls.validate(self.cluster.enabled())?;
@@ -610,6 +651,41 @@ fn validate_allowed_hosts(list: &[String]) -> Result<(), ConfigError> {
                 format!("{h:?} is not a host name like \"example.com\", \"*.example.com\" or \"*\" (no port, no scheme)"),
             ));
         }
+    }
+    Ok(())
+}
+
+/// Longest `http.cors.origins` list accepted.
+pub const MAX_CORS_ORIGINS: usize = 256;
+
+/// Each origin is `*` or `scheme://host[:port]`; credentials need named origins.
+fn validate_cors(cors: &CorsConfig) -> Result<(), ConfigError> {
+    if cors.origins.len() > MAX_CORS_ORIGINS {
+        return Err(err(
+            "http.cors.origins",
+            format!("at most {MAX_CORS_ORIGINS} entries"),
+        ));
+    }
+    for (i, o) in cors.origins.iter().enumerate() {
+        let ok = o == "*"
+            || o.split_once("://").is_some_and(|(scheme, rest)| {
+                !scheme.is_empty()
+                    && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+                    && !rest.is_empty()
+                    && !rest.contains(['/', '?', '#', ' '])
+            });
+        if !ok {
+            return Err(err(
+                &format!("http.cors.origins[{i}]"),
+                format!("{o:?} is not an origin like \"https://app.example.com\" or \"http://localhost:3000\" (no path), or \"*\""),
+            ));
+        }
+    }
+    if cors.credentials && cors.origins.iter().any(|o| o == "*") {
+        return Err(err(
+            "http.cors.credentials",
+            "needs the allowed origins named: browsers refuse credentials for any origin (\"*\")",
+        ));
     }
     Ok(())
 }

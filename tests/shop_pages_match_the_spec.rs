@@ -80,7 +80,7 @@ fn html_pages_carry_live_values_in_attributes_and_unknown_ids_get_404() {
         "one product element"
     );
     assert!(pdp.contains("$339.91") && pdp.contains("44 in stock"));
-    assert!(pdp.contains("new EventSource(") && pdp.contains("addEventListener('put'"));
+    assert!(pdp.contains("new EventSource(") && pdp.contains("events.onmessage"));
     assert!(pdp.contains("user61"));
 
     let plp = html(&s, "/shop/c/cat-3");

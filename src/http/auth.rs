@@ -1,7 +1,7 @@
 //! Who may do what over HTTP. While the node has no users every request passes (the node
 //! then listens on loopback only: `security::bootstrap`). Once a user exists every request
-//! but `/health`, `/auth/login`, `/auth/refresh` and MQTT over WebSocket (whose CONNECT
-//! authenticates) needs Basic credentials or a bearer token (401 with `WWW-Authenticate`
+//! but `/health`, `/auth/login`, `/auth/refresh`, MQTT over WebSocket (whose CONNECT
+//! authenticates), static files and CORS preflights (answered before this) needs Basic credentials or a bearer token (401 with `WWW-Authenticate`
 //! otherwise), and the permission its path and method need (403 otherwise):
 //!
 //! - `/admin/*`, `/cluster/*`: the super-user; `/status` and components' routes: any user
@@ -50,6 +50,11 @@ fn open(req: &Request<'_>) -> bool {
     }
 }
 
+/// A static file (public) that no component's route takes first.
+fn static_file(shard: &HttpShard, req: &Request<'_>) -> bool {
+    shard.statics.serves(req) && !super::component::serves(shard, req.path)
+}
+
 /// Lets `req` through, with `req.user` set, or answers the refusal. `certified`: the user
 /// the connection's verified client certificate names, used when the request carries no
 /// credentials of its own.
@@ -58,7 +63,7 @@ pub async fn admit(
     req: &mut Request<'_>,
     certified: Option<&str>,
 ) -> Result<(), Response> {
-    if open(req) || !shard.security.directory().auth_required() {
+    if open(req) || static_file(shard, req) || !shard.security.auth_required() {
         return Ok(());
     }
     let security = &shard.security;

@@ -1,7 +1,9 @@
 //! One HTTP/1.1 connection: reads into a bounded buffer, parses every complete request it
 //! holds (pipelining), answers them in order, and writes the answers in one go before it waits
-//! for more bytes. Every request passes `admit` (rate, Host, Origin, body type), then `auth`
-//! (credentials, the user's rate, permission) before it is routed. Closes idle connections
+//! for more bytes. Every request passes `admit` (rate, Host, Origin, body type); then CORS
+//! preflights and `OPTIONS` are answered; then `auth` (credentials, the user's rate,
+//! permission) before it is routed. Every answer to an allowed origin carries the CORS
+//! lines. Closes idle connections
 //! and clients that trickle a request too slowly. Generic over the byte stream (`net::Io`):
 //! plain TCP and TLS run the same code.
 
@@ -53,6 +55,16 @@ enum Step {
     Upgrade { kind: Stream, consumed: usize },
     /// The last answer is written: close.
     Close,
+}
+
+/// What the answer to the request at hand needs to know of it.
+struct Answer<'c> {
+    method: Method,
+    /// The request's bytes in the buffer.
+    consumed: usize,
+    /// The request asked to close the connection after its answer.
+    close: bool,
+    cors: Option<&'c super::cors::Allowed>,
 }
 
 /// One connection's buffers and limits.
@@ -112,9 +124,23 @@ impl<'a, S: Io> Conn<'a, S> {
                 consumed,
                 close,
             } => {
-                let method = req.method;
+                let cors = req.origin.and_then(|_| super::cors::allowed(self.shard, &req));
+                let at = Answer {
+                    method: req.method,
+                    consumed,
+                    close,
+                    cors: cors.as_ref(),
+                };
                 if let Some(refusal) = super::admit::check(self.shard, &self.client, &req) {
-                    return self.respond(&refusal, method, consumed, close);
+                    return self.respond(&refusal, &at);
+                }
+                if req.method == Method::Options {
+                    let preflight = cors.is_some() && super::cors::is_preflight(&req);
+                    let r = match preflight {
+                        true => self.shard.cors.preflight(),
+                        false => super::cors::options(),
+                    };
+                    return self.respond(&r, &at);
                 }
                 let shard = self.shard;
                 shard.in_flight.set(shard.in_flight.get() + 1);
@@ -122,13 +148,16 @@ impl<'a, S: Io> Conn<'a, S> {
                 let admitted = super::auth::admit(shard, &mut req, certified).await;
                 shard.in_flight.set(shard.in_flight.get() - 1);
                 if let Err(refusal) = admitted {
-                    return self.respond(&refusal, method, consumed, close);
+                    return self.respond(&refusal, &at);
                 }
                 match super::realtime::stream_of(self.shard, &req) {
                     // SSE or WebSocket: the connection leaves HTTP after this request.
-                    Some(Ok(kind)) => return Step::Upgrade { kind, consumed },
+                    Some(Ok(kind)) => {
+                        let kind = kind.allowing(cors.clone());
+                        return Step::Upgrade { kind, consumed };
+                    }
                     Some(Err(resp)) => {
-                        self.close_with(resp).await;
+                        self.close_with(resp, at.cors).await;
                         return Step::Close;
                     }
                     None => {}
@@ -138,8 +167,11 @@ impl<'a, S: Io> Conn<'a, S> {
                 let routed = super::router::handle(shard, &req).await;
                 shard.in_flight.set(shard.in_flight.get() - 1);
                 match routed {
-                    super::router::Routed::Respond(r) => self.respond(&r, method, consumed, close),
-                    super::router::Routed::Stream(kind) => Step::Upgrade { kind, consumed },
+                    super::router::Routed::Respond(r) => self.respond(&r, &at),
+                    super::router::Routed::Stream(kind) => {
+                        let kind = kind.allowing(cors.clone());
+                        Step::Upgrade { kind, consumed }
+                    }
                 }
             }
             Parsed::Incomplete { expect_continue } => {
@@ -154,20 +186,21 @@ impl<'a, S: Io> Conn<'a, S> {
             }
             Parsed::Error { status, detail } => {
                 tracing::debug!(shard = self.shard.id, status, %detail, "bad request");
-                self.close_with(super::problem::problem(status, &detail))
+                self.close_with(super::problem::problem(status, &detail), None)
                     .await;
                 Step::Close
             }
         }
     }
 
-    /// Queues the answer to a request of `consumed` bytes (closing after it if the request
-    /// asked to or the node is draining).
-    fn respond(&mut self, resp: &Response, method: Method, consumed: usize, close: bool) -> Step {
-        let close_after = close || self.shard.draining.get();
-        resp.write(&mut self.out, method == Method::Head, close_after);
+    /// Queues the answer to a request (closing after it if the request asked to or the node
+    /// is draining).
+    fn respond(&mut self, resp: &Response, at: &Answer<'_>) -> Step {
+        let close_after = at.close || self.shard.draining.get();
+        let head_only = at.method == Method::Head;
+        resp.write(&mut self.out, head_only, close_after, at.cors);
         Step::Answered {
-            consumed,
+            consumed: at.consumed,
             close_after,
         }
     }
@@ -202,7 +235,7 @@ impl<'a, S: Io> Conn<'a, S> {
         if self.len == self.buf.len() {
             if self.buf.len() >= self.max_buffer {
                 let r = super::problem::problem(413, "request exceeds the size limits");
-                self.close_with(r).await;
+                self.close_with(r, None).await;
                 return false;
             }
             self.buf
@@ -229,7 +262,7 @@ impl<'a, S: Io> Conn<'a, S> {
                         408,
                         "request not received in time (`http.request_timeout_ms`)",
                     );
-                    self.close_with(r).await;
+                    self.close_with(r, None).await;
                 }
                 return false;
             }
@@ -247,8 +280,8 @@ impl<'a, S: Io> Conn<'a, S> {
     }
 
     /// Writes the pending answers and `resp`, the last one.
-    async fn close_with(&mut self, resp: Response) {
-        resp.write(&mut self.out, false, true);
+    async fn close_with(&mut self, resp: Response, cors: Option<&super::cors::Allowed>) {
+        resp.write(&mut self.out, false, true, cors);
         self.finish().await;
     }
 

@@ -1,7 +1,7 @@
 //! The HTTP/1.1 front end: a listener per shard, connections parsed with httparse (keep-alive,
 //! pipelining, chunked bodies, limits and timeouts), what a request must pass before it is
 //! routed (`admit`: rate, Host, Origin, body type; then `auth`: credentials and permission),
-//! and the routes: REST on tables, queries, admin, users and roles, health and status.
+//! CORS, and the routes: REST on tables, queries, admin, users and roles, health and status.
 
 pub mod accounts;
 pub mod admin;
@@ -11,6 +11,7 @@ pub mod cache;
 pub mod cluster;
 pub mod component;
 pub mod conn;
+pub mod cors;
 pub mod hosts;
 pub mod problem;
 pub mod realtime;
@@ -21,6 +22,7 @@ pub mod router;
 pub mod server;
 pub mod shard;
 pub mod sse;
+pub mod statics;
 pub mod status;
 pub mod ws;
 pub mod ws_mqtt;

@@ -32,6 +32,8 @@ pub enum Stream {
     Sse {
         target: Target,
         last_event_id: Option<Version>,
+        /// The CORS lines its head carries (a page of another origin reading it).
+        cors: Option<super::cors::Allowed>,
     },
     WebSocket {
         target: Target,
@@ -113,6 +115,7 @@ fn decide(shard: &HttpShard, req: &Request<'_>, websocket: bool) -> Result<Strea
             Ok(Stream::Sse {
                 target,
                 last_event_id,
+                cors: None,
             })
         }
     }
@@ -163,6 +166,7 @@ pub fn stream_for(
     Ok(Stream::Sse {
         target,
         last_event_id,
+        cors: None,
     })
 }
 
@@ -203,6 +207,17 @@ fn target_of(shard: &HttpShard, path: &str) -> Result<Target, Response> {
     })
 }
 
+impl Stream {
+    /// The stream, its answer allowing `cors` (only an SSE answer is a CORS answer: browsers
+    /// check a WebSocket's `Origin` on the server side instead).
+    pub fn allowing(mut self, allowed: Option<super::cors::Allowed>) -> Stream {
+        if let Stream::Sse { cors, .. } = &mut self {
+            *cors = allowed;
+        }
+        self
+    }
+}
+
 /// Runs the stream on this connection until either side ends it. `read` holds bytes the
 /// client sent after the request.
 pub async fn run<S: Io>(shard: Rc<HttpShard>, stream: S, kind: Stream, read: Vec<u8>) {
@@ -211,7 +226,8 @@ pub async fn run<S: Io>(shard: Rc<HttpShard>, stream: S, kind: Stream, read: Vec
         Stream::Sse {
             target,
             last_event_id,
-        } => super::sse::serve(shard, stream, target, last_event_id).await,
+            cors,
+        } => super::sse::serve(shard, stream, target, last_event_id, cors).await,
         Stream::WebSocket { target, key, user } => {
             super::ws::serve_table(shard, stream, target, key, read, user).await
         }

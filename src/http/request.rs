@@ -35,6 +35,8 @@ pub struct Request<'a> {
     pub ws_version: Option<&'a str>,
     pub ws_protocol: Option<&'a str>,
     pub last_event_id: Option<&'a str>,
+    /// A CORS preflight names the method it asks for (`Access-Control-Request-Method`).
+    pub cors_request_method: bool,
     /// `Authorization` (credentials; see `http/auth.rs`).
     pub authorization: Option<&'a str>,
     /// Who sent it, once authenticated (`None` while the node has no users).
@@ -141,6 +143,7 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits, scratch: &'a mut Vec<u8>) -> Pa
         ws_version: None,
         ws_protocol: None,
         last_event_id: None,
+        cors_request_method: false,
         authorization: None,
         user: None,
         head: &buf[..head_len],
@@ -213,6 +216,8 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits, scratch: &'a mut Vec<u8>) -> Pa
             r.authorization = Some(value);
         } else if name.eq_ignore_ascii_case("last-event-id") {
             r.last_event_id = Some(value);
+        } else if name.eq_ignore_ascii_case("access-control-request-method") {
+            r.cors_request_method = true;
         } else if name.eq_ignore_ascii_case("expect") {
             expect_continue = value.eq_ignore_ascii_case("100-continue");
         }

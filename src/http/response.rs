@@ -34,8 +34,14 @@ impl Response {
         }
     }
 
-    /// Serializes the head and (unless `head_only`) the body.
-    pub fn write(&self, out: &mut Vec<u8>, head_only: bool, close: bool) {
+    /// Serializes the head (with the CORS lines of `cors`) and (unless `head_only`) the body.
+    pub fn write(
+        &self,
+        out: &mut Vec<u8>,
+        head_only: bool,
+        close: bool,
+        cors: Option<&super::cors::Allowed>,
+    ) {
         let _ = write!(out, "HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
         if self.status != 204 && self.status != 304 {
             let _ = write!(
@@ -59,6 +65,9 @@ impl Response {
         for h in &self.extra {
             out.extend_from_slice(h.as_bytes());
             out.extend_from_slice(b"\r\n");
+        }
+        if let Some(c) = cors {
+            c.write(out);
         }
         if close {
             out.extend_from_slice(b"Connection: close\r\n");

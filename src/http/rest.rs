@@ -1,6 +1,8 @@
 //! REST on tables, Harper-compatible: `GET/HEAD/PUT/PATCH/DELETE /{Table}/{id}`,
 //! `POST /{Table}/`, `GET|DELETE /{Table}/?query`, `GET /{Table}` (description).
 //! Reads go straight to the owning shard's storage; writes go to the owner's writer.
+//! The answers have Harper's shapes where a Harper client reads them (`docs/harper.md`):
+//! DELETE answers `true`, POST the new id as a JSON string, `?select()` applies to a record.
 
 #![allow(clippy::result_large_err)] // handlers return their ready-made error response
 
@@ -55,17 +57,33 @@ pub async fn record(
         m => return not_allowed(m, "GET, HEAD, PUT, PATCH, DELETE"),
     };
     match result {
-        Ok(w) => {
-            let create = w.created && req.method != Method::Delete;
-            let mut r = Response::new(if create { 201 } else { 204 });
+        Ok(w) if req.method == Method::Delete => {
+            let mut r = Response::json(200, b"true".to_vec());
             r.etag = Some(w.version);
-            if create {
-                r.location = Some(format!("/{}/{}", def.name, id));
+            r
+        }
+        Ok(w) => {
+            let mut r = Response::new(if w.created { 201 } else { 204 });
+            r.etag = Some(w.version);
+            if w.created {
+                r.location = Some(location(def, id));
             }
             r
         }
+        // Deleting what is not there is done (Harper's answer), unless a precondition asked.
+        Err(RecordError::NotFound)
+            if req.method == Method::Delete && matches!(precondition, Precondition::None) =>
+        {
+            Response::json(200, b"true".to_vec())
+        }
         Err(e) => record_failure(shard, def, id, e),
     }
+}
+
+/// Where record `id` of `def` is: `/{Table}/{id}`, the id percent-encoded.
+fn location(def: &TableDef, id: &str) -> String {
+    let table = crate::query::percent::encode_segment(&def.name);
+    format!("/{table}/{}", crate::query::percent::encode_segment(id))
 }
 
 fn get(
@@ -78,7 +96,49 @@ fn get(
     match records::get(shard, def, id) {
         Err(e) => record_failure(shard, def, id, e),
         Ok(None) => problem(404, &format!("no record {id:?} in table {:?}", def.name)),
-        Ok(Some(rec)) => send_record(Some(rec.version), rec.body(), req, wrapped),
+        Ok(Some(rec)) => match selected(req) {
+            Ok(None) => send_record(Some(rec.version), rec.body(), req, wrapped),
+            Ok(Some(select)) => send_selected(rec.version, rec.body(), &select, req, wrapped),
+            Err(r) => r,
+        },
+    }
+}
+
+/// The `select()` of a record read (`/{Table}/{id}?select(a,b)`); other query terms are
+/// refused there (they filter collections).
+fn selected(req: &Request<'_>) -> Result<Option<crate::query::parse::Select>, Response> {
+    let Some(q) = req.query.filter(|q| !q.is_empty()) else {
+        return Ok(None);
+    };
+    let parsed = crate::query::parse_from_client(q).map_err(|e| problem(400, &e.to_string()))?;
+    if parsed.filter.is_some() || !parsed.sort.is_empty() || parsed.limit.is_some() {
+        return Err(problem(
+            400,
+            "a record read takes only select(); conditions, sort() and limit() apply to /{Table}/?…",
+        ));
+    }
+    Ok(parsed.select)
+}
+
+/// A record's selected attributes: an object of them, or one bare value (`select(a)`).
+fn send_selected(
+    version: Version,
+    body: &[u8],
+    select: &crate::query::parse::Select,
+    req: &Request<'_>,
+    wrapped: Option<&Wrapped>,
+) -> Response {
+    let full = send_record(Some(version), body, req, wrapped);
+    if full.status != 200 {
+        return full;
+    }
+    match serde_json::from_slice::<Value>(&full.body) {
+        Ok(doc) => {
+            let mut r = json_response(200, &crate::query::eval::project(&doc, select));
+            r.etag = Some(version);
+            r
+        }
+        Err(e) => problem(500, &format!("stored record is not JSON: {e}")),
     }
 }
 
@@ -190,10 +250,11 @@ pub async fn collection(shard: &Rc<HttpShard>, def: &Arc<TableDef>, req: &Reques
                 }
             }
             match records::create(shard, def, body).await {
-                Ok((id, stored, w)) => {
-                    let mut r = Response::json(201, stored);
+                Ok((id, _stored, w)) => {
+                    // Harper's answer: the new id, as a JSON string.
+                    let mut r = json_response(201, &id);
                     r.etag = Some(w.version);
-                    r.location = Some(format!("/{}/{}", def.name, id));
+                    r.location = Some(location(def, &id));
                     r
                 }
                 Err(e) => record_failure(shard, def, "", e),
@@ -204,7 +265,8 @@ pub async fn collection(shard: &Rc<HttpShard>, def: &Arc<TableDef>, req: &Reques
     }
 }
 
-/// `DELETE /{Table}/?query`: deletes every matching record; answers how many went.
+/// `DELETE /{Table}/?query`: deletes every matching record; answers `true` (Harper's
+/// answer) and how many went in `X-Records-Deleted`.
 async fn delete_by_query(
     shard: &Rc<HttpShard>,
     def: &Arc<TableDef>,
@@ -228,7 +290,9 @@ async fn delete_by_query(
             Err(e) => return record_failure(shard, def, &id, e),
         }
     }
-    json_response(200, &serde_json::json!({ "deleted": deleted }))
+    let mut r = Response::json(200, b"true".to_vec());
+    r.extra.push(format!("X-Records-Deleted: {deleted}"));
+    r
 }
 
 /// `GET /{Table}`: the table's definition.
@@ -236,14 +300,32 @@ pub fn describe(def: &TableDef, req: &Request<'_>) -> Response {
     if !matches!(req.method, Method::Get | Method::Head) {
         return not_allowed(req.method, "GET, HEAD");
     }
+    let attributes = describe_attributes(def);
     json_response(
         200,
         &serde_json::json!({
+            "records": "./",
             "name": def.name,
+            "database": "data",
+            "attributes": attributes,
             "primary_key": def.primary_key,
             "indexes": def.indexes,
         }),
     )
+}
+
+/// The attributes a table's description lists (Harper's shape): the primary key, then each
+/// indexed attribute.
+fn describe_attributes(def: &TableDef) -> Vec<Value> {
+    let mut out = vec![serde_json::json!({
+        "name": def.primary_key, "attribute": def.primary_key, "type": "ID", "isPrimaryKey": true,
+    })];
+    for index in def.indexes.iter().filter(|i| **i != def.primary_key) {
+        out.push(serde_json::json!({
+            "name": index, "attribute": index, "type": "Any", "indexed": {},
+        }));
+    }
+    out
 }
 
 /// A JSON answer (serializing a `Value` or a definition cannot fail short of a bug: it is

@@ -1,5 +1,6 @@
 //! Routes a parsed request to its handler: `/health`, `/status`, `/auth/…`, `/admin/tables…`,
-//! `/admin/users…`, `/admin/roles…`, and `/{Table}`, `/{Table}/`, `/{Table}/{id}` for REST.
+//! `/admin/users…`, `/admin/roles…`, then components' routes, then static files, and
+//! `/{Table}`, `/{Table}/`, `/{Table}/{id}` for REST.
 
 use super::problem::problem;
 use super::request::{Method, Request};
@@ -22,6 +23,9 @@ pub async fn handle(shard: &Rc<HttpShard>, req: &Request<'_>) -> Routed {
     }
     if let Some(routed) = super::component::serve(shard, req).await {
         return routed;
+    }
+    if let Some(file) = shard.statics.answer(req) {
+        return Routed::Respond(file);
     }
     Routed::Respond(tables(shard, req).await)
 }

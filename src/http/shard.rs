@@ -1,8 +1,7 @@
 //! A shard's HTTP context: the runtime shard it runs on, the shard's broker (real-time
-//! streams ride on it), its components, and the replication status (`None` when clustering
-//! is off), and its authentication state. Derefs to the runtime shard.
 //! streams ride on it), its components, the replication status (`None` when clustering
-//! is off), its admission limits and the host names it serves. Derefs to the runtime shard.
+//! is off), its authentication state, its admission limits, the host names it serves and the
+//! origins it answers. Derefs to the runtime shard.
 
 use crate::app::AppShard;
 use crate::cluster::state::ClusterState;
@@ -26,6 +25,10 @@ pub struct HttpShard {
     pub limits: Rc<ShardLimits>,
     /// The names requests may address this node by (`http.allowed_hosts`).
     pub hosts: super::hosts::AllowedHosts,
+    /// The pages of other origins it answers (`http.cors`).
+    pub cors: super::cors::Cors,
+    /// The files of `http.static_dir` (shared by every shard).
+    pub statics: Arc<super::statics::StaticFiles>,
 }
 
 impl Deref for HttpShard {

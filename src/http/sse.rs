@@ -1,6 +1,6 @@
 //! Server-Sent Events on `/{Table}/{id}` and `/{Table}/`: the current record first (record
-//! paths), then every change, each as `id: <version>`, `event: put|delete|message`,
-//! `data: <json>`. With `Last-Event-ID` the changes since that version are replayed from the
+//! paths), then every change, each an unnamed event (what `EventSource.onmessage` receives)
+//! `id: <version>` and `data: {"type":"put"|"delete"|"message","id":..,"value":..}`. With `Last-Event-ID` the changes since that version are replayed from the
 //! change logs (and current values sent too if a log no longer reaches back that far).
 
 use super::realtime::{event_json, Fresh, Target};
@@ -25,12 +25,17 @@ pub async fn serve<S: Io>(
     mut stream: S,
     target: Target,
     last: Option<Version>,
+    cors: Option<super::cors::Allowed>,
 ) {
-    let head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nX-Accel-Buffering: no\r\n\r\n";
+    let mut head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nX-Accel-Buffering: no\r\n".to_vec();
+    if let Some(c) = &cors {
+        c.write(&mut head);
+    }
+    head.extend_from_slice(b"\r\n");
     // Subscribe before the client sees the head: a client that writes once the stream is
     // open must see its own write.
     let watch = Watch::open(&shard.mqtt, &target.filter).await;
-    if send(&mut stream, head).await.is_err() {
+    if send(&mut stream, &head).await.is_err() {
         return;
     }
     let mut first = Vec::new();
@@ -116,13 +121,13 @@ pub async fn serve<S: Io>(
     watch.end().await;
 }
 
-/// Appends one event.
+/// Appends one event: unnamed, its type inside the data (Harper's shape).
 fn push_event(out: &mut Vec<u8>, m: &Message) {
-    let (kind, json) = event_json(m);
+    let (_, json) = event_json(m);
     if let Some(v) = m.version {
         let _ = writeln!(out, "id: {v}");
     }
-    let _ = write!(out, "event: {kind}\ndata: ");
+    out.extend_from_slice(b"data: ");
     out.extend_from_slice(&json);
     out.extend_from_slice(b"\n\n");
 }

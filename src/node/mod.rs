@@ -151,6 +151,7 @@ pub fn run(
     preflight::check_io_uring()?;
     preflight::check_memlock(&config, cores.len())?;
     let mut listen = listen_addrs(&config, tls.is_some())?;
+    let statics = Arc::new(crate::http::statics::StaticFiles::load(&config.http).map_err(StartError)?);
     let shards = cores.len();
     let layout = layout::prepare(
         &config.storage.data_dir,
@@ -217,6 +218,7 @@ pub fn run(
         cluster: cluster_state.clone(),
         tls: tls.clone(),
         limits: Arc::new(crate::security::limits::NodeLimits::new(shards)),
+        statics,
     });
     if let Err(e) = running.start_shards(inboxes, services) {
         running.stop();

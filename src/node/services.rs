@@ -46,6 +46,8 @@ pub struct Shared {
     pub tls: Option<Arc<Tls>>,
     /// The admission limits' counters of every shard.
     pub limits: Arc<NodeLimits>,
+    /// The files of `http.static_dir`.
+    pub statics: Arc<crate::http::statics::StaticFiles>,
 }
 
 /// The services of every shard, built on each shard's thread as it starts.
@@ -60,6 +62,7 @@ pub fn start_services(shared: Shared) -> StartServices {
             cluster,
             tls,
             limits,
+            statics,
         } = &shared;
         let addrs = *listen.lock().unwrap_or_else(|e| e.into_inner());
         let listeners = bind(shard.id, addrs)?;
@@ -94,6 +97,8 @@ pub fn start_services(shared: Shared) -> StartServices {
             security,
             limits,
             hosts: crate::http::hosts::AllowedHosts::new(&shard.config().http.allowed_hosts),
+            cors: crate::http::cors::Cors::new(&shard.config().http.cors),
+            statics: statics.clone(),
         });
         let accepting = listeners.serve(&http, &broker, tls);
         Ok(Box::new(ShardServices {

@@ -53,6 +53,26 @@ pub fn percent_decode(s: &str) -> Result<Cow<'_, str>, PercentError> {
         .map_err(|_| PercentError::NotUtf8)
 }
 
+/// Encodes `s` as one URL path segment: every byte but RFC 3986's unreserved characters
+/// (letters, digits, `-._~`) as `%XX`, so `/` and spaces in a record id stay inside it.
+pub fn encode_segment(s: &str) -> Cow<'_, str> {
+    let plain = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~');
+    if s.bytes().all(plain) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if plain(b) {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(char::from(b"0123456789ABCDEF"[usize::from(b >> 4)]));
+            out.push(char::from(b"0123456789ABCDEF"[usize::from(b & 15)]));
+        }
+    }
+    Cow::Owned(out)
+}
+
 fn hex(b: Option<&u8>) -> Option<u8> {
     match *b? {
         c @ b'0'..=b'9' => Some(c - b'0'),
@@ -106,6 +126,17 @@ mod tests {
             ("%%41", 0),
         ] {
             assert_eq!(percent_decode(s), Err(PercentError::BadEscape(at)), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn segments_encode_everything_but_unreserved_and_decode_back() {
+        assert!(matches!(encode_segment("p-1_a.b~"), Cow::Borrowed(_)));
+        assert_eq!(encode_segment("a/b"), "a%2Fb");
+        assert_eq!(encode_segment("with space"), "with%20space");
+        assert_eq!(encode_segment("é"), "%C3%A9");
+        for s in ["a/b?c#d", "100%", "ü ß", ""] {
+            assert_eq!(percent_decode(&encode_segment(s)).unwrap(), s);
         }
     }
 

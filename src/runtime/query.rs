@@ -38,7 +38,7 @@ pub async fn run_local(
     let def = shard
         .table(table)
         .ok_or_else(|| format!("table {table} does not exist"))?;
-    let q = query::parse(raw).map_err(|e| e.to_string())?;
+    let q = query::parse_from_client(raw).map_err(|e| e.to_string())?;
     let docs = scan(shard, &def, &q, max_rows).await?;
     let truncated = docs.len() > max_rows;
     let rows = docs
@@ -258,7 +258,7 @@ impl Part<'_> {
 
 /// Runs a query on every shard and merges: the rows to return, after limit and select.
 pub async fn run(shard: &Shard, table: &str, raw: &str) -> Result<Vec<Value>, QueryFailure> {
-    let q = query::parse(raw).map_err(|e| QueryFailure::Bad(e.to_string()))?;
+    let q = query::parse_from_client(raw).map_err(|e| QueryFailure::Bad(e.to_string()))?;
     let def = shard
         .table(table)
         .ok_or_else(|| QueryFailure::Bad(format!("table {table} does not exist")))?;

@@ -361,14 +361,7 @@ pub fn call(method: &str, url: &str, body: Option<&str>, headers: &[(&str, &str)
                 continue;
             }
         };
-        return Resp {
-            status: resp.status(),
-            etag: resp.header("etag").map(String::from),
-            location: resp.header("location").map(String::from),
-            content_type: resp.header("content-type").map(String::from),
-            retry_after: resp.header("retry-after").map(String::from),
-            body: resp.into_string().unwrap_or_default(),
-        };
+        return Resp::from_ureq(resp);
     }
     panic!("{method} {url}: no answer in 10 tries: {last}");
 }

@@ -234,9 +234,43 @@ pub struct Resp {
     pub location: Option<String>,
     pub content_type: Option<String>,
     pub retry_after: Option<String>,
+    /// Every header, names lowercase.
+    pub headers: Vec<(String, String)>,
 }
 
 impl Resp {
+    /// Reads a ureq answer whole.
+    pub fn from_ureq(resp: ureq::Response) -> Resp {
+        let header = |n: &str| resp.header(n).map(String::from);
+        let (etag, location) = (header("etag"), header("location"));
+        let (content_type, retry_after) = (header("content-type"), header("retry-after"));
+        let headers = resp
+            .headers_names()
+            .into_iter()
+            .filter_map(|n| {
+                let v = resp.header(&n)?.to_string();
+                Some((n.to_ascii_lowercase(), v))
+            })
+            .collect();
+        Resp {
+            status: resp.status(),
+            etag,
+            location,
+            content_type,
+            retry_after,
+            headers,
+            body: resp.into_string().unwrap_or_default(),
+        }
+    }
+
+    /// The first header named `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
@@ -302,20 +336,7 @@ pub fn send(
         Err(ureq::Error::Status(_, r)) => r,
         Err(e) => panic!("{method} {url}: {e}"),
     };
-    let status = resp.status();
-    let etag = resp.header("etag").map(String::from);
-    let location = resp.header("location").map(String::from);
-    let content_type = resp.header("content-type").map(String::from);
-    let retry_after = resp.header("retry-after").map(String::from);
-    let body = resp.into_string().unwrap_or_default();
-    Resp {
-        status,
-        body,
-        etag,
-        location,
-        content_type,
-        retry_after,
-    }
+    Resp::from_ureq(resp)
 }
 
 pub fn get(a: &ureq::Agent, url: &str) -> Resp {

@@ -1,11 +1,12 @@
 //! A raw Server-Sent Events client for tests: one GET over a plain TCP socket, the response
-//! head checked, then events (`id`, `event`, `data` as JSON) read one by one, comments skipped.
+//! head checked, then events (`id`, `data` as JSON) read one by one, comments skipped. Record
+//! events are unnamed (what `EventSource.onmessage` gets): their type is the data's `type`.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-/// One event: its id (if any), its type, its data.
+/// One event: its id (if any), its type (the data's `type`), its data.
 pub type Event = (Option<String>, String, serde_json::Value);
 
 pub struct Sse {
@@ -76,18 +77,19 @@ impl Sse {
         loop {
             let left = deadline.checked_duration_since(Instant::now())?;
             let block = self.until("\n\n", left)?;
-            let (mut id, mut event, mut data) = (None, String::new(), String::new());
+            let (mut id, mut data) = (None, String::new());
             for line in block.lines() {
+                assert!(!line.starts_with("event:"), "a named event: {block}");
                 if let Some(v) = line.strip_prefix("id: ") {
                     id = Some(v.to_string());
-                } else if let Some(v) = line.strip_prefix("event: ") {
-                    event = v.to_string();
                 } else if let Some(v) = line.strip_prefix("data: ") {
                     data.push_str(v);
                 }
             }
-            if !event.is_empty() {
-                return Some((id, event, serde_json::from_str(&data).unwrap()));
+            if !data.is_empty() {
+                let data: serde_json::Value = serde_json::from_str(&data).unwrap();
+                let kind = data["type"].as_str().unwrap_or_default().to_string();
+                return Some((id, kind, data));
             }
         }
     }

@@ -70,15 +70,17 @@ pub const LIVE_SCRIPT: &str = r#"<script>
   function follow(what, field, show, attr) {
     var target = el.querySelector('.' + what);
     var events = new EventSource(base + what);
-    events.addEventListener('put', function (e) {
-      var v = (JSON.parse(e.data).value || {})[field];
-      if (typeof v !== 'number') return;
+    events.onmessage = function (e) {
+      var change = JSON.parse(e.data);
+      if (change.type === 'delete') {
+        target.textContent = what + ' unavailable';
+        return;
+      }
+      var v = (change.value || {})[field];
+      if (change.type !== 'put' || typeof v !== 'number') return;
       el.dataset[attr] = v;
       target.textContent = show(v);
-    });
-    events.addEventListener('delete', function () {
-      target.textContent = what + ' unavailable';
-    });
+    };
   }
   follow('price', 'amount_cents', dollars, 'priceCents');
   follow('stock', 'quantity', function (q) {

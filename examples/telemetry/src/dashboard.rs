@@ -57,11 +57,13 @@ const PAGE: &str = r#"<!doctype html>
 <script>
 const rows = {};
 const events = new EventSource('/telemetry/stream');
-events.addEventListener('put', (e) => {
-  const s = JSON.parse(e.data).value;
+events.onmessage = (e) => {
+  const change = JSON.parse(e.data);
+  if (change.type !== 'put') return;
+  const s = change.value;
   let tr = rows[s.id];
   if (!tr) { tr = rows[s.id] = document.createElement('tr'); document.getElementById('rows').append(tr); }
   tr.innerHTML = `<td>${s.id}</td><td>${s.count}</td><td>${(s.sum / s.count).toFixed(2)}</td>`;
-});
+};
 </script></body></html>
 "#;

@@ -326,7 +326,7 @@ impl Default for LogConfig {
     }
 }
 
-/// A table declaration: `[[tables]] name, primary_key, indexes`.
+/// A table declaration: `[[tables]] name, primary_key, indexes, attributes`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TableConfig {
@@ -335,6 +335,9 @@ pub struct TableConfig {
     pub primary_key: String,
     #[serde(default)]
     pub indexes: Vec<String>,
+    /// Declared attribute types (`crate::storage::attributes`); others take any value.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub attributes: crate::storage::attributes::Attributes,
 }
 
 fn default_primary_key() -> String {
@@ -609,6 +612,24 @@ pub fn validate_table(t: &TableConfig) -> Result<(), String> {
     }
     if t.indexes.len() > 64 {
         return Err("at most 64 indexes per table".into());
+    }
+    validate_attributes(t)
+}
+
+/// Declared attribute names are names; the primary key, if declared, is an ID or a String.
+fn validate_attributes(t: &TableConfig) -> Result<(), String> {
+    use crate::storage::attributes::{Kind, MAX_ATTRIBUTES};
+    if t.attributes.len() > MAX_ATTRIBUTES {
+        return Err(format!("at most {MAX_ATTRIBUTES} typed attributes per table"));
+    }
+    for (name, ty) in &t.attributes {
+        validate_name(name).map_err(|m| format!("attribute {name:?} {m}"))?;
+        let id_kind = matches!(ty.kind, Kind::Id | Kind::String | Kind::Any);
+        if name == &t.primary_key && !id_kind {
+            return Err(format!(
+                "attribute {name:?} is the primary key: its type is ID (ids are strings)"
+            ));
+        }
     }
     Ok(())
 }

@@ -77,6 +77,7 @@ impl<'a> Setup<'a> {
             name: name.to_string(),
             primary_key: primary_key.to_string(),
             indexes: indexes.iter().map(|i| i.to_string()).collect(),
+            attributes: Default::default(),
         });
     }
 

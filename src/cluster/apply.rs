@@ -110,6 +110,7 @@ mod tests {
             name: "T".into(),
             primary_key: "id".into(),
             indexes: vec!["category".into()],
+            attributes: Default::default(),
         });
         for c in changes {
             let (reply, wait) = flume::bounded(1);

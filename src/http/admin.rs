@@ -1,4 +1,4 @@
-//! `/admin/tables`: list (GET), create (POST `{"name","primary_key","indexes"}`), describe
+//! `/admin/tables`: list (GET), create (POST `{"name","primary_key","indexes","attributes"}`), describe
 //! (GET `/admin/tables/{name}`), drop (DELETE `/admin/tables/{name}`).
 
 use super::problem::problem;
@@ -6,22 +6,9 @@ use super::request::{Method, Request};
 use super::response::Response;
 use super::router::not_allowed;
 use super::shard::HttpShard;
+use crate::config::TableConfig;
 use crate::runtime::mesh::{AdminOp, MeshMsg};
 use std::rc::Rc;
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateTable {
-    name: String,
-    #[serde(default = "default_pk")]
-    primary_key: String,
-    #[serde(default)]
-    indexes: Vec<String>,
-}
-
-fn default_pk() -> String {
-    "id".into()
-}
 
 pub async fn handle(shard: &Rc<HttpShard>, req: &Request<'_>, rest: &str) -> Response {
     let name = rest.trim_start_matches('/');
@@ -37,7 +24,7 @@ pub async fn handle(shard: &Rc<HttpShard>, req: &Request<'_>, rest: &str) -> Res
             Response::json(200, serde_json::to_vec(&list).unwrap_or_default())
         }
         (Method::Post, true) => {
-            let t: CreateTable = match serde_json::from_slice(req.body) {
+            let t: TableConfig = match serde_json::from_slice(req.body) {
                 Ok(t) => t,
                 Err(e) => {
                     return problem(
@@ -57,6 +44,11 @@ pub async fn handle(shard: &Rc<HttpShard>, req: &Request<'_>, rest: &str) -> Res
                     name: t.name,
                     primary_key: t.primary_key,
                     indexes: t.indexes,
+                    attributes: t
+                        .attributes
+                        .into_iter()
+                        .map(|(n, ty)| (n, String::from(ty)))
+                        .collect(),
                 },
             )
             .await

@@ -314,18 +314,34 @@ pub fn describe(def: &TableDef, req: &Request<'_>) -> Response {
     )
 }
 
-/// The attributes a table's description lists (Harper's shape): the primary key, then each
-/// indexed attribute.
+/// The attributes a table's description lists (Harper's shape): the primary key, then the
+/// indexed and the typed attributes, with their declared types (`Any` if none).
 fn describe_attributes(def: &TableDef) -> Vec<Value> {
-    let mut out = vec![serde_json::json!({
-        "name": def.primary_key, "attribute": def.primary_key, "type": "ID", "isPrimaryKey": true,
-    })];
-    for index in def.indexes.iter().filter(|i| **i != def.primary_key) {
-        out.push(serde_json::json!({
-            "name": index, "attribute": index, "type": "Any", "indexed": {},
-        }));
+    let mut names = vec![&def.primary_key];
+    for name in def.indexes.iter().chain(def.attributes.keys()) {
+        if !names.contains(&name) {
+            names.push(name);
+        }
     }
-    out
+    let described = |name: &String| {
+        let ty = def.attributes.get(name);
+        let mut a = serde_json::json!({
+            "name": name,
+            "attribute": name,
+            "type": ty.map_or(if *name == def.primary_key { "ID" } else { "Any" }, |t| t.kind.name()),
+        });
+        if *name == def.primary_key {
+            a["isPrimaryKey"] = Value::Bool(true);
+        }
+        if def.indexes.contains(name) {
+            a["indexed"] = serde_json::json!({});
+        }
+        if ty.is_some_and(|t| t.required) {
+            a["nullable"] = Value::Bool(false);
+        }
+        a
+    };
+    names.into_iter().map(described).collect()
 }
 
 /// A JSON answer (serializing a `Value` or a definition cannot fail short of a bug: it is

@@ -22,11 +22,13 @@ pub async fn apply(shard: &Shard, op: AdminOp) -> AdminResult {
             name,
             primary_key,
             indexes,
+            attributes,
         } => {
             let def = TableConfig {
                 name,
                 primary_key,
                 indexes,
+                attributes: typed(attributes).map_err(|m| (400, m))?,
             };
             validate_table(&def).map_err(|m| (400, m))?;
             if let Some(existing) = catalog.get(&def.name) {
@@ -161,4 +163,15 @@ async fn send(
         .await
         .map_err(|_| (503, "shutting down".to_string()))?
         .map_err(|e| (500, e))
+}
+
+/// Attribute types as a create carries them, parsed.
+fn typed(list: Vec<(String, String)>) -> Result<crate::storage::attributes::Attributes, String> {
+    list.into_iter()
+        .map(|(name, t)| {
+            let ty = crate::storage::attributes::AttrType::try_from(t)
+                .map_err(|m| format!("attribute {name:?}: {m}"))?;
+            Ok((name, ty))
+        })
+        .collect()
 }

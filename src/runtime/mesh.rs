@@ -31,6 +31,8 @@ pub enum AdminOp {
         name: String,
         primary_key: String,
         indexes: Vec<String>,
+        /// Declared attribute types: (name, type as written, e.g. `Int!`).
+        attributes: Vec<(String, String)>,
     },
     Drop {
         name: String,

@@ -62,6 +62,7 @@ fn schema_def() -> Arc<TableDef> {
         name: TABLE.to_string(),
         primary_key: "name".to_string(),
         indexes: Vec::new(),
+        attributes: Default::default(),
     })
 }
 

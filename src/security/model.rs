@@ -139,6 +139,7 @@ pub fn table_def(name: &str) -> Arc<TableDef> {
         name: name.to_string(),
         primary_key: "name".to_string(),
         indexes: Vec::new(),
+        attributes: Default::default(),
     })
 }
 

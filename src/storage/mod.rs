@@ -2,6 +2,7 @@
 //! envelopes, secondary indexes, the change log), written only by the shard's writer thread
 //! and read directly by any shard. See `docs/storage.md`.
 
+pub mod attributes;
 pub mod catalog;
 pub mod changelog;
 pub mod envelope;

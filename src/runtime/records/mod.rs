@@ -18,6 +18,7 @@ pub use replicate::replicate;
 pub use rules::{body_id, check_body_id, new_id, with_key};
 
 use super::shard::Shard;
+use crate::storage::attributes::{check_document, check_fields, check_numeric};
 use crate::storage::catalog::TableDef;
 use crate::storage::hlc::Version;
 use crate::storage::keys;
@@ -140,7 +141,9 @@ impl RecordWrite {
         body: Doc,
         pre: Precondition,
     ) -> Result<Self, RecordError> {
-        let body = encode(&with_key(body, &table.primary_key, id)?)?;
+        let mut body = with_key(body, &table.primary_key, id)?;
+        typed(check_document(&table.attributes, &mut body))?;
+        let body = encode(&body)?;
         RecordWrite::new(table, id, WriteOp::Put { body }, pre)
     }
 
@@ -151,7 +154,9 @@ impl RecordWrite {
         fields: Doc,
         pre: Precondition,
     ) -> Result<Self, RecordError> {
+        let mut fields = fields;
         check_body_id(&fields, &table.primary_key, id)?;
+        typed(check_fields(&table.attributes, &mut fields))?;
         let fields = encode(&fields)?;
         RecordWrite::new(table, id, WriteOp::Patch { fields }, pre)
     }
@@ -175,6 +180,7 @@ impl RecordWrite {
                 table.primary_key
             )));
         }
+        typed(check_numeric(&table.attributes, &deltas))?;
         let fields = encode(&deltas)?;
         RecordWrite::new(table, id, WriteOp::AddTo { fields }, pre)
     }
@@ -190,6 +196,11 @@ impl RecordWrite {
         };
         (at.owner, req, self.table)
     }
+}
+
+/// A refusal of the table's attribute types as a record error.
+fn typed(checked: Result<(), String>) -> Result<(), RecordError> {
+    checked.map_err(RecordError::Invalid)
 }
 
 /// Replaces (or creates) record `id` with `body`.
@@ -242,14 +253,10 @@ pub async fn create(
     table: &Arc<TableDef>,
     mut body: Doc,
 ) -> Result<(String, Vec<u8>, Written), RecordError> {
-    let id = match body_id(&body, &table.primary_key)? {
-        Some(id) => id,
-        None => {
-            let id = new_id();
-            body.insert(table.primary_key.clone(), Value::String(id.clone()));
-            id
-        }
-    };
+    let id = body_id(&body, &table.primary_key)?.unwrap_or_else(new_id);
+    // Ids keep one type: the key is stored as the id's text, whatever type the body gave it.
+    body.insert(table.primary_key.clone(), Value::String(id.clone()));
+    typed(check_document(&table.attributes, &mut body))?;
     let bytes = encode(&body)?;
     let op = WriteOp::Create {
         body: bytes.clone(),

@@ -33,13 +33,12 @@ pub fn check_body_id(body: &Doc, primary_key: &str, id: &str) -> Result<(), Reco
     }
 }
 
-/// The document stored for `id`: the body with its primary key set to the id (a body that
-/// names another record is refused).
+/// The document stored for `id`: the body with its primary key set to the id, as text, so
+/// ids keep one type whether a body sent `"5"`, `5` or nothing (a body that names another
+/// record is refused).
 pub fn with_key(mut body: Doc, primary_key: &str, id: &str) -> Result<Doc, RecordError> {
     check_body_id(&body, primary_key, id)?;
-    if !body.contains_key(primary_key) {
-        body.insert(primary_key.to_string(), Value::String(id.to_string()));
-    }
+    body.insert(primary_key.to_string(), Value::String(id.to_string()));
     Ok(body)
 }
 

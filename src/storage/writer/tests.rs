@@ -11,6 +11,7 @@ fn table() -> Arc<TableDef> {
         name: "T".into(),
         primary_key: "id".into(),
         indexes: vec!["category".into()],
+        attributes: Default::default(),
     })
 }
 

@@ -3,7 +3,8 @@
 //! `id: <version>` and `data: {"type":"put"|"delete"|"message","id":..,"value":..}`. With `Last-Event-ID` the changes since that version are replayed from the
 //! change logs (and current values sent too if a log no longer reaches back that far).
 
-use super::realtime::{event_json, Fresh, Target};
+use super::realtime::{event_json, Target};
+use crate::mqtt::fresh::Fresh;
 use super::shard::HttpShard;
 use crate::mqtt::message::Message;
 use crate::mqtt::watch::{self, Watch};
@@ -53,7 +54,7 @@ pub async fn serve<S: Io>(
         }
         None => {}
     }
-    let mut sent = Fresh::default();
+    let mut sent = Fresh::new(first.len());
     let mut out = Vec::new();
     for m in &first {
         if sent.first(m) {
@@ -67,7 +68,7 @@ pub async fn serve<S: Io>(
             break;
         }
         for m in watch.take() {
-            if sent.live(&m) {
+            if sent.live(&m, false) {
                 push_event(&mut out, &m);
             }
         }

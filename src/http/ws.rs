@@ -5,7 +5,8 @@
 //! there, or the socket closes with 1008). On `/mqtt` (subprotocol `mqtt`)
 //! it carries MQTT, each binary message a piece of the byte stream (see `ws_mqtt`).
 
-use super::realtime::{event_json, Fresh, Target};
+use super::realtime::{event_json, Target};
+use crate::mqtt::fresh::Fresh;
 use super::shard::HttpShard;
 use crate::mqtt::message::Message as MqttMessage;
 use crate::mqtt::watch::Watch;
@@ -65,12 +66,14 @@ pub async fn serve_table<S: Io>(
     let Some(mut ws) = accept(&shard, stream, &key, None, read).await else {
         return;
     };
-    let mut fresh = Fresh::default();
-    if target.id.is_some() {
-        for m in crate::mqtt::tables::snapshot(&shard.mqtt, &target.filter) {
-            if fresh.first(&m) {
-                let _ = ws.feed(text(&m)).await;
-            }
+    let first = match target.id {
+        Some(_) => crate::mqtt::tables::snapshot(&shard.mqtt, &target.filter),
+        None => Vec::new(),
+    };
+    let mut fresh = Fresh::new(first.len());
+    for m in first {
+        if fresh.first(&m) {
+            let _ = ws.feed(text(&m)).await;
         }
     }
     let close = loop {
@@ -81,7 +84,7 @@ pub async fn serve_table<S: Io>(
             break Some((CloseCode::Away, "server shutting down"));
         }
         for m in watch.take() {
-            if fresh.live(&m) && ws.feed(text(&m)).await.is_err() {
+            if fresh.live(&m, false) && ws.feed(text(&m)).await.is_err() {
                 break;
             }
         }

@@ -540,6 +540,7 @@ pub async fn publish_message(shard: &MqttShard, msg: Message, wait: bool) -> (u8
 }
 
 async fn subscribe(ctx: &mut Ctx, pkid: u16, filters: Vec<SubRequest>) {
+    let _recording = Recording::start(&ctx.session);
     let shard = ctx.shard.clone();
     let cfg = &shard.config().mqtt;
     let v5 = ctx.v == Version::V5;
@@ -596,21 +597,29 @@ async fn subscribe(ctx: &mut Ctx, pkid: u16, filters: Vec<SubRequest>) {
         let mut msgs = retained::matching(&shard, &filter);
         msgs.extend(tables::snapshot(&shard, &filter));
         for m in msgs {
-            // A change that arrived while we subscribed is already queued: skip its older or
-            // equal snapshot.
-            let queued = m.version.is_some_and(|v| {
-                let st = ctx.session.st.borrow();
-                let newer = st
-                    .queue
-                    .iter()
-                    .any(|e| e.msg.topic == m.topic && e.msg.version.is_some_and(|q| q >= v));
-                newer
-            });
-            if !queued {
-                let q = qos.min(m.qos);
-                ctx.session.enqueue(&shard, Arc::new(m), q, true);
-            }
+            // A change delivered while we subscribed skips its older or equal snapshot, and
+            // the snapshot a live copy of itself that comes later (`mqtt::fresh`).
+            let q = qos.min(m.qos);
+            ctx.session.enqueue_first(&shard, m, q);
         }
+    }
+}
+
+/// A subscribe in progress: live record events are remembered for its first batch until
+/// it ends (also when the connection drops mid-subscribe).
+struct Recording(Rc<Session>);
+
+impl Recording {
+    fn start(session: &Rc<Session>) -> Recording {
+        session.st.borrow_mut().subscribing += 1;
+        Recording(session.clone())
+    }
+}
+
+impl Drop for Recording {
+    fn drop(&mut self) {
+        let mut st = self.0.st.borrow_mut();
+        st.subscribing = st.subscribing.saturating_sub(1);
     }
 }
 
@@ -631,6 +640,7 @@ pub async fn end(shard: &Rc<MqttShard>, session: &Rc<Session>, link_id: u64, how
             return; // taken over: the new connection owns the session now
         }
         st.link = None;
+        st.fresh.clear();
         st.closing = false;
         st.generation += 1;
         let will = st.will.take();

@@ -82,6 +82,10 @@ pub struct State {
     pub generation: u64,
     /// A session record was written (so ending the session must delete stored state).
     pub on_disk: bool,
+    /// Record versions around a table subscription's first batch (`fresh`).
+    pub fresh: super::fresh::Fresh,
+    /// Subscribes whose first batch is not queued yet: live record events are remembered.
+    pub subscribing: u32,
 }
 
 pub struct Session {
@@ -109,8 +113,23 @@ impl Session {
                 max_packet: usize::MAX,
                 generation: 0,
                 on_disk: false,
+                fresh: super::fresh::Fresh::new(super::fresh::SESSION_CAP),
+                subscribing: 0,
             }),
         })
+    }
+
+    /// Queues a table subscription's first-batch message unless this client already has
+    /// that version or a newer one of its record (`fresh`).
+    pub fn enqueue_first(&self, shard: &MqttShard, msg: Message, qos: u8) {
+        if !self.st.borrow_mut().fresh.first(&msg) {
+            return;
+        }
+        let mut writes = Vec::new();
+        self.enqueue_unchecked(shard, Arc::new(msg), qos, true, &mut writes);
+        if !writes.is_empty() {
+            store::submit(shard, shard.id, writes, None);
+        }
     }
 
     pub fn persistent(&self) -> bool {
@@ -133,6 +152,25 @@ impl Session {
     /// before it next yields, so that it precedes any later write of this entry (its delete
     /// once acknowledged) and the caller can wait for its commit.
     pub fn enqueue_into(
+        &self,
+        shard: &MqttShard,
+        msg: Arc<Message>,
+        qos: u8,
+        retain: bool,
+        writes: &mut Vec<KvOp>,
+    ) {
+        {
+            let mut st = self.st.borrow_mut();
+            let recording = st.subscribing > 0;
+            if !st.fresh.live(&msg, recording) {
+                return;
+            }
+        }
+        self.enqueue_unchecked(shard, msg, qos, retain, writes);
+    }
+
+    /// `enqueue_into` without the check against a first batch.
+    fn enqueue_unchecked(
         &self,
         shard: &MqttShard,
         msg: Arc<Message>,

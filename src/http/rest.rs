@@ -238,30 +238,38 @@ pub async fn collection(shard: &Rc<HttpShard>, def: &Arc<TableDef>, req: &Reques
                 Err(f) => query_failure(f),
             }
         }
-        Method::Post => {
-            let mut body = match json_object(req) {
-                Ok(b) => b,
-                Err(r) => return r,
-            };
-            if let Some(w) = &wrapped {
-                let id = records::body_id(&body, &def.primary_key).ok().flatten();
-                if let Err(r) = w.write(req.method, id.as_deref(), &mut body) {
-                    return r;
-                }
-            }
-            match records::create(shard, def, body).await {
-                Ok((id, _stored, w)) => {
-                    // Harper's answer: the new id, as a JSON string.
-                    let mut r = json_response(201, &id);
-                    r.etag = Some(w.version);
-                    r.location = Some(location(def, &id));
-                    r
-                }
-                Err(e) => record_failure(shard, def, "", e),
-            }
-        }
+        Method::Post => create(shard, def, req, wrapped.as_ref()).await,
         Method::Delete => delete_by_query(shard, def, req).await,
         m => not_allowed(m, "GET, HEAD, POST, DELETE"),
+    }
+}
+
+/// `POST /{Table}/`: creates a record with the body's id or a new one; answers the id as a
+/// JSON string (Harper's answer) and where the record is.
+async fn create(
+    shard: &Rc<HttpShard>,
+    def: &Arc<TableDef>,
+    req: &Request<'_>,
+    wrapped: Option<&Wrapped>,
+) -> Response {
+    let mut body = match json_object(req) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let named = records::body_id(&body, &def.primary_key).ok().flatten();
+    if let Some(w) = wrapped {
+        if let Err(r) = w.write(req.method, named.as_deref(), &mut body) {
+            return r;
+        }
+    }
+    match records::create(shard, def, body).await {
+        Ok((id, _stored, w)) => {
+            let mut r = json_response(201, &id);
+            r.etag = Some(w.version);
+            r.location = Some(location(def, &id));
+            r
+        }
+        Err(e) => record_failure(shard, def, named.as_deref().unwrap_or(""), e),
     }
 }
 

@@ -620,7 +620,9 @@ pub fn validate_table(t: &TableConfig) -> Result<(), String> {
 fn validate_attributes(t: &TableConfig) -> Result<(), String> {
     use crate::storage::attributes::{Kind, MAX_ATTRIBUTES};
     if t.attributes.len() > MAX_ATTRIBUTES {
-        return Err(format!("at most {MAX_ATTRIBUTES} typed attributes per table"));
+        return Err(format!(
+            "at most {MAX_ATTRIBUTES} typed attributes per table"
+        ));
     }
     for (name, ty) in &t.attributes {
         validate_name(name).map_err(|m| format!("attribute {name:?} {m}"))?;
@@ -691,7 +693,9 @@ fn validate_cors(cors: &CorsConfig) -> Result<(), ConfigError> {
         let ok = o == "*"
             || o.split_once("://").is_some_and(|(scheme, rest)| {
                 !scheme.is_empty()
-                    && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+                    && scheme
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
                     && !rest.is_empty()
                     && !rest.contains(['/', '?', '#', ' '])
             });

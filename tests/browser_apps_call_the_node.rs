@@ -38,14 +38,25 @@ fn a_node_with_users_answers_any_origin_preflight_first_and_errors_too() {
     let s = Server::start(PRODUCT_TABLE);
     let a = agent();
     create_admin(&a, &s);
-    as_admin(&a, "PUT", &s.url("/Product/1"), Some(serde_json::json!({"n": 1})));
+    as_admin(
+        &a,
+        "PUT",
+        &s.url("/Product/1"),
+        Some(serde_json::json!({"n": 1})),
+    );
 
     let p = preflight(&s, "https://app.example.com");
     assert_eq!(p.status, 204, "a preflight needs no credentials: {p:?}");
     assert_eq!(p.header("access-control-allow-origin"), Some("*"));
     let methods = p.header("access-control-allow-methods").unwrap();
-    assert!(methods.contains("PUT") && methods.contains("PATCH"), "{methods}");
-    let headers = p.header("access-control-allow-headers").unwrap().to_lowercase();
+    assert!(
+        methods.contains("PUT") && methods.contains("PATCH"),
+        "{methods}"
+    );
+    let headers = p
+        .header("access-control-allow-headers")
+        .unwrap()
+        .to_lowercase();
     assert!(headers.contains("authorization") && headers.contains("content-type"));
     assert!(p.header("access-control-max-age").is_some());
 
@@ -58,7 +69,10 @@ fn a_node_with_users_answers_any_origin_preflight_first_and_errors_too() {
     let r = get_from(&s, "https://app.example.com", "/Product/1", &[&auth]);
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.header("access-control-allow-origin"), Some("*"));
-    assert!(r.header("access-control-expose-headers").unwrap().contains("ETag"));
+    assert!(r
+        .header("access-control-expose-headers")
+        .unwrap()
+        .contains("ETag"));
     // A request without Origin (not from a page) carries no CORS lines.
     let r = Http::connect(&s.addr)
         .request("GET", "/Product/1", &["Host: localhost", &auth], "")
@@ -77,7 +91,11 @@ fn an_open_node_answers_only_trusted_origins() {
     let s = Server::start(PRODUCT_TABLE);
     put(&agent(), &s.url("/Product/1"), r#"{"n":1}"#);
     let foreign = preflight(&s, "https://evil.test");
-    assert_eq!(foreign.header("access-control-allow-origin"), None, "{foreign:?}");
+    assert_eq!(
+        foreign.header("access-control-allow-origin"),
+        None,
+        "{foreign:?}"
+    );
     assert!(foreign.header("access-control-allow-methods").is_none());
     let r = get_from(&s, "https://evil.test", "/Product/1", &[]);
     assert_eq!(r.header("access-control-allow-origin"), None);
@@ -156,7 +174,13 @@ fn static_files_are_served_without_credentials_and_tables_still_need_them() {
     assert!(js.content_type.unwrap().starts_with("text/javascript"));
     // Revalidation: the ETag gives 304.
     let etag = js.etag.unwrap();
-    let again = send(&a, "GET", &s.url("/js/app.js"), None, &[("If-None-Match", &etag)]);
+    let again = send(
+        &a,
+        "GET",
+        &s.url("/js/app.js"),
+        None,
+        &[("If-None-Match", &etag)],
+    );
     assert_eq!(again.status, 304);
     // Tables are not static: they still need credentials; a missing file is not served.
     assert_eq!(get(&a, &s.url("/Product/1")).status, 401);

@@ -38,7 +38,12 @@ fn rows() -> Vec<Row> {
 }
 
 fn row(line: &str) -> Row {
-    let cells: Vec<&str> = line.trim().trim_matches('|').split('|').map(str::trim).collect();
+    let cells: Vec<&str> = line
+        .trim()
+        .trim_matches('|')
+        .split('|')
+        .map(str::trim)
+        .collect();
     let (request, rest) = cells[1]
         .strip_prefix('`')
         .and_then(|r| r.split_once('`'))
@@ -117,14 +122,20 @@ fn every_call_of_the_parity_table_answers_the_microlith_column() {
             .collect();
         let body = (!r.body.is_empty()).then_some(r.body.as_str());
         let got = send(&a, &r.method, &s.url(&r.path), body, &headers);
-        let context = format!("row {} {} {}: {} {}", r.n, r.method, r.path, got.status, got.body);
+        let context = format!(
+            "row {} {} {}: {} {}",
+            r.n, r.method, r.path, got.status, got.body
+        );
         assert_eq!(got.status, r.want.status, "{context}");
         if let Some(want) = &r.want.body {
             assert!(body_matches(want, &got), "body, want {want}: {context}");
         }
         for (name, prefix) in &r.want.headers {
             let value = got.header(name).unwrap_or_default();
-            assert!(value.starts_with(prefix.as_str()), "{name}: {value:?}, want {prefix:?}…: {context}");
+            assert!(
+                value.starts_with(prefix.as_str()),
+                "{name}: {value:?}, want {prefix:?}…: {context}"
+            );
         }
     }
 }

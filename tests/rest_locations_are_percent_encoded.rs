@@ -9,7 +9,11 @@ fn locations_encode_ids_and_lead_back_to_the_record() {
     let s = Server::start(PRODUCT_TABLE);
     let a = agent();
     for (path, id, location) in [
-        ("/Product/with%20space", "with space", "/Product/with%20space"),
+        (
+            "/Product/with%20space",
+            "with space",
+            "/Product/with%20space",
+        ),
         ("/Product/a%2Fb", "a/b", "/Product/a%2Fb"),
         ("/Product/caf%C3%A9", "café", "/Product/caf%C3%A9"),
         ("/Product/p-1_x.y~z", "p-1_x.y~z", "/Product/p-1_x.y~z"),
@@ -20,7 +24,13 @@ fn locations_encode_ids_and_lead_back_to_the_record() {
         let back = get(&a, &s.url(location));
         assert_eq!(back.json()["id"], id, "{location}");
     }
-    let posted = send(&a, "POST", &s.url("/Product/"), Some(r#"{"id":"x y/z"}"#), &[]);
+    let posted = send(
+        &a,
+        "POST",
+        &s.url("/Product/"),
+        Some(r#"{"id":"x y/z"}"#),
+        &[],
+    );
     assert_eq!(posted.location.as_deref(), Some("/Product/x%20y%2Fz"));
     assert_eq!(posted.json(), serde_json::json!("x y/z"));
 }

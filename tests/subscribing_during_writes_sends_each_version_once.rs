@@ -43,7 +43,9 @@ fn subscribers_racing_a_writer_see_each_version_once_in_order() {
         c.sub("Product/hot", 1);
         let mut seen = Vec::new();
         while seen.len() < 30 {
-            let m = c.recv(Duration::from_secs(10)).expect("a change within 10 s");
+            let m = c
+                .recv(Duration::from_secs(10))
+                .expect("a change within 10 s");
             let v: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
             seen.push(v["n"].as_u64().unwrap());
         }

@@ -124,7 +124,9 @@ impl<'a, S: Io> Conn<'a, S> {
                 consumed,
                 close,
             } => {
-                let cors = req.origin.and_then(|_| super::cors::allowed(self.shard, &req));
+                let cors = req
+                    .origin
+                    .and_then(|_| super::cors::allowed(self.shard, &req));
                 let at = Answer {
                     method: req.method,
                     consumed,

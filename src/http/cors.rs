@@ -56,7 +56,12 @@ impl Cors {
 
     /// Whether pages of `origin` may read answers. `open_node`: the node has no users;
     /// `trusted`: whether `origin` is loopback, the node's own or an allowed host's.
-    pub fn allows(&self, origin: &str, open_node: bool, trusted: impl Fn() -> bool) -> Option<Allowed> {
+    pub fn allows(
+        &self,
+        origin: &str,
+        open_node: bool,
+        trusted: impl Fn() -> bool,
+    ) -> Option<Allowed> {
         if !self.enabled {
             return None;
         }
@@ -77,8 +82,10 @@ impl Cors {
     /// The answer to a preflight from an allowed origin.
     pub fn preflight(&self) -> Response {
         let mut r = Response::new(204);
-        r.extra.push(format!("Access-Control-Allow-Methods: {METHODS}"));
-        r.extra.push(format!("Access-Control-Allow-Headers: {HEADERS}"));
+        r.extra
+            .push(format!("Access-Control-Allow-Methods: {METHODS}"));
+        r.extra
+            .push(format!("Access-Control-Allow-Headers: {HEADERS}"));
         r.extra
             .push(format!("Access-Control-Max-Age: {}", self.max_age_secs));
         r.extra.push(format!("Allow: {METHODS}"));
@@ -143,7 +150,10 @@ mod tests {
     #[test]
     fn any_origin_is_allowed_on_a_node_with_users() {
         let c = cors(&["*"], false);
-        assert_eq!(c.allows("https://evil.test", false, || false), Some(Allowed::Any));
+        assert_eq!(
+            c.allows("https://evil.test", false, || false),
+            Some(Allowed::Any)
+        );
     }
 
     #[test]
@@ -167,7 +177,10 @@ mod tests {
         let mut out = Vec::new();
         Allowed::Origin("https://app.example.com".into(), true).write(&mut out);
         let text = String::from_utf8(out).unwrap();
-        assert!(text.contains("Access-Control-Allow-Credentials: true\r\n"), "{text}");
+        assert!(
+            text.contains("Access-Control-Allow-Credentials: true\r\n"),
+            "{text}"
+        );
         assert!(text.contains("Vary: Origin\r\n"), "{text}");
     }
 

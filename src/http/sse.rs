@@ -4,8 +4,8 @@
 //! change logs (and current values sent too if a log no longer reaches back that far).
 
 use super::realtime::{event_json, Target};
-use crate::mqtt::fresh::Fresh;
 use super::shard::HttpShard;
+use crate::mqtt::fresh::Fresh;
 use crate::mqtt::message::Message;
 use crate::mqtt::watch::{self, Watch};
 use crate::net::{send, Io};

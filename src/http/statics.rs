@@ -70,10 +70,10 @@ impl StaticFiles {
             return None;
         }
         let file = self.file(req.path)?;
-        if req
-            .if_none_match
-            .is_some_and(|l| l.split(',').any(|t| t.trim() == file.etag || t.trim() == "*"))
-        {
+        if req.if_none_match.is_some_and(|l| {
+            l.split(',')
+                .any(|t| t.trim() == file.etag || t.trim() == "*")
+        }) {
             let mut r = Response::new(304);
             r.extra.push(format!("ETag: {}", file.etag));
             return Some(r);
@@ -199,7 +199,10 @@ mod tests {
         std::fs::write(dir.path().join(".env"), "SECRET=1").unwrap();
         let s = load(dir.path(), 1024).unwrap();
         assert!(s.file("/").is_some());
-        assert_eq!(s.file("/index.html").unwrap().content_type, "text/html; charset=utf-8");
+        assert_eq!(
+            s.file("/index.html").unwrap().content_type,
+            "text/html; charset=utf-8"
+        );
         assert!(s.file("/app/main%20file.js").is_some());
         assert!(s.file("/.env").is_none());
         assert!(s.file("/Product").is_none());

@@ -6,8 +6,8 @@
 //! it carries MQTT, each binary message a piece of the byte stream (see `ws_mqtt`).
 
 use super::realtime::{event_json, Target};
-use crate::mqtt::fresh::Fresh;
 use super::shard::HttpShard;
+use crate::mqtt::fresh::Fresh;
 use crate::mqtt::message::Message as MqttMessage;
 use crate::mqtt::watch::Watch;
 use crate::net::{send, Io};

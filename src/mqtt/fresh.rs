@@ -112,7 +112,11 @@ mod tests {
         assert_eq!(f.len(), 2);
         assert!(!f.live(&event("a", 5), false), "the same version live");
         assert!(f.live(&event("a", 6), false));
-        assert_eq!(f.len(), 1, "a is forgotten once a newer live event went out");
+        assert_eq!(
+            f.len(),
+            1,
+            "a is forgotten once a newer live event went out"
+        );
         assert!(f.live(&event("a", 7), false));
         for i in 0..10_000 {
             assert!(f.live(&event(&format!("c{i}"), 1), false));
@@ -124,10 +128,16 @@ mod tests {
     fn a_live_event_sent_while_subscribing_keeps_the_first_batch_from_repeating_it() {
         let mut f = Fresh::new(100);
         assert!(f.live(&event("a", 5), true));
-        assert!(!f.first(&event("a", 5)), "the snapshot read the same version");
+        assert!(
+            !f.first(&event("a", 5)),
+            "the snapshot read the same version"
+        );
         assert!(!f.first(&event("a", 4)));
         assert!(f.first(&event("b", 2)));
-        assert!(!f.live(&event("b", 2), false), "then the live copy of b's snapshot");
+        assert!(
+            !f.live(&event("b", 2), false),
+            "then the live copy of b's snapshot"
+        );
     }
 
     #[test]

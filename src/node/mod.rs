@@ -151,7 +151,8 @@ pub fn run(
     preflight::check_io_uring()?;
     preflight::check_memlock(&config, cores.len())?;
     let mut listen = listen_addrs(&config, tls.is_some())?;
-    let statics = Arc::new(crate::http::statics::StaticFiles::load(&config.http).map_err(StartError)?);
+    let statics =
+        Arc::new(crate::http::statics::StaticFiles::load(&config.http).map_err(StartError)?);
     let shards = cores.len();
     let layout = layout::prepare(
         &config.storage.data_dir,

@@ -47,7 +47,10 @@ fn has_encoded_structure(raw: &str) -> bool {
         w[0] == b'%'
             && matches!(
                 (w[1].to_ascii_uppercase(), w[2].to_ascii_uppercase()),
-                (b'2', b'8' | b'9' | b'6' | b'C') | (b'5', b'B' | b'D') | (b'7', b'C') | (b'3', b'D')
+                (b'2', b'8' | b'9' | b'6' | b'C')
+                    | (b'5', b'B' | b'D')
+                    | (b'7', b'C')
+                    | (b'3', b'D')
             )
     })
 }
@@ -105,7 +108,11 @@ mod tests {
         same("name=a%7Cb&x=1", "name=a%7Cb&x=1");
         same("name=string:gt%3D5", "name=string:gt%3D5");
         let q = parse_from_client("%28a=100%25%7Ca=2%29").unwrap();
-        assert_eq!(q, parse("(a=100%25|a=2)").unwrap(), "a decoded % stays literal");
+        assert_eq!(
+            q,
+            parse("(a=100%25|a=2)").unwrap(),
+            "a decoded % stays literal"
+        );
     }
 
     #[test]

@@ -116,7 +116,12 @@ pub fn check_numeric(attrs: &Attributes, deltas: &Map<String, Value>) -> Result<
     for name in deltas.keys() {
         match attrs.get(name).map(|t| t.kind) {
             None | Some(Kind::Any | Kind::Int | Kind::Long | Kind::Float) => {}
-            Some(k) => return Err(format!("attribute {name:?} is a {}: numbers cannot be added to it", k.name())),
+            Some(k) => {
+                return Err(format!(
+                    "attribute {name:?} is a {}: numbers cannot be added to it",
+                    k.name()
+                ))
+            }
         }
     }
     Ok(())
@@ -176,7 +181,12 @@ fn shown(v: &Value) -> String {
 /// stored as RFC 3339 text in UTC with milliseconds.
 fn coerce_date(name: &str, v: &mut Value) -> Result<(), String> {
     use time::format_description::well_known::Rfc3339;
-    let bad = || format!("attribute {name:?} must be a date (RFC 3339 text or epoch milliseconds), not {}", shown(v));
+    let bad = || {
+        format!(
+            "attribute {name:?} must be a date (RFC 3339 text or epoch milliseconds), not {}",
+            shown(v)
+        )
+    };
     let at = match &*v {
         Value::Number(n) => {
             let ms = n.as_f64().filter(|m| m.is_finite()).ok_or_else(bad)?;
@@ -187,13 +197,18 @@ fn coerce_date(name: &str, v: &mut Value) -> Result<(), String> {
             Ok(t) => t,
             Err(_) => {
                 let format = time::macros::format_description!("[year]-[month]-[day]");
-                time::Date::parse(s, &format).map_err(|_| bad())?.midnight().assume_utc()
+                time::Date::parse(s, &format)
+                    .map_err(|_| bad())?
+                    .midnight()
+                    .assume_utc()
             }
         },
         _ => return Err(bad()),
     };
     let utc = at.to_offset(time::UtcOffset::UTC);
-    let utc = utc.replace_nanosecond(utc.millisecond() as u32 * 1_000_000).map_err(|_| bad())?;
+    let utc = utc
+        .replace_nanosecond(utc.millisecond() as u32 * 1_000_000)
+        .map_err(|_| bad())?;
     *v = Value::String(utc.format(&Rfc3339).map_err(|_| bad())?);
     Ok(())
 }
@@ -216,7 +231,12 @@ mod tests {
 
     #[test]
     fn values_of_the_declared_type_pass_and_others_name_the_attribute() {
-        let a = attrs(&[("price", "Float"), ("qty", "Int"), ("name", "String"), ("on", "Boolean")]);
+        let a = attrs(&[
+            ("price", "Float"),
+            ("qty", "Int"),
+            ("name", "String"),
+            ("on", "Boolean"),
+        ]);
         let mut ok = doc(json!({"price": 1.5, "qty": 3, "name": "x", "on": true, "other": [1]}));
         check_document(&a, &mut ok).unwrap();
         for (bad, attr) in [
@@ -256,13 +276,18 @@ mod tests {
             assert_eq!(d["at"], stored, "{given}");
         }
         for bad in [json!("yesterday"), json!(true), json!("2024-02-30")] {
-            assert!(check_document(&a, &mut doc(json!({ "at": bad }))).is_err(), "{bad}");
+            assert!(
+                check_document(&a, &mut doc(json!({ "at": bad }))).is_err(),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn type_names_round_trip_and_unknown_ones_are_refused() {
-        for t in ["String", "Int!", "Long", "Float", "Boolean", "Date", "ID", "Any!"] {
+        for t in [
+            "String", "Int!", "Long", "Float", "Boolean", "Date", "ID", "Any!",
+        ] {
             assert_eq!(String::from(AttrType::try_from(t.to_string()).unwrap()), t);
         }
         assert!(AttrType::try_from("int".to_string()).is_err());

@@ -1,10 +1,12 @@
 //! One HTTP/1.1 connection: reads into a bounded buffer, parses every complete request it
 //! holds (pipelining), answers them in order, and writes the answers in one go before it waits
 //! for more bytes. Every request passes `admit` (rate, Host, Origin, body type), then `auth`
-//! (credentials, the user's rate, permission) before it is routed. Closes idle connections
+//! (credentials, the user's rate, permission) before it is routed, and is counted in the
+//! shard's metrics (route class, status, latency) once answered. Closes idle connections
 //! and clients that trickle a request too slowly. Generic over the byte stream (`net::Io`):
 //! plain TCP and TLS run the same code.
 
+use super::metrics::requests::RouteClass;
 use super::realtime::Stream;
 use super::request::{parse, Limits, Method, Parsed};
 use super::response::Response;
@@ -112,8 +114,11 @@ impl<'a, S: Io> Conn<'a, S> {
                 consumed,
                 close,
             } => {
+                let started = Instant::now();
                 let method = req.method;
+                let class = RouteClass::of_path(req.path);
                 if let Some(refusal) = super::admit::check(self.shard, &self.client, &req) {
+                    self.count(class, refusal.status, started);
                     return self.respond(&refusal, method, consumed, close);
                 }
                 let shard = self.shard;
@@ -122,12 +127,17 @@ impl<'a, S: Io> Conn<'a, S> {
                 let admitted = super::auth::admit(shard, &mut req, certified).await;
                 shard.in_flight.set(shard.in_flight.get() - 1);
                 if let Err(refusal) = admitted {
+                    self.count(class, refusal.status, started);
                     return self.respond(&refusal, method, consumed, close);
                 }
                 match super::realtime::stream_of(self.shard, &req) {
                     // SSE or WebSocket: the connection leaves HTTP after this request.
-                    Some(Ok(kind)) => return Step::Upgrade { kind, consumed },
+                    Some(Ok(kind)) => {
+                        self.count(RouteClass::Stream, 200, started);
+                        return Step::Upgrade { kind, consumed };
+                    }
                     Some(Err(resp)) => {
+                        self.count(RouteClass::Stream, resp.status, started);
                         self.close_with(resp).await;
                         return Step::Close;
                     }
@@ -135,11 +145,22 @@ impl<'a, S: Io> Conn<'a, S> {
                 }
                 let shard = self.shard;
                 shard.in_flight.set(shard.in_flight.get() + 1);
-                let routed = super::router::handle(shard, &req).await;
+                let (routed, by_component) = super::router::handle(shard, &req).await;
                 shard.in_flight.set(shard.in_flight.get() - 1);
+                let class = if by_component {
+                    RouteClass::Component
+                } else {
+                    class
+                };
                 match routed {
-                    super::router::Routed::Respond(r) => self.respond(&r, method, consumed, close),
-                    super::router::Routed::Stream(kind) => Step::Upgrade { kind, consumed },
+                    super::router::Routed::Respond(r) => {
+                        self.count(class, r.status, started);
+                        self.respond(&r, method, consumed, close)
+                    }
+                    super::router::Routed::Stream(kind) => {
+                        self.count(class, 200, started);
+                        Step::Upgrade { kind, consumed }
+                    }
                 }
             }
             Parsed::Incomplete { expect_continue } => {
@@ -153,12 +174,19 @@ impl<'a, S: Io> Conn<'a, S> {
                 }
             }
             Parsed::Error { status, detail } => {
+                self.count(RouteClass::Invalid, status, Instant::now());
                 tracing::debug!(shard = self.shard.id, status, %detail, "bad request");
                 self.close_with(super::problem::problem(status, &detail))
                     .await;
                 Step::Close
             }
         }
+    }
+
+    /// Counts an answered request in this shard's metrics.
+    fn count(&self, class: RouteClass, status: u16, started: Instant) {
+        let took = started.elapsed();
+        self.shard.metrics.requests.record(class, status, took);
     }
 
     /// Queues the answer to a request of `consumed` bytes (closing after it if the request

@@ -1,8 +1,7 @@
 //! A shard's HTTP context: the runtime shard it runs on, the shard's broker (real-time
-//! streams ride on it), its components, and the replication status (`None` when clustering
-//! is off), and its authentication state. Derefs to the runtime shard.
 //! streams ride on it), its components, the replication status (`None` when clustering
-//! is off), its admission limits and the host names it serves. Derefs to the runtime shard.
+//! is off), its authentication state, its admission limits, the host names it serves and its
+//! metrics. Derefs to the runtime shard.
 
 use crate::app::AppShard;
 use crate::cluster::state::ClusterState;
@@ -26,6 +25,10 @@ pub struct HttpShard {
     pub limits: Rc<ShardLimits>,
     /// The names requests may address this node by (`http.allowed_hosts`).
     pub hosts: super::hosts::AllowedHosts,
+    /// This shard's request counters and the way to every shard's (`/metrics`).
+    pub metrics: super::metrics::ShardMetrics,
+    /// Admin page live streams open on this shard (bounded: `admin_page::live`).
+    pub live_streams: std::cell::Cell<usize>,
 }
 
 impl Deref for HttpShard {

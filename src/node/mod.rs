@@ -217,6 +217,7 @@ pub fn run(
         cluster: cluster_state.clone(),
         tls: tls.clone(),
         limits: Arc::new(crate::security::limits::NodeLimits::new(shards)),
+        metrics: Arc::new(crate::http::metrics::gather::NodeMetrics::new(shards)),
     });
     if let Err(e) = running.start_shards(inboxes, services) {
         running.stop();

@@ -97,7 +97,7 @@ fn requests(snaps: &[ShardSnapshot], rate: f64, interval: &Histogram<u64>) -> Va
         let n: u64 = snaps.iter().map(|s| s.requests.classes[i].total()).sum();
         by_class.insert(class.name().into(), n.into());
     }
-    let q = |p: f64| (interval.len() > 0).then(|| interval.value_at_quantile(p));
+    let q = |p: f64| (!interval.is_empty()).then(|| interval.value_at_quantile(p));
     json!({
         "total": snaps.iter().map(|s| s.requests.total()).sum::<u64>(),
         "by_class": by_class,
@@ -105,7 +105,7 @@ fn requests(snaps: &[ShardSnapshot], rate: f64, interval: &Histogram<u64>) -> Va
         "interval_count": interval.len(),
         "p50_us": q(0.5),
         "p99_us": q(0.99),
-        "max_us": (interval.len() > 0).then(|| interval.max()),
+        "max_us": (!interval.is_empty()).then(|| interval.max()),
     })
 }
 

@@ -4,7 +4,7 @@
 //! caching tables.
 
 use super::gather::ShardSnapshot;
-use super::text::{Exposition, Kind};
+use super::text::{Exposition, Kind, Read};
 use crate::app::{AppStats, NodeCaches};
 use crate::cluster::state::{ClusterState, Direction};
 use crate::mqtt::NodeMqtt;
@@ -21,7 +21,7 @@ const LINK_STATES: [&str; 6] = [
 ];
 
 pub fn mqtt(e: &mut Exposition, node: &NodeMqtt, snaps: &[ShardSnapshot]) {
-    let per_shard: [(&str, &str, fn(&ShardSnapshot) -> usize); 2] = [
+    let per_shard: [Read<ShardSnapshot, usize>; 2] = [
         (
             "microlith_mqtt_sessions",
             "MQTT sessions (connected or kept for offline clients).",

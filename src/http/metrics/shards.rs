@@ -4,7 +4,7 @@
 
 use super::gather::ShardSnapshot;
 use super::requests::{RouteClass, STATUS_CLASSES};
-use super::text::{Exposition, Kind};
+use super::text::{Exposition, Kind, Read};
 use crate::runtime::shard::NodeShared;
 use crate::storage::pow2::Pow2Histogram;
 use crate::storage::writer::WriterStats;
@@ -105,7 +105,7 @@ pub fn node(e: &mut Exposition, node: &NodeShared, mqtt: &crate::mqtt::NodeMqtt)
 
 /// The writers' counters and histograms.
 fn writers(e: &mut Exposition, stats: &[std::sync::Arc<WriterStats>]) {
-    let counters: [(&str, &str, fn(&WriterStats) -> u64); 6] = [
+    let counters: [Read<WriterStats, u64>; 6] = [
         ("microlith_writer_writes_total", "Writes committed.", |w| {
             w.writes.load(Ordering::Relaxed)
         }),

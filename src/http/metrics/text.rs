@@ -7,6 +7,9 @@ use std::fmt::{Display, Write};
 /// The content type of the format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
+/// A family read off a value of type `T`: its name, its help and how to read a sample.
+pub type Read<T, V> = (&'static str, &'static str, fn(&T) -> V);
+
 #[derive(Debug, Clone, Copy)]
 pub enum Kind {
     Counter,

@@ -3,7 +3,7 @@
 // elsewhere.
 "use strict";
 
-const HISTORY = 120; // points kept per chart (two minutes)
+const HISTORY = 90; // points kept per chart (a minute and a half)
 const rate = [];
 const p50 = [];
 const p99 = [];

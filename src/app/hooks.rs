@@ -56,11 +56,8 @@ pub struct HookStats {
 }
 
 impl HookStats {
-    /// Adds the counters to a component's `/status` object.
-    pub fn add_json(&self, into: &mut serde_json::Value) {
-        let Some(map) = into.as_object_mut() else {
-            return;
-        };
+    /// Every counter by name, as of now.
+    pub fn counters(&self) -> [(&'static str, u64); 12] {
         let pairs: [(&str, &AtomicU64); 12] = [
             ("validations", &self.validations),
             ("validations_refused", &self.validations_refused),
@@ -75,8 +72,16 @@ impl HookStats {
             ("publish_errors", &self.publish_errors),
             ("publish_panics", &self.publish_panics),
         ];
-        for (name, counter) in pairs {
-            map.insert(name.into(), counter.load(Ordering::Relaxed).into());
+        pairs.map(|(name, c)| (name, c.load(Ordering::Relaxed)))
+    }
+
+    /// Adds the counters to a component's `/status` object.
+    pub fn add_json(&self, into: &mut serde_json::Value) {
+        let Some(map) = into.as_object_mut() else {
+            return;
+        };
+        for (name, n) in self.counters() {
+            map.insert(name.into(), n.into());
         }
     }
 }

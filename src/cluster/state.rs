@@ -187,6 +187,12 @@ impl ClusterState {
         ids
     }
 
+    /// A copy of every peer's status.
+    pub fn peers(&self) -> Vec<PeerStatus> {
+        let peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        peers.values().cloned().collect()
+    }
+
     pub fn to_json(&self) -> Value {
         let peers: Vec<Value> = self
             .peers

@@ -4,7 +4,8 @@
 //! authenticates), static files and CORS preflights (answered before this) needs Basic credentials or a bearer token (401 with `WWW-Authenticate`
 //! otherwise), and the permission its path and method need (403 otherwise):
 //!
-//! - `/admin/*`, `/cluster/*`: the super-user; `/status` and components' routes: any user
+//! - `/admin/*` (the admin page too), `/cluster/*`: the super-user; `/status`, `/metrics` and
+//!   components' routes: any user
 //!   (a component checks finer permissions itself with `Request::can`)
 //! - tables: GET / HEAD (records, queries, the description, SSE and WebSocket streams) read;
 //!   POST insert; PATCH update; DELETE delete; PUT insert when the record does not exist and
@@ -125,7 +126,7 @@ fn need<'a>(shard: &HttpShard, req: &Request<'a>) -> Need<'a> {
     if under("/admin") || under("/cluster") {
         return Need::SuperUser;
     }
-    if path == "/status" || super::component::serves(shard, path) {
+    if path == "/status" || path == "/metrics" || super::component::serves(shard, path) {
         return Need::Authenticated;
     }
     let (table_raw, rest) = match path[1..].split_once('/') {

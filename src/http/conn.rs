@@ -3,10 +3,12 @@
 //! for more bytes. Every request passes `admit` (rate, Host, Origin, body type); then CORS
 //! preflights and `OPTIONS` are answered; then `auth` (credentials, the user's rate,
 //! permission) before it is routed. Every answer to an allowed origin carries the CORS
-//! lines. Closes idle connections
+//! lines; every request is counted in the shard's metrics (route class, status, latency)
+//! once answered. Closes idle connections
 //! and clients that trickle a request too slowly. Generic over the byte stream (`net::Io`):
 //! plain TCP and TLS run the same code.
 
+use super::metrics::requests::RouteClass;
 use super::realtime::Stream;
 use super::request::{parse, Limits, Method, Parsed};
 use super::response::Response;
@@ -124,6 +126,8 @@ impl<'a, S: Io> Conn<'a, S> {
                 consumed,
                 close,
             } => {
+                let started = Instant::now();
+                let class = RouteClass::of_path(req.path);
                 let cors = req
                     .origin
                     .and_then(|_| super::cors::allowed(self.shard, &req));
@@ -134,6 +138,7 @@ impl<'a, S: Io> Conn<'a, S> {
                     cors: cors.as_ref(),
                 };
                 if let Some(refusal) = super::admit::check(self.shard, &self.client, &req) {
+                    self.count(class, refusal.status, started);
                     return self.respond(&refusal, &at);
                 }
                 if req.method == Method::Options {
@@ -142,6 +147,7 @@ impl<'a, S: Io> Conn<'a, S> {
                         true => self.shard.cors.preflight(),
                         false => super::cors::options(),
                     };
+                    self.count(class, r.status, started);
                     return self.respond(&r, &at);
                 }
                 let shard = self.shard;
@@ -150,15 +156,18 @@ impl<'a, S: Io> Conn<'a, S> {
                 let admitted = super::auth::admit(shard, &mut req, certified).await;
                 shard.in_flight.set(shard.in_flight.get() - 1);
                 if let Err(refusal) = admitted {
+                    self.count(class, refusal.status, started);
                     return self.respond(&refusal, &at);
                 }
                 match super::realtime::stream_of(self.shard, &req) {
                     // SSE or WebSocket: the connection leaves HTTP after this request.
                     Some(Ok(kind)) => {
+                        self.count(RouteClass::Stream, 200, started);
                         let kind = kind.allowing(cors.clone());
                         return Step::Upgrade { kind, consumed };
                     }
                     Some(Err(resp)) => {
+                        self.count(RouteClass::Stream, resp.status, started);
                         self.close_with(resp, at.cors).await;
                         return Step::Close;
                     }
@@ -166,11 +175,20 @@ impl<'a, S: Io> Conn<'a, S> {
                 }
                 let shard = self.shard;
                 shard.in_flight.set(shard.in_flight.get() + 1);
-                let routed = super::router::handle(shard, &req).await;
+                let (routed, by_component) = super::router::handle(shard, &req).await;
                 shard.in_flight.set(shard.in_flight.get() - 1);
+                let class = if by_component {
+                    RouteClass::Component
+                } else {
+                    class
+                };
                 match routed {
-                    super::router::Routed::Respond(r) => self.respond(&r, &at),
+                    super::router::Routed::Respond(r) => {
+                        self.count(class, r.status, started);
+                        self.respond(&r, &at)
+                    }
                     super::router::Routed::Stream(kind) => {
+                        self.count(class, 200, started);
                         let kind = kind.allowing(cors.clone());
                         Step::Upgrade { kind, consumed }
                     }
@@ -187,12 +205,19 @@ impl<'a, S: Io> Conn<'a, S> {
                 }
             }
             Parsed::Error { status, detail } => {
+                self.count(RouteClass::Invalid, status, Instant::now());
                 tracing::debug!(shard = self.shard.id, status, %detail, "bad request");
                 self.close_with(super::problem::problem(status, &detail), None)
                     .await;
                 Step::Close
             }
         }
+    }
+
+    /// Counts an answered request in this shard's metrics.
+    fn count(&self, class: RouteClass, status: u16, started: Instant) {
+        let took = started.elapsed();
+        self.shard.metrics.requests.record(class, status, took);
     }
 
     /// Queues the answer to a request (closing after it if the request asked to or the node

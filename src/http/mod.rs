@@ -1,10 +1,12 @@
 //! The HTTP/1.1 front end: a listener per shard, connections parsed with httparse (keep-alive,
 //! pipelining, chunked bodies, limits and timeouts), what a request must pass before it is
 //! routed (`admit`: rate, Host, Origin, body type; then `auth`: credentials and permission),
-//! CORS, and the routes: REST on tables, queries, admin, users and roles, health and status.
+//! CORS, and the routes: REST on tables, queries, admin, users and roles, health, status,
+//! metrics and the admin page.
 
 pub mod accounts;
 pub mod admin;
+pub mod admin_page;
 pub mod admit;
 pub mod auth;
 pub mod cache;
@@ -13,6 +15,7 @@ pub mod component;
 pub mod conn;
 pub mod cors;
 pub mod hosts;
+pub mod metrics;
 pub mod problem;
 pub mod realtime;
 pub mod request;

@@ -27,7 +27,7 @@ pub struct Target {
 }
 
 /// A request that becomes a stream, with everything it needs owned.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum Stream {
     Sse {
         target: Target,
@@ -44,6 +44,8 @@ pub enum Stream {
     MqttOverWebSocket {
         key: String,
     },
+    /// The admin page's feed of node snapshots (`admin_page::live`), holding its slot.
+    AdminLive(super::admin_page::live::Slot),
 }
 
 /// `None`: an ordinary request. `Some(Err)`: a stream request that is wrong.
@@ -58,8 +60,9 @@ pub fn stream_of(shard: &HttpShard, req: &Request<'_>) -> Option<Result<Stream, 
     if req.method != Method::Get {
         return None;
     }
-    // A component's path: the component decides (it may answer with a stream).
-    if super::component::serves(shard, req.path) {
+    // A component's path: the component decides (it may answer with a stream). The admin
+    // page's live stream is routed like any other admin path.
+    if super::component::serves(shard, req.path) || req.path.starts_with("/admin/") {
         return None;
     }
     Some(decide(shard, req, websocket))
@@ -232,6 +235,7 @@ pub async fn run<S: Io>(shard: Rc<HttpShard>, stream: S, kind: Stream, read: Vec
             super::ws::serve_table(shard, stream, target, key, read, user).await
         }
         Stream::MqttOverWebSocket { key } => super::ws::serve_mqtt(shard, stream, key, read).await,
+        Stream::AdminLive(slot) => super::admin_page::live::serve(shard, stream, slot).await,
     }
 }
 

@@ -1,6 +1,7 @@
-//! Routes a parsed request to its handler: `/health`, `/status`, `/auth/…`, `/admin/tables…`,
-//! `/admin/users…`, `/admin/roles…`, then components' routes, then static files, and
-//! `/{Table}`, `/{Table}/`, `/{Table}/{id}` for REST.
+//! Routes a parsed request to its handler: `/health`, `/status`, `/metrics`, `/auth/…`,
+//! `/admin/tables…`, `/admin/users…`, `/admin/roles…`, the admin page (`/admin/`, its files
+//! and `/admin/live`), then components' routes, then static files, and `/{Table}`,
+//! `/{Table}/`, `/{Table}/{id}` for REST.
 
 use super::problem::problem;
 use super::request::{Method, Request};
@@ -16,26 +17,31 @@ pub enum Routed {
     Stream(super::realtime::Stream),
 }
 
-/// Routes a request: the node's own paths, then components' routes, then tables.
-pub async fn handle(shard: &Rc<HttpShard>, req: &Request<'_>) -> Routed {
+/// Routes a request: the node's own paths, then components' routes, then tables. The flag
+/// says whether a component answered (metrics count those apart).
+pub async fn handle(shard: &Rc<HttpShard>, req: &Request<'_>) -> (Routed, bool) {
+    if req.path == "/admin/live" {
+        return (super::admin_page::live::open(shard, req), false);
+    }
     if let Some(routed) = node_path(shard, req).await {
-        return Routed::Respond(routed);
+        return (Routed::Respond(routed), false);
     }
     if let Some(routed) = super::component::serve(shard, req).await {
-        return routed;
+        return (routed, true);
     }
     if let Some(file) = shard.statics.answer(req) {
-        return Routed::Respond(file);
+        return (Routed::Respond(file), false);
     }
-    Routed::Respond(tables(shard, req).await)
+    (Routed::Respond(tables(shard, req).await), false)
 }
 
-/// `/health`, `/status`, `/cluster/digest`, `/auth/…`, `/admin/…`.
+/// `/health`, `/status`, `/metrics`, `/cluster/digest`, `/auth/…`, `/admin/…`.
 async fn node_path(shard: &Rc<HttpShard>, req: &Request<'_>) -> Option<Response> {
     let path = req.path;
     match path {
         "/health" => return Some(super::status::health(shard)),
         "/status" => return Some(super::status::status(shard)),
+        "/metrics" => return Some(super::metrics::serve(shard).await),
         "/cluster/digest" => return Some(super::cluster::digest(shard, req).await),
         "/auth/login" | "/auth/refresh" => return Some(super::auth::tokens(shard, req).await),
         _ => {}
@@ -46,8 +52,10 @@ async fn node_path(shard: &Rc<HttpShard>, req: &Request<'_>) -> Option<Response>
     if let Some(rest) = path.strip_prefix("/admin/roles") {
         return Some(super::accounts::roles(shard, req, rest).await);
     }
-    let rest = path.strip_prefix("/admin/tables")?;
-    Some(super::admin::handle(shard, req, rest).await)
+    if let Some(rest) = path.strip_prefix("/admin/tables") {
+        return Some(super::admin::handle(shard, req, rest).await);
+    }
+    super::admin_page::assets::serve(req)
 }
 
 /// `/{Table}`, `/{Table}/` and `/{Table}/{id}`.

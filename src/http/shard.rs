@@ -1,7 +1,7 @@
 //! A shard's HTTP context: the runtime shard it runs on, the shard's broker (real-time
 //! streams ride on it), its components, the replication status (`None` when clustering
-//! is off), its authentication state, its admission limits, the host names it serves and the
-//! origins it answers. Derefs to the runtime shard.
+//! is off), its authentication state, its admission limits, the host names it serves, the
+//! origins it answers and its metrics. Derefs to the runtime shard.
 
 use crate::app::AppShard;
 use crate::cluster::state::ClusterState;
@@ -29,6 +29,10 @@ pub struct HttpShard {
     pub cors: super::cors::Cors,
     /// The files of `http.static_dir` (shared by every shard).
     pub statics: Arc<super::statics::StaticFiles>,
+    /// This shard's request counters and the way to every shard's (`/metrics`).
+    pub metrics: super::metrics::ShardMetrics,
+    /// Admin page live streams open on this shard (bounded: `admin_page::live`).
+    pub live_streams: std::cell::Cell<usize>,
 }
 
 impl Deref for HttpShard {

@@ -220,6 +220,7 @@ pub fn run(
         tls: tls.clone(),
         limits: Arc::new(crate::security::limits::NodeLimits::new(shards)),
         statics,
+        metrics: Arc::new(crate::http::metrics::gather::NodeMetrics::new(shards)),
     });
     if let Err(e) = running.start_shards(inboxes, services) {
         running.stop();

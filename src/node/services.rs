@@ -6,6 +6,7 @@
 
 use crate::app::{AppShard, AppStats, Jobs, NodeCaches, Registry};
 use crate::cluster::state::ClusterState;
+use crate::http::metrics::{gather, gather::NodeMetrics, ShardMetrics};
 use crate::http::shard::HttpShard;
 use crate::mqtt::{MqttShard, NodeMqtt};
 use crate::net::tls::Tls;
@@ -48,6 +49,8 @@ pub struct Shared {
     pub limits: Arc<NodeLimits>,
     /// The files of `http.static_dir`.
     pub statics: Arc<crate::http::statics::StaticFiles>,
+    /// The shards' metrics inboxes.
+    pub metrics: Arc<NodeMetrics>,
 }
 
 /// The services of every shard, built on each shard's thread as it starts.
@@ -63,6 +66,7 @@ pub fn start_services(shared: Shared) -> StartServices {
             tls,
             limits,
             statics,
+            metrics,
         } = &shared;
         let addrs = *listen.lock().unwrap_or_else(|e| e.into_inner());
         let listeners = bind(shard.id, addrs)?;
@@ -99,7 +103,13 @@ pub fn start_services(shared: Shared) -> StartServices {
             hosts: crate::http::hosts::AllowedHosts::new(&shard.config().http.allowed_hosts),
             cors: crate::http::cors::Cors::new(&shard.config().http.cors),
             statics: statics.clone(),
+            metrics: ShardMetrics::new(metrics.clone()),
+            live_streams: Default::default(),
         });
+        let metrics_inbox = metrics
+            .take_inbox(shard.id)
+            .ok_or_else(|| format!("the metrics inbox of shard {} was taken twice", shard.id))?;
+        glommio::spawn_local(gather::serve_inbox(http.clone(), metrics_inbox)).detach();
         let accepting = listeners.serve(&http, &broker, tls);
         Ok(Box::new(ShardServices {
             accepting: RefCell::new(accepting),

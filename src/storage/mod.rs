@@ -11,6 +11,7 @@ pub mod index_key;
 pub mod keys;
 pub mod kv;
 pub mod layout;
+pub mod pow2;
 pub mod record_id;
 pub mod shard_db;
 pub mod writer;

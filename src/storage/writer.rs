@@ -210,7 +210,16 @@ pub struct WriterStats {
     /// Commits that stored a change to an internal table (a name starting with `_`), counted
     /// after the commit: a reader that caches such a table reads it again when this moves.
     pub internal_commits: Lone,
+    /// Messages per committed group (1 to 512: `MAX_GROUP`).
+    pub group_sizes: GroupSizes,
+    /// Microseconds each group's commit took: the batch write and, in `sync` mode, the fsync.
+    pub commit_micros: CommitMicros,
 }
+
+/// Buckets of group sizes: up to 1, 2, 4 ... 512 messages.
+pub type GroupSizes = super::pow2::Pow2Histogram<11>;
+/// Buckets of commit times: up to 1 µs, 2 µs ... about 8.4 s, then above.
+pub type CommitMicros = super::pow2::Pow2Histogram<25>;
 
 /// A counter alone on its cache lines: other threads read it on every request, and the
 /// writer's busy counters beside it must not make those reads miss.

@@ -132,29 +132,43 @@ impl NodeCaches {
             .and_then(Option::take)
     }
 
+    /// Every caching table's name and counters, as of now.
+    pub fn counters(&self) -> Vec<(&str, [(&'static str, u64); 9])> {
+        self.tables
+            .iter()
+            .map(|t| (t.spec.table.as_str(), t.stats.counters()))
+            .collect()
+    }
+
     /// The counters of every caching table as JSON for `/status`.
     pub fn status_json(&self) -> serde_json::Value {
-        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let map: serde_json::Map<String, serde_json::Value> = self
-            .tables
-            .iter()
-            .map(|t| {
-                let s = &t.stats;
-                let v = serde_json::json!({
-                    "hits": g(&s.hits),
-                    "misses": g(&s.misses),
-                    "stale_served": g(&s.stale_served),
-                    "origin_calls": g(&s.origin_calls),
-                    "origin_errors": g(&s.origin_errors),
-                    "timeouts": g(&s.timeouts),
-                    "evicted": g(&s.evicted),
-                    "busy": g(&s.busy),
-                    "fills_discarded": g(&s.fills_discarded),
-                });
-                (t.spec.table.clone(), v)
+            .counters()
+            .into_iter()
+            .map(|(table, counters)| {
+                let v = counters.iter().map(|(k, n)| (k.to_string(), (*n).into()));
+                (table.to_string(), serde_json::Value::Object(v.collect()))
             })
             .collect();
         serde_json::Value::Object(map)
+    }
+}
+
+impl CacheStats {
+    /// Every counter by name, as of now.
+    pub fn counters(&self) -> [(&'static str, u64); 9] {
+        let pairs: [(&str, &AtomicU64); 9] = [
+            ("hits", &self.hits),
+            ("misses", &self.misses),
+            ("stale_served", &self.stale_served),
+            ("origin_calls", &self.origin_calls),
+            ("origin_errors", &self.origin_errors),
+            ("timeouts", &self.timeouts),
+            ("evicted", &self.evicted),
+            ("busy", &self.busy),
+            ("fills_discarded", &self.fills_discarded),
+        ];
+        pairs.map(|(name, c)| (name, c.load(Ordering::Relaxed)))
     }
 }
 

@@ -190,12 +190,16 @@ impl Writer {
             self.next_seq,
             "a group's change-log sequences must be contiguous"
         );
+        let started = std::time::Instant::now();
         let result = g
             .batch
             .commit()
             .and_then(|_| self.db.db.persist(self.persist_mode()));
         match result {
             Ok(()) => {
+                let micros = started.elapsed().as_micros();
+                self.stats.commit_micros.record(micros as u64);
+                self.stats.group_sizes.record(g.replies.0.len() as u64);
                 self.count_commit(g.record_delta, g.written, g.purged);
                 if g.internal {
                     self.stats

@@ -230,6 +230,8 @@ pub struct StorageConfig {
     pub cache_mib: u64,
     pub changelog_retention_secs: u64,
     pub changelog_max_entries: u64,
+    /// Where `POST /admin/backup` may write backups (none: online backups are off).
+    pub backup_dir: Option<PathBuf>,
 }
 
 impl Default for StorageConfig {
@@ -242,6 +244,7 @@ impl Default for StorageConfig {
             cache_mib: 64,
             changelog_retention_secs: 86_400,
             changelog_max_entries: 1_000_000,
+            backup_dir: None,
         }
     }
 }

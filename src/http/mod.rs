@@ -1,12 +1,13 @@
 //! The HTTP/1.1 front end: a listener per shard, connections parsed with httparse (keep-alive,
 //! pipelining, chunked bodies, limits and timeouts), what a request must pass before it is
 //! routed (`admit`: rate, Host, Origin, body type; then `auth`: credentials and permission),
-//! and the routes: REST on tables, queries, admin, users and roles, health and status.
+//! and the routes: REST on tables, queries, admin, users and roles, backups, health and status.
 
 pub mod accounts;
 pub mod admin;
 pub mod admit;
 pub mod auth;
+pub mod backup;
 pub mod cache;
 pub mod cluster;
 pub mod component;

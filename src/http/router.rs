@@ -1,5 +1,5 @@
 //! Routes a parsed request to its handler: `/health`, `/status`, `/auth/…`, `/admin/tables…`,
-//! `/admin/users…`, `/admin/roles…`, and `/{Table}`, `/{Table}/`, `/{Table}/{id}` for REST.
+//! `/admin/users…`, `/admin/roles…`, `/admin/backup`, and `/{Table}`, `/{Table}/`, `/{Table}/{id}` for REST.
 
 use super::problem::problem;
 use super::request::{Method, Request};
@@ -41,6 +41,9 @@ async fn node_path(shard: &Rc<HttpShard>, req: &Request<'_>) -> Option<Response>
     }
     if let Some(rest) = path.strip_prefix("/admin/roles") {
         return Some(super::accounts::roles(shard, req, rest).await);
+    }
+    if let Some(rest) = path.strip_prefix("/admin/backup") {
+        return Some(super::backup::handle(shard, req, rest).await);
     }
     let rest = path.strip_prefix("/admin/tables")?;
     Some(super::admin::handle(shard, req, rest).await)

@@ -130,7 +130,17 @@ pub fn prepare(
     Ok(layout)
 }
 
-fn save(data_dir: &Path, l: &Layout) -> std::io::Result<()> {
+/// The layout of an existing data directory.
+pub fn read(data_dir: &Path) -> Result<Layout, LayoutError> {
+    let path = data_dir.join(FILE);
+    let bytes = std::fs::read(&path)
+        .map_err(|e| LayoutError::Io(format!("cannot read {}: {e}", path.display())))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| LayoutError::Io(format!("{} is corrupt: {e}", path.display())))
+}
+
+/// Writes `layout.json` atomically.
+pub fn save(data_dir: &Path, l: &Layout) -> std::io::Result<()> {
     let text = serde_json::to_vec_pretty(l).map_err(std::io::Error::other)?;
     write_atomically(&data_dir.join(FILE), &text)
 }

@@ -2,6 +2,7 @@
 //! envelopes, secondary indexes, the change log), written only by the shard's writer thread
 //! and read directly by any shard. See `docs/storage.md`.
 
+pub mod backup;
 pub mod catalog;
 pub mod changelog;
 pub mod envelope;
@@ -11,6 +12,7 @@ pub mod keys;
 pub mod kv;
 pub mod layout;
 pub mod record_id;
+pub mod restore;
 pub mod shard_db;
 pub mod writer;
 

@@ -35,7 +35,9 @@ enum Command {
         #[arg(long, short, value_name = "FILE")]
         config: Option<PathBuf>,
     },
-    /// Validate a configuration file: exit 0 if it is valid, else 2 with the key at fault.
+    /// Check a configuration file and that this machine can serve it (cores, io_uring, locked
+    /// memory, free ports, a writable data directory), creating nothing: exit 0 if so, else 2
+    /// with the key at fault.
     CheckConfig {
         /// The TOML file to check.
         file: PathBuf,
@@ -199,7 +201,7 @@ pub fn main(components: Vec<Arc<dyn Component>>) -> ExitCode {
             match crate::node::serve(config, &components) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    tracing::error!("start failed: {e}");
                     ExitCode::from(2)
                 }
             }
@@ -247,10 +249,13 @@ fn load(path: &std::path::Path, components: &[Arc<dyn Component>]) -> Result<Con
     Ok(config)
 }
 
-/// `load`, and the files the config names (TLS certificates) are readable and valid.
+/// `load`, the files the config names (TLS certificates) are readable and valid, and this
+/// machine can run it (`preflight::check_machine`: cores, io_uring, locked memory, free
+/// ports, a writable data directory). Creates nothing.
 fn check(path: &std::path::Path, components: &[Arc<dyn Component>]) -> Result<Config, String> {
     let config = load(path, components)?;
     crate::net::tls::check(&config.tls, config.cluster.enabled()).map_err(|e| e.to_string())?;
+    crate::runtime::preflight::check_machine(&config)?;
     Ok(config)
 }
 
@@ -267,8 +272,12 @@ fn init_logging(level: &str) {
             };
             tracing_subscriber::EnvFilter::new(format!("{level}{quiet}"))
         });
+    // Colour only for a person at a terminal, and never when NO_COLOR is set (no-color.org).
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();

@@ -285,12 +285,18 @@ impl Default for HttpConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     pub level: String,
+    /// One line per sampled HTTP request (at info level).
+    pub access: bool,
+    /// With `access`: log one request in this many (1: every request).
+    pub access_sample: u64,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
         Self {
             level: "info".into(),
+            access: false,
+            access_sample: 1,
         }
     }
 }
@@ -455,6 +461,12 @@ impl Config {
                 "must be at least 1000",
             ));
         }
+        check_range(
+            "log.access_sample",
+            self.log.access_sample as usize,
+            1,
+            1_000_000,
+        )?;
         if self.storage.data_dir.as_os_str().is_empty() {
             return Err(err("storage.data_dir", "must not be empty"));
         }

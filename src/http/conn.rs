@@ -113,8 +113,10 @@ impl<'a, S: Io> Conn<'a, S> {
                 close,
             } => {
                 let method = req.method;
+                let log = &self.shard.config().log;
+                let mut sampled = super::access::sample(log, self.client.ip, &req);
                 if let Some(refusal) = super::admit::check(self.shard, &self.client, &req) {
-                    return self.respond(&refusal, method, consumed, close);
+                    return self.respond(&refusal, method, consumed, close, sampled);
                 }
                 let shard = self.shard;
                 shard.in_flight.set(shard.in_flight.get() + 1);
@@ -122,7 +124,10 @@ impl<'a, S: Io> Conn<'a, S> {
                 let admitted = super::auth::admit(shard, &mut req, certified).await;
                 shard.in_flight.set(shard.in_flight.get() - 1);
                 if let Err(refusal) = admitted {
-                    return self.respond(&refusal, method, consumed, close);
+                    return self.respond(&refusal, method, consumed, close, sampled);
+                }
+                if let Some(s) = sampled.as_mut() {
+                    s.user(&req);
                 }
                 match super::realtime::stream_of(self.shard, &req) {
                     // SSE or WebSocket: the connection leaves HTTP after this request.
@@ -138,7 +143,9 @@ impl<'a, S: Io> Conn<'a, S> {
                 let routed = super::router::handle(shard, &req).await;
                 shard.in_flight.set(shard.in_flight.get() - 1);
                 match routed {
-                    super::router::Routed::Respond(r) => self.respond(&r, method, consumed, close),
+                    super::router::Routed::Respond(r) => {
+                        self.respond(&r, method, consumed, close, sampled)
+                    }
                     super::router::Routed::Stream(kind) => Step::Upgrade { kind, consumed },
                 }
             }
@@ -162,8 +169,18 @@ impl<'a, S: Io> Conn<'a, S> {
     }
 
     /// Queues the answer to a request of `consumed` bytes (closing after it if the request
-    /// asked to or the node is draining).
-    fn respond(&mut self, resp: &Response, method: Method, consumed: usize, close: bool) -> Step {
+    /// asked to or the node is draining), and logs it if it was sampled for the access log.
+    fn respond(
+        &mut self,
+        resp: &Response,
+        method: Method,
+        consumed: usize,
+        close: bool,
+        sampled: Option<super::access::Sampled>,
+    ) -> Step {
+        if let Some(s) = sampled {
+            s.log(self.shard.id, resp.status);
+        }
         let close_after = close || self.shard.draining.get();
         resp.write(&mut self.out, method == Method::Head, close_after);
         Step::Answered {

@@ -3,6 +3,7 @@
 //! routed (`admit`: rate, Host, Origin, body type; then `auth`: credentials and permission),
 //! and the routes: REST on tables, queries, admin, users and roles, backups, health and status.
 
+pub mod access;
 pub mod accounts;
 pub mod admin;
 pub mod admit;

@@ -33,7 +33,7 @@ pub fn sample(config: &LogConfig, client: IpAddr, req: &Request<'_>) -> Option<S
         c.set(n.wrapping_add(1));
         n
     });
-    if n % config.access_sample.max(1) != 0 {
+    if !n.is_multiple_of(config.access_sample.max(1)) {
         return None;
     }
     Some(Sampled {

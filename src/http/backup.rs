@@ -45,14 +45,13 @@ pub async fn handle(shard: &Rc<HttpShard>, req: &Request<'_>, rest: &str) -> Res
         Ok(t) => t,
         Err(m) => return problem(400, &m),
     };
-    if RUNNING.swap(true, Ordering::AcqRel) {
+    let Some(running) = Running::claim() else {
         return problem(
             409,
             "a backup is already running; try again when it has finished",
         );
-    }
-    let result = run(shard, target.clone()).await;
-    RUNNING.store(false, Ordering::Release);
+    };
+    let result = run(shard, target.clone(), running).await;
     match result {
         Ok(m) => {
             tracing::info!(dir = %target.display(), entries = m.entries, bytes = m.bytes, duration_ms = m.duration_ms, "backup written");
@@ -68,21 +67,41 @@ pub async fn handle(shard: &Rc<HttpShard>, req: &Request<'_>, rest: &str) -> Res
     }
 }
 
-/// Copies the node's storage on the blocking pool.
-async fn run(shard: &Rc<HttpShard>, target: PathBuf) -> Result<backup::Manifest, BackupError> {
+/// The claim on `RUNNING`, released when dropped: when the copy ends, even if the request
+/// that started it was abandoned meanwhile.
+struct Running;
+
+impl Running {
+    fn claim() -> Option<Running> {
+        (!RUNNING.swap(true, Ordering::AcqRel)).then_some(Running)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        RUNNING.store(false, Ordering::Release);
+    }
+}
+
+/// Copies the node's storage on the blocking pool, holding `running` until the copy ends.
+async fn run(
+    shard: &Rc<HttpShard>,
+    target: PathBuf,
+    running: Running,
+) -> Result<backup::Manifest, BackupError> {
     let node = shard.node.clone();
     glommio::executor()
         .spawn_blocking(move || {
+            let _running = running;
             let layout =
                 layout::read(&node.data_dir).map_err(|e| BackupError::Failed(e.to_string()))?;
-            let catalog: Catalog = node
-                .catalog
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone();
+            let catalog = || -> Catalog {
+                let shared = node.catalog.read();
+                shared.unwrap_or_else(|e| e.into_inner()).clone()
+            };
             let source = Source {
                 dbs: &node.dbs,
-                catalog,
+                catalog: &catalog,
                 layout,
                 node_id: node.config.cluster.node_id,
             };

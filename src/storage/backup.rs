@@ -61,7 +61,9 @@ impl std::fmt::Display for BackupError {
 /// What a backup reads: the node's shard databases, its catalog and layout.
 pub struct Source<'a> {
     pub dbs: &'a [ShardDb],
-    pub catalog: Catalog,
+    /// The node's tables, read once the snapshots are taken: every table whose records they
+    /// hold is in it (unless dropped since).
+    pub catalog: &'a dyn Fn() -> Catalog,
     pub layout: Layout,
     pub node_id: u16,
 }
@@ -150,8 +152,7 @@ fn copy_all(source: &Source<'_>, snapshots: &[Snapshot], target: &Path) -> Resul
     let io =
         |what: &str, e: std::io::Error| format!("cannot write {what} in {}: {e}", target.display());
     layout::save(target, &source.layout).map_err(|e| io("layout.json", e))?;
-    source
-        .catalog
+    (source.catalog)()
         .save(target)
         .map_err(|e| io("catalog.json", e))?;
     let mut entries = 0;

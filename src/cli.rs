@@ -1,8 +1,10 @@
-//! The command line of a node: `serve`, `check-config`, `default-config`, `version`, and
-//! `user` / `role` on a stopped node's data directory (`accounts`), for the stock binary and
-//! for every deployment that lists its own components (`app::main`).
+//! The command line of a node: `serve`, `check-config`, `default-config`, `version`,
+//! `user` / `role` on a stopped node's data directory (`accounts`), and `backup` / `restore`
+//! (`backup`), for the stock binary and for every deployment that lists its own components
+//! (`app::main`).
 
 mod accounts;
+mod backup;
 
 use crate::app::Component;
 use crate::config::{Config, DEFAULT_TOML};
@@ -33,7 +35,9 @@ enum Command {
         #[arg(long, short, value_name = "FILE")]
         config: Option<PathBuf>,
     },
-    /// Validate a configuration file: exit 0 if it is valid, else 2 with the key at fault.
+    /// Check a configuration file and that this machine can serve it (cores, io_uring, locked
+    /// memory, free ports, a writable data directory), creating nothing: exit 0 if so, else 2
+    /// with the key at fault.
     CheckConfig {
         /// The TOML file to check.
         file: PathBuf,
@@ -48,6 +52,36 @@ enum Command {
     /// Roles of a stopped node's data directory (add, list). Replicated to the peers.
     #[command(subcommand)]
     Role(RoleCommand),
+    /// Ask the running node for a consistent backup into DIR, a new or empty directory under
+    /// its `storage.backup_dir` (absolute, or relative to it). Prints its size and duration.
+    Backup {
+        /// The directory to write the backup into.
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+        /// The node's configuration (its HTTP address); without it, the embedded default.
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// The node's base URL, e.g. http://10.0.0.5:9926 (default: `http.listen` on loopback).
+        #[arg(long)]
+        url: Option<String>,
+        /// A super-user to authenticate as (needed once the node has users).
+        #[arg(long)]
+        user: Option<String>,
+        /// Read the user's password as the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Restore a backup into the empty data directory of a stopped node.
+    Restore {
+        /// The backup directory (`microlith backup --to`).
+        #[arg(long, value_name = "DIR")]
+        from: PathBuf,
+        /// The data directory to fill (new or empty); default: the config's `storage.data_dir`.
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -137,6 +171,27 @@ pub fn main(components: Vec<Arc<dyn Component>>) -> ExitCode {
         },
         Command::User(cmd) => finish(accounts::user(cmd, &components)),
         Command::Role(cmd) => finish(accounts::role(cmd, &components)),
+        Command::Backup {
+            to,
+            config,
+            url,
+            user,
+            password_stdin,
+        } => finish(config_of(config, &components).and_then(|c| {
+            let target = backup::Target {
+                url,
+                user,
+                password_stdin,
+            };
+            backup::backup(&to, &c, target)
+        })),
+        Command::Restore {
+            from,
+            data_dir,
+            config,
+        } => finish(
+            config_of(config, &components).and_then(|c| backup::restore(&from, data_dir, &c)),
+        ),
         Command::Serve { config } => {
             let config = match config_or_default(config, &components) {
                 Ok(c) => c,
@@ -146,7 +201,7 @@ pub fn main(components: Vec<Arc<dyn Component>>) -> ExitCode {
             match crate::node::serve(config, &components) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    tracing::error!("start failed: {e}");
                     ExitCode::from(2)
                 }
             }
@@ -164,6 +219,14 @@ fn config_or_default(
             eprintln!("error: {e}");
             ExitCode::from(2)
         }),
+        None => Ok(Config::embedded_default()),
+    }
+}
+
+/// The config file given (checked), or the embedded default.
+fn config_of(path: Option<PathBuf>, components: &[Arc<dyn Component>]) -> Result<Config, String> {
+    match path {
+        Some(p) => load(&p, components),
         None => Ok(Config::embedded_default()),
     }
 }
@@ -186,10 +249,13 @@ fn load(path: &std::path::Path, components: &[Arc<dyn Component>]) -> Result<Con
     Ok(config)
 }
 
-/// `load`, and the files the config names (TLS certificates) are readable and valid.
+/// `load`, the files the config names (TLS certificates) are readable and valid, and this
+/// machine can run it (`preflight::check_machine`: cores, io_uring, locked memory, free
+/// ports, a writable data directory). Creates nothing.
 fn check(path: &std::path::Path, components: &[Arc<dyn Component>]) -> Result<Config, String> {
     let config = load(path, components)?;
     crate::net::tls::check(&config.tls, config.cluster.enabled()).map_err(|e| e.to_string())?;
+    crate::runtime::preflight::check_machine(&config)?;
     Ok(config)
 }
 
@@ -206,8 +272,12 @@ fn init_logging(level: &str) {
             };
             tracing_subscriber::EnvFilter::new(format!("{level}{quiet}"))
         });
+    // Colour only for a person at a terminal, and never when NO_COLOR is set (no-color.org).
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();

@@ -230,6 +230,8 @@ pub struct StorageConfig {
     pub cache_mib: u64,
     pub changelog_retention_secs: u64,
     pub changelog_max_entries: u64,
+    /// Where `POST /admin/backup` may write backups (none: online backups are off).
+    pub backup_dir: Option<PathBuf>,
 }
 
 impl Default for StorageConfig {
@@ -242,6 +244,7 @@ impl Default for StorageConfig {
             cache_mib: 64,
             changelog_retention_secs: 86_400,
             changelog_max_entries: 1_000_000,
+            backup_dir: None,
         }
     }
 }
@@ -316,12 +319,18 @@ impl Default for HttpConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     pub level: String,
+    /// One line per sampled HTTP request (at info level).
+    pub access: bool,
+    /// With `access`: log one request in this many (1: every request).
+    pub access_sample: u64,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
         Self {
             level: "info".into(),
+            access: false,
+            access_sample: 1,
         }
     }
 }
@@ -489,6 +498,12 @@ impl Config {
                 "must be at least 1000",
             ));
         }
+        check_range(
+            "log.access_sample",
+            self.log.access_sample as usize,
+            1,
+            1_000_000,
+        )?;
         if self.storage.data_dir.as_os_str().is_empty() {
             return Err(err("storage.data_dir", "must not be empty"));
         }

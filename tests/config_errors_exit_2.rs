@@ -47,7 +47,9 @@ fn wrong_type_is_named() {
 fn check_config_validates_without_starting() {
     let tmp = tempfile::tempdir().unwrap();
     let good = tmp.path().join("good.toml");
-    std::fs::write(&good, "[shards]\ncount = 1\n").unwrap();
+    let good_text =
+        "[shards]\ncount = 1\n[http]\nlisten = \"127.0.0.1:0\"\n[mqtt]\nlisten = \"127.0.0.1:0\"\n";
+    std::fs::write(&good, good_text).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_microlith"))
         .arg("check-config")
         .arg(&good)

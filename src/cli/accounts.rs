@@ -4,19 +4,11 @@
 //! the first line of standard input (`--password-stdin`), never from the command line.
 
 use super::{Component, RoleCommand, UserCommand};
-use crate::config::Config;
 use crate::security::{offline, Role, TablePerms, TopicRule};
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::PathBuf;
 use std::sync::Arc;
 
-/// The config file given (checked), or the embedded default.
-fn config_of(path: Option<PathBuf>, components: &[Arc<dyn Component>]) -> Result<Config, String> {
-    match path {
-        Some(p) => super::load(&p, components),
-        None => Ok(Config::embedded_default()),
-    }
-}
+use super::config_of;
 
 pub(super) fn user(cmd: UserCommand, components: &[Arc<dyn Component>]) -> Result<(), String> {
     let load = |c| config_of(c, components);
@@ -28,7 +20,7 @@ pub(super) fn user(cmd: UserCommand, components: &[Arc<dyn Component>]) -> Resul
             config,
         } => {
             let config = load(config)?;
-            let password = || read_password(password_stdin);
+            let password = || read_password(password_stdin, true);
             let created = offline::add_user(&config, &name, &roles, password)?;
             let verb = if created { "created" } else { "updated" };
             println!(
@@ -125,8 +117,8 @@ fn topic_rules(publish: &[String], subscribe: &[String]) -> Vec<TopicRule> {
     rules
 }
 
-/// The password: one line of standard input, or typed twice at the terminal.
-fn read_password(from_stdin: bool) -> Result<String, String> {
+/// The password: one line of standard input, or typed at the terminal (twice to `confirm`).
+pub(super) fn read_password(from_stdin: bool, confirm: bool) -> Result<String, String> {
     if from_stdin {
         let mut line = String::new();
         std::io::stdin()
@@ -142,6 +134,9 @@ fn read_password(from_stdin: bool) -> Result<String, String> {
         );
     }
     let first = prompt("Password: ")?;
+    if !confirm {
+        return Ok(first);
+    }
     let again = prompt("Password again: ")?;
     if first != again {
         return Err("the passwords differ".into());

@@ -37,6 +37,23 @@ fn value(c: Cursor) -> Vec<u8> {
     v
 }
 
+/// Removes every stored cursor from a stopped node's shard-0 database (a restored node
+/// rejoins by comparing digests with each peer, as a new node does); answers how many.
+pub fn forget_all(shard0: &crate::storage::shard_db::ShardDb) -> fjall::Result<usize> {
+    let ks = shard0
+        .db
+        .keyspace("cluster", KeyspaceCreateOptions::default)?;
+    let mut batch = shard0.db.batch();
+    let mut n = 0;
+    for guard in ks.prefix(b"cursor/") {
+        batch.remove(&ks, guard.key()?);
+        n += 1;
+    }
+    batch.commit()?;
+    shard0.db.persist(fjall::PersistMode::SyncAll)?;
+    Ok(n)
+}
+
 impl Cursors {
     pub fn open(node: &NodeShared) -> fjall::Result<Cursors> {
         Ok(Cursors {

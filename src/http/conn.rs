@@ -128,6 +128,8 @@ impl<'a, S: Io> Conn<'a, S> {
             } => {
                 let started = Instant::now();
                 let class = RouteClass::of_path(req.path);
+                let log = &self.shard.config().log;
+                let mut sampled = super::access::sample(log, self.client.ip, &req);
                 let cors = req
                     .origin
                     .and_then(|_| super::cors::allowed(self.shard, &req));
@@ -139,7 +141,7 @@ impl<'a, S: Io> Conn<'a, S> {
                 };
                 if let Some(refusal) = super::admit::check(self.shard, &self.client, &req) {
                     self.count(class, refusal.status, started);
-                    return self.respond(&refusal, &at);
+                    return self.respond(&refusal, &at, sampled);
                 }
                 if req.method == Method::Options {
                     let preflight = cors.is_some() && super::cors::is_preflight(&req);
@@ -148,7 +150,7 @@ impl<'a, S: Io> Conn<'a, S> {
                         false => super::cors::options(),
                     };
                     self.count(class, r.status, started);
-                    return self.respond(&r, &at);
+                    return self.respond(&r, &at, sampled);
                 }
                 let shard = self.shard;
                 shard.in_flight.set(shard.in_flight.get() + 1);
@@ -157,7 +159,10 @@ impl<'a, S: Io> Conn<'a, S> {
                 shard.in_flight.set(shard.in_flight.get() - 1);
                 if let Err(refusal) = admitted {
                     self.count(class, refusal.status, started);
-                    return self.respond(&refusal, &at);
+                    return self.respond(&refusal, &at, sampled);
+                }
+                if let Some(s) = sampled.as_mut() {
+                    s.user(&req);
                 }
                 match super::realtime::stream_of(self.shard, &req) {
                     // SSE or WebSocket: the connection leaves HTTP after this request.
@@ -185,7 +190,7 @@ impl<'a, S: Io> Conn<'a, S> {
                 match routed {
                     super::router::Routed::Respond(r) => {
                         self.count(class, r.status, started);
-                        self.respond(&r, &at)
+                        self.respond(&r, &at, sampled)
                     }
                     super::router::Routed::Stream(kind) => {
                         self.count(class, 200, started);
@@ -221,8 +226,16 @@ impl<'a, S: Io> Conn<'a, S> {
     }
 
     /// Queues the answer to a request (closing after it if the request asked to or the node
-    /// is draining).
-    fn respond(&mut self, resp: &Response, at: &Answer<'_>) -> Step {
+    /// is draining), and logs it if it was sampled for the access log.
+    fn respond(
+        &mut self,
+        resp: &Response,
+        at: &Answer<'_>,
+        sampled: Option<super::access::Sampled>,
+    ) -> Step {
+        if let Some(s) = sampled {
+            s.log(self.shard.id, resp.status);
+        }
         let close_after = at.close || self.shard.draining.get();
         let head_only = at.method == Method::Head;
         resp.write(&mut self.out, head_only, close_after, at.cors);

@@ -1,14 +1,16 @@
 //! The HTTP/1.1 front end: a listener per shard, connections parsed with httparse (keep-alive,
 //! pipelining, chunked bodies, limits and timeouts), what a request must pass before it is
 //! routed (`admit`: rate, Host, Origin, body type; then `auth`: credentials and permission),
-//! CORS, and the routes: REST on tables, queries, admin, users and roles, health, status,
-//! metrics and the admin page.
+//! CORS, and the routes: REST on tables, queries, admin, users and roles, backups, health,
+//! status, metrics and the admin page.
 
+pub mod access;
 pub mod accounts;
 pub mod admin;
 pub mod admin_page;
 pub mod admit;
 pub mod auth;
+pub mod backup;
 pub mod cache;
 pub mod cluster;
 pub mod component;

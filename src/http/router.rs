@@ -1,7 +1,7 @@
 //! Routes a parsed request to its handler: `/health`, `/status`, `/metrics`, `/auth/…`,
-//! `/admin/tables…`, `/admin/users…`, `/admin/roles…`, the admin page (`/admin/`, its files
-//! and `/admin/live`), then components' routes, then static files, and `/{Table}`,
-//! `/{Table}/`, `/{Table}/{id}` for REST.
+//! `/admin/tables…`, `/admin/users…`, `/admin/roles…`, `/admin/backup`, the admin page
+//! (`/admin/`, its files and `/admin/live`), then components' routes, then static files, and
+//! `/{Table}`, `/{Table}/`, `/{Table}/{id}` for REST.
 
 use super::problem::problem;
 use super::request::{Method, Request};
@@ -51,6 +51,9 @@ async fn node_path(shard: &Rc<HttpShard>, req: &Request<'_>) -> Option<Response>
     }
     if let Some(rest) = path.strip_prefix("/admin/roles") {
         return Some(super::accounts::roles(shard, req, rest).await);
+    }
+    if let Some(rest) = path.strip_prefix("/admin/backup") {
+        return Some(super::backup::handle(shard, req, rest).await);
     }
     if let Some(rest) = path.strip_prefix("/admin/tables") {
         return Some(super::admin::handle(shard, req, rest).await);

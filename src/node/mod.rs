@@ -147,13 +147,13 @@ pub fn run(
     let registry = Arc::new(Registry::build(components, &config.components)?);
     let tls =
         Tls::start(&config.tls, config.cluster.enabled()).map_err(|e| StartError(e.to_string()))?;
-    let cores = preflight::shard_cores(&config)?;
-    preflight::check_io_uring()?;
-    preflight::check_memlock(&config, cores.len())?;
+    let cores = preflight::check_machine(&config)?;
     let mut listen = listen_addrs(&config, tls.is_some())?;
     let statics =
         Arc::new(crate::http::statics::StaticFiles::load(&config.http).map_err(StartError)?);
     let shards = cores.len();
+    let mut fresh = FreshDir::new(&config.storage.data_dir);
+    let _lock = layout::lock(&config.storage.data_dir).map_err(|e| StartError(e.to_string()))?;
     let layout = layout::prepare(
         &config.storage.data_dir,
         config.cluster.partitions,
@@ -222,6 +222,8 @@ pub fn run(
         statics,
         metrics: Arc::new(crate::http::metrics::gather::NodeMetrics::new(shards)),
     });
+    // From here on clients may reach the node: its data directory stays, whatever happens.
+    fresh.keep();
     if let Err(e) = running.start_shards(inboxes, services) {
         running.stop();
         return Err(e);
@@ -241,12 +243,38 @@ pub fn run(
     ready(&running.ready(bound, Reload { tls }));
     let signal = until();
     tracing::info!(
-        signal,
-        "shutting down: no new connections, finishing the work in flight"
+        signal = %signal,
+        "stopping: no new connections, finishing the work in flight"
     );
     running.stop();
-    tracing::info!("stopped; every acknowledged write is on disk and every thread has ended");
+    tracing::info!(
+        signal = %signal,
+        "stopped: every acknowledged write is on disk and every thread has ended"
+    );
     Ok(())
+}
+
+/// A data directory this start creates: removed again if the start fails before any client
+/// can reach the node, so a failed start leaves nothing behind.
+struct FreshDir(Option<std::path::PathBuf>);
+
+impl FreshDir {
+    fn new(dir: &std::path::Path) -> FreshDir {
+        FreshDir((!dir.exists()).then(|| dir.to_path_buf()))
+    }
+
+    /// The start got far enough: the directory stays.
+    fn keep(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for FreshDir {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
 }
 
 /// What a node runs, stopped in the reverse order of its start.
@@ -292,8 +320,7 @@ impl Running {
     /// Where the node serves, now that everything does.
     fn ready(&self, bound: Listen, reload: Reload) -> Ready {
         let node = &self.node;
-        tracing::info!(http = %bound.http, mqtt = %bound.mqtt, https = ?bound.https, mqtts = ?bound.mqtts, shards = node.dbs.len(), cores = ?node.cores, data_dir = %node.data_dir.display(), "serving");
-        Ready {
+        let ready = Ready {
             http: bound.http,
             mqtt: bound.mqtt,
             https: bound.https,
@@ -302,7 +329,15 @@ impl Running {
             shards: node.dbs.len(),
             node_id: node.config.cluster.node_id,
             reload,
-        }
+        };
+        tracing::info!(
+            "started: microlith {} {} cores={:?} data_dir={}",
+            env!("CARGO_PKG_VERSION"),
+            ready.line(),
+            node.cores,
+            node.data_dir.display()
+        );
+        ready
     }
 
     /// Replication, then the shards (each drains), the reactor kick, and the writers (each

@@ -1,7 +1,10 @@
 //! Start-up checks that turn the usual ways a thread-per-core server cannot start (io_uring
-//! disabled, memlock too low, a core that does not exist) into one line that says how to fix it.
+//! disabled, memlock too low, a core that does not exist, a port in use, a data directory that
+//! cannot be written) into one line that says how to fix it, before anything is created.
 
 use crate::config::{Config, ShardCount};
+use std::net::SocketAddr;
+use std::path::Path;
 
 /// The CPUs this process may run on, in order.
 pub fn available_cpus() -> Vec<usize> {
@@ -129,4 +132,80 @@ pub fn port_is_free(addr: std::net::SocketAddr) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Every address the node is configured to listen on, with the key that sets it.
+pub fn listen_addrs(config: &Config) -> Result<Vec<(&'static str, SocketAddr)>, String> {
+    let e = |e: crate::config::ConfigError| e.to_string();
+    let mut addrs = vec![
+        ("http.listen", config.http_addr().map_err(e)?),
+        ("mqtt.listen", config.mqtt.addr().map_err(e)?),
+    ];
+    if config.tls.enabled() {
+        addrs.push(("tls.https_listen", config.tls.https_addr().map_err(e)?));
+        addrs.push(("tls.mqtt_listen", config.tls.mqtt_addr().map_err(e)?));
+    }
+    if config.cluster.enabled() {
+        addrs.push(("cluster.listen", config.cluster.listen_addr().map_err(e)?));
+    }
+    Ok(addrs)
+}
+
+/// Fails, naming the key, if another process already listens on a configured port.
+pub fn check_ports(config: &Config) -> Result<(), String> {
+    for (key, addr) in listen_addrs(config)? {
+        if let Err(e) = port_is_free(addr) {
+            return Err(format!(
+                "cannot listen on {addr} (`{key}`): {e}; another process is using the port (stop it, or choose another port)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks, without creating anything, that `storage.data_dir` is a directory this user may
+/// write, or could be created: its nearest existing ancestor is a writable directory.
+pub fn check_data_dir(dir: &Path) -> Result<(), String> {
+    let fail = |why: String| {
+        Err(format!(
+            "`storage.data_dir` {}: {why}; create it or choose a directory this user may write",
+            dir.display()
+        ))
+    };
+    let mut at = dir;
+    loop {
+        match std::fs::metadata(at) {
+            Ok(m) if !m.is_dir() => return fail(format!("{} is not a directory", at.display())),
+            Ok(_) if !writable(at) => return fail(format!("{} is not writable", at.display())),
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {}
+            Err(e) => return fail(format!("cannot read {}: {e}", at.display())),
+        }
+        at = match at.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+    }
+}
+
+/// The process may create entries in directory `dir`.
+fn writable(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: a valid NUL-terminated path; access only reads it.
+    unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) == 0 }
+}
+
+/// What `serve` refuses before it creates anything: cores, io_uring, locked memory, ports,
+/// the data directory. `check-config` runs it too.
+pub fn check_machine(config: &Config) -> Result<Vec<usize>, String> {
+    let cores = shard_cores(config)?;
+    check_io_uring()?;
+    check_memlock(config, cores.len())?;
+    check_ports(config)?;
+    check_data_dir(&config.storage.data_dir)?;
+    Ok(cores)
 }

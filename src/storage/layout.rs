@@ -56,6 +56,46 @@ fn generation_dir(data_dir: &Path, generation: u64) -> PathBuf {
     data_dir.join(format!("gen-{generation}"))
 }
 
+/// An exclusive lock on a data directory (`flock` on its `lock` file, which holds the
+/// owner's pid), held while a node serves it; released when dropped or when the process ends.
+pub struct DirLock {
+    _file: std::fs::File,
+}
+
+/// Creates the data dir if needed and locks it; refuses, with the holder's pid, a directory
+/// another process holds.
+pub fn lock(data_dir: &Path) -> Result<DirLock, LayoutError> {
+    use std::io::{Read, Seek};
+    use std::os::unix::io::AsRawFd;
+    let io = |what: &str, e: std::io::Error| {
+        LayoutError::Io(format!(
+            "{what} {}: {e}; check that `storage.data_dir` exists or can be created and is writable by this user",
+            data_dir.display()
+        ))
+    };
+    std::fs::create_dir_all(data_dir).map_err(|e| io("cannot create data directory", e))?;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(data_dir.join("lock"))
+        .map_err(|e| io("cannot create the lock file in", e))?;
+    // SAFETY: flock on a file descriptor we own.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let mut pid = String::new();
+        let _ = file.read_to_string(&mut pid);
+        return Err(LayoutError::Io(format!(
+            "another process (pid {}) holds the data directory {}: stop it, or give this node its own `storage.data_dir`",
+            pid.trim(),
+            data_dir.display()
+        )));
+    }
+    let _ = file.set_len(0).and_then(|_| file.rewind());
+    let _ = file.write_all(std::process::id().to_string().as_bytes());
+    Ok(DirLock { _file: file })
+}
+
 /// Owner shard of a partition for a shard count.
 pub fn owner_of(partition: u16, shards: usize) -> usize {
     partition as usize % shards
@@ -130,7 +170,17 @@ pub fn prepare(
     Ok(layout)
 }
 
-fn save(data_dir: &Path, l: &Layout) -> std::io::Result<()> {
+/// The layout of an existing data directory.
+pub fn read(data_dir: &Path) -> Result<Layout, LayoutError> {
+    let path = data_dir.join(FILE);
+    let bytes = std::fs::read(&path)
+        .map_err(|e| LayoutError::Io(format!("cannot read {}: {e}", path.display())))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| LayoutError::Io(format!("{} is corrupt: {e}", path.display())))
+}
+
+/// Writes `layout.json` atomically.
+pub fn save(data_dir: &Path, l: &Layout) -> std::io::Result<()> {
     let text = serde_json::to_vec_pretty(l).map_err(std::io::Error::other)?;
     write_atomically(&data_dir.join(FILE), &text)
 }

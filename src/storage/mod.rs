@@ -3,6 +3,7 @@
 //! and read directly by any shard. See `docs/storage.md`.
 
 pub mod attributes;
+pub mod backup;
 pub mod catalog;
 pub mod changelog;
 pub mod envelope;
@@ -13,6 +14,7 @@ pub mod kv;
 pub mod layout;
 pub mod pow2;
 pub mod record_id;
+pub mod restore;
 pub mod shard_db;
 pub mod writer;
 

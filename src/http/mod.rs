@@ -1,7 +1,8 @@
 //! The HTTP/1.1 front end: a listener per shard, connections parsed with httparse (keep-alive,
 //! pipelining, chunked bodies, limits and timeouts), what a request must pass before it is
 //! routed (`admit`: rate, Host, Origin, body type; then `auth`: credentials and permission),
-//! and the routes: REST on tables, queries, admin, users and roles, health and status.
+//! and the routes: REST on tables, queries, admin, users and roles, health and status;
+//! answers in JSON, CBOR, MessagePack or CSV.
 
 pub mod accounts;
 pub mod admin;
@@ -11,7 +12,10 @@ pub mod cache;
 pub mod cluster;
 pub mod component;
 pub mod conn;
+pub mod decode;
+pub mod encode;
 pub mod hosts;
+pub mod negotiate;
 pub mod problem;
 pub mod realtime;
 pub mod request;

@@ -260,6 +260,10 @@ pub struct HttpConfig {
     /// Host names requests may name (`Host`) and WebSocket pages may come from (`Origin`),
     /// besides loopback and IP addresses: `"example.com"`, `"*.example.com"`, or `"*"` for any.
     pub allowed_hosts: Vec<String>,
+    /// Compress answers (brotli or gzip, as the client accepts) of at least
+    /// `compress_min_bytes`.
+    pub compress: bool,
+    pub compress_min_bytes: usize,
 }
 
 impl Default for HttpConfig {
@@ -274,6 +278,8 @@ impl Default for HttpConfig {
             max_query_rows: 100_000,
             max_index_ids: 262_144,
             allowed_hosts: Vec::new(),
+            compress: true,
+            compress_min_bytes: 1024,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! One HTTP/1.1 connection: reads into a bounded buffer, parses every complete request it
 //! holds (pipelining), answers them in order, and writes the answers in one go before it waits
 //! for more bytes. Every request passes `admit` (rate, Host, Origin, body type), then `auth`
-//! (credentials, the user's rate, permission) before it is routed. Closes idle connections
+//! (credentials, the user's rate, permission) before it is routed; routed answers are
+//! compressed as the client accepts (`compress`). Closes idle connections
 //! and clients that trickle a request too slowly. Generic over the byte stream (`net::Io`):
 //! plain TCP and TLS run the same code.
 
@@ -138,7 +139,12 @@ impl<'a, S: Io> Conn<'a, S> {
                 let routed = super::router::handle(shard, &req).await;
                 shard.in_flight.set(shard.in_flight.get() - 1);
                 match routed {
-                    super::router::Routed::Respond(r) => self.respond(&r, method, consumed, close),
+                    super::router::Routed::Respond(mut r) => {
+                        let http = &shard.config().http;
+                        let min = http.compress.then_some(http.compress_min_bytes);
+                        super::compress::apply(&mut r, req.accept_encoding, min);
+                        self.respond(&r, method, consumed, close)
+                    }
                     super::router::Routed::Stream(kind) => Step::Upgrade { kind, consumed },
                 }
             }

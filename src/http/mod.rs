@@ -2,7 +2,7 @@
 //! pipelining, chunked bodies, limits and timeouts), what a request must pass before it is
 //! routed (`admit`: rate, Host, Origin, body type; then `auth`: credentials and permission),
 //! and the routes: REST on tables, queries, admin, users and roles, health and status;
-//! answers in JSON, CBOR, MessagePack or CSV.
+//! answers in JSON, CBOR, MessagePack or CSV, compressed as accepted.
 
 pub mod accounts;
 pub mod admin;
@@ -11,6 +11,7 @@ pub mod auth;
 pub mod cache;
 pub mod cluster;
 pub mod component;
+pub mod compress;
 pub mod conn;
 pub mod decode;
 pub mod encode;

@@ -1,8 +1,8 @@
 //! The HTTP/1.1 front end: a listener per shard, connections parsed with httparse (keep-alive,
 //! pipelining, chunked bodies, limits and timeouts), what a request must pass before it is
 //! routed (`admit`: rate, Host, Origin, body type; then `auth`: credentials and permission),
-//! and the routes: REST on tables, queries, admin, users and roles, health and status;
-//! answers in JSON, CBOR, MessagePack or CSV, compressed as accepted.
+//! and the routes: REST on tables, queries, admin, users and roles, health and status, the
+//! OpenAPI document; answers in JSON, CBOR, MessagePack or CSV, compressed as accepted.
 
 pub mod accounts;
 pub mod admin;
@@ -17,6 +17,7 @@ pub mod decode;
 pub mod encode;
 pub mod hosts;
 pub mod negotiate;
+pub mod openapi;
 pub mod problem;
 pub mod realtime;
 pub mod request;

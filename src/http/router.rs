@@ -1,5 +1,5 @@
-//! Routes a parsed request to its handler: `/health`, `/status`, `/auth/…`, `/admin/tables…`,
-//! `/admin/users…`, `/admin/roles…`, and `/{Table}`, `/{Table}/`, `/{Table}/{id}` for REST.
+//! Routes a parsed request to its handler: `/health`, `/status`, `/openapi`, `/auth/…`,
+//! `/admin/tables…`, `/admin/users…`, `/admin/roles…`, and `/{Table}`, `/{Table}/`, `/{Table}/{id}` for REST.
 
 use super::problem::problem;
 use super::request::{Method, Request};
@@ -26,12 +26,13 @@ pub async fn handle(shard: &Rc<HttpShard>, req: &Request<'_>) -> Routed {
     Routed::Respond(tables(shard, req).await)
 }
 
-/// `/health`, `/status`, `/cluster/digest`, `/auth/…`, `/admin/…`.
+/// `/health`, `/status`, `/openapi`, `/cluster/digest`, `/auth/…`, `/admin/…`.
 async fn node_path(shard: &Rc<HttpShard>, req: &Request<'_>) -> Option<Response> {
     let path = req.path;
     match path {
         "/health" => return Some(super::status::health(shard)),
         "/status" => return Some(super::status::status(shard)),
+        "/openapi" => return Some(super::openapi::document(shard, req)),
         "/cluster/digest" => return Some(super::cluster::digest(shard, req).await),
         "/auth/login" | "/auth/refresh" => return Some(super::auth::tokens(shard, req).await),
         _ => {}

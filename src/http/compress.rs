@@ -3,7 +3,8 @@
 //! the client refuses uncompressed bodies). Only textual and record types are compressed;
 //! never 1xx, 204, 206 or 304, nor an answer that already has a `Content-Encoding`. HEAD is
 //! answered from the same compressed body as GET, so its headers are GET's. The compressed
-//! body is kept only when it is smaller, so it never outgrows the answer.
+//! body is kept only when it is smaller (or a few bytes larger, for a client that refuses
+//! uncompressed answers), so it never outgrows the answer.
 
 use super::negotiate::{encodings, Coding};
 use super::response::Response;
@@ -12,6 +13,10 @@ use std::io::Write;
 /// brotli quality and window (quality 1: fastest; the window bounds the encoder's memory).
 const BROTLI_QUALITY: i32 = 1;
 const BROTLI_WINDOW: i32 = 18;
+
+/// Bytes a coding may add to a body that does not shrink (headers, stored blocks), beyond
+/// what a body under the window size needs.
+const OVERHEAD: usize = 64;
 
 /// Compresses `resp` for a client that sent `accept_encoding`, if it is worth it.
 /// `min_bytes`: the smallest body compressed (`None`: compression is off).
@@ -33,7 +38,12 @@ pub fn apply(resp: &mut Response, accept_encoding: Option<&str>, min_bytes: Opti
     if !big && accepted.identity {
         return;
     }
-    if let Some(body) = compress(coding, &resp.body) {
+    // A client that refuses identity gets the coding even if it does not shrink the body.
+    let cap = match accepted.identity {
+        true => resp.body.len(),
+        false => resp.body.len() + OVERHEAD,
+    };
+    if let Some(body) = compress(coding, &resp.body, cap) {
         resp.body = body;
         resp.vary("Accept-Encoding");
         resp.extra
@@ -44,10 +54,10 @@ pub fn apply(resp: &mut Response, accept_encoding: Option<&str>, min_bytes: Opti
 /// Whether an answer may be compressed at all: a body that is there, of a type that shrinks.
 fn eligible(resp: &Response) -> bool {
     let no_body = matches!(resp.status, 100..=199 | 204 | 206 | 304) || resp.body.is_empty();
-    let encoded = resp
-        .extra
-        .iter()
-        .any(|h| h.get(..17).is_some_and(|n| n.eq_ignore_ascii_case("content-encoding:")));
+    let encoded = resp.extra.iter().any(|h| {
+        h.get(..17)
+            .is_some_and(|n| n.eq_ignore_ascii_case("content-encoding:"))
+    });
     !no_body && !encoded && shrinks(&resp.content_type)
 }
 
@@ -73,9 +83,9 @@ fn shrinks(content_type: &str) -> bool {
         )
 }
 
-/// `body` compressed, if that makes it smaller.
-fn compress(coding: Coding, body: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Capped(Vec::with_capacity(body.len() / 4 + 64), body.len());
+/// `body` compressed, if that makes it shorter than `cap`.
+fn compress(coding: Coding, body: &[u8], cap: usize) -> Option<Vec<u8>> {
+    let mut out = Capped(Vec::with_capacity(body.len() / 4 + 64), cap);
     match coding {
         Coding::Gzip => {
             let mut enc = flate2::write::GzEncoder::new(&mut out, flate2::Compression::fast());
@@ -123,7 +133,9 @@ mod tests {
     }
 
     fn header<'a>(r: &'a Response, name: &str) -> Option<&'a str> {
-        r.extra.iter().find_map(|h| h.strip_prefix(name)?.strip_prefix(": "))
+        r.extra
+            .iter()
+            .find_map(|h| h.strip_prefix(name)?.strip_prefix(": "))
     }
 
     #[test]
@@ -173,10 +185,15 @@ mod tests {
 
     #[test]
     fn refusing_identity_compresses_small_bodies() {
-        let body = br#"{"a":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}"#;
+        let body = br#"{"a":1}"#;
         let mut r = answer(body, "application/json");
         apply(&mut r, Some("gzip, identity;q=0"), Some(1024));
         assert_eq!(header(&r, "Content-Encoding"), Some("gzip"));
+        let mut plain = Vec::new();
+        flate2::read::GzDecoder::new(&r.body[..])
+            .read_to_end(&mut plain)
+            .unwrap();
+        assert_eq!(plain, body);
     }
 
     #[test]

@@ -40,7 +40,9 @@ pub fn object(format: Format, body: &[u8], limit: usize) -> Result<Map<String, V
     if size > limit {
         return Err((
             413,
-            format!("the {name} body is {size} bytes as JSON, over {limit} (`http.max_body_bytes`)"),
+            format!(
+                "the {name} body is {size} bytes as JSON, over {limit} (`http.max_body_bytes`)"
+            ),
         ));
     }
     Ok(doc)
@@ -235,11 +237,9 @@ mod tests {
     fn what_json_cannot_carry_is_refused_by_name() {
         let nan = cbor_of(&std::collections::BTreeMap::from([("x", f64::NAN)]));
         assert!(refusal(Format::Cbor, &nan).contains("NaN"));
-        let inf = rmp_serde::to_vec_named(&std::collections::BTreeMap::from([(
-            "x",
-            f64::INFINITY,
-        )]))
-        .unwrap();
+        let inf =
+            rmp_serde::to_vec_named(&std::collections::BTreeMap::from([("x", f64::INFINITY)]))
+                .unwrap();
         assert!(refusal(Format::MsgPack, &inf).contains("inf"));
         let bytes = ciborium::Value::Map(vec![(
             ciborium::Value::Text("b".into()),
@@ -259,7 +259,10 @@ mod tests {
     fn tags_are_dropped_and_depth_and_size_bounded() {
         let tagged = ciborium::Value::Map(vec![(
             ciborium::Value::Text("at".into()),
-            ciborium::Value::Tag(0, Box::new(ciborium::Value::Text("2024-01-01T00:00:00Z".into()))),
+            ciborium::Value::Tag(
+                0,
+                Box::new(ciborium::Value::Text("2024-01-01T00:00:00Z".into())),
+            ),
         )]);
         let doc = object(Format::Cbor, &cbor_of(&tagged), 1 << 20).unwrap();
         assert_eq!(doc["at"], "2024-01-01T00:00:00Z");
@@ -270,7 +273,10 @@ mod tests {
         let mut deep_mp = vec![0x81, 0xa1, b'k'];
         deep_mp.extend(std::iter::repeat_n(0x91, 10_000));
         deep_mp.push(0x01);
-        assert_eq!(object(Format::MsgPack, &deep_mp, 1 << 20).unwrap_err().0, 400);
+        assert_eq!(
+            object(Format::MsgPack, &deep_mp, 1 << 20).unwrap_err().0,
+            400
+        );
         let list = cbor_of(&json!({"l": vec![1; 100]}));
         assert_eq!(object(Format::Cbor, &list, 100).unwrap_err().0, 413);
     }

@@ -16,7 +16,8 @@ pub enum Format {
 const ANSWERS: [Format; 4] = [Format::Json, Format::Cbor, Format::MsgPack, Format::Csv];
 
 /// The answer types, for a 406.
-pub const ANSWER_TYPES: &str = "application/json, application/cbor, application/x-msgpack, text/csv";
+pub const ANSWER_TYPES: &str =
+    "application/json, application/cbor, application/x-msgpack, text/csv";
 
 /// The body types, for a 415.
 pub const BODY_TYPES: &str = "application/json, application/cbor, application/x-msgpack";
@@ -266,7 +267,10 @@ mod tests {
         let pick = |a| answer_format(Some(a));
         assert_eq!(pick("application/cbor;q=0.5, text/csv"), Some(Format::Csv));
         assert_eq!(pick("text/csv, application/cbor"), Some(Format::Csv));
-        assert_eq!(pick("application/cbor;q=0.9, */*;q=0.1"), Some(Format::Cbor));
+        assert_eq!(
+            pick("application/cbor;q=0.9, */*;q=0.1"),
+            Some(Format::Cbor)
+        );
         assert_eq!(pick("text/*, text/csv;q=0"), None);
         assert_eq!(pick("*/*, application/json;q=0"), Some(Format::Cbor));
         assert_eq!(pick("application/json;q=0"), None);

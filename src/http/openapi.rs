@@ -18,7 +18,11 @@ pub fn document(shard: &HttpShard, req: &Request<'_>) -> Response {
     if !matches!(req.method, Method::Get | Method::Head) {
         return not_allowed(req.method, "GET, HEAD");
     }
-    let readable = |t: &TableDef| req.user.as_ref().is_none_or(|u| u.can(&t.name, TableOp::Read));
+    let readable = |t: &TableDef| {
+        req.user
+            .as_ref()
+            .is_none_or(|u| u.can(&t.name, TableOp::Read))
+    };
     let mut paths = Map::new();
     let mut schemas = Map::new();
     let catalog = shard.catalog.borrow();

@@ -157,8 +157,11 @@ fn csv_of(rows: &Value) -> (Vec<String>, Vec<Vec<String>>) {
     (header, cells)
 }
 
-const CBOR: (&str, &str) = ("Content-Type", "application/cbor");
-const MSGPACK: (&str, &str) = ("Content-Type", "application/x-msgpack");
+/// A header line: name and value.
+type Header = (&'static str, &'static str);
+
+const CBOR: Header = ("Content-Type", "application/cbor");
+const MSGPACK: Header = ("Content-Type", "application/x-msgpack");
 
 #[test]
 fn records_round_trip_through_every_content_type() {
@@ -315,7 +318,7 @@ fn what_cannot_be_served_or_read_is_refused_and_stores_nothing() {
         ciborium::into_writer(&v, &mut out).unwrap();
         out
     };
-    let cases: [(&str, (&str, &str), Vec<u8>, &str); 5] = [
+    let cases: [(&str, Header, Vec<u8>, &str); 5] = [
         ("PUT", CBOR, cbor(&json!([1, 2])), "map"),
         ("PUT", CBOR, nan, "NaN"),
         ("PATCH", CBOR, bytes, "byte string"),

@@ -101,6 +101,7 @@ pub fn send_record(
         if etag_matches(inm, v) {
             let mut r = Response::new(304);
             r.etag = Some(v);
+            r.vary("Accept");
             return r;
         }
     }

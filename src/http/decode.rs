@@ -277,7 +277,28 @@ mod tests {
             object(Format::MsgPack, &deep_mp, 1 << 20).unwrap_err().0,
             400
         );
+        // Lengths that claim more than the body holds allocate nothing.
+        let huge = [
+            0xa1, 0x61, b'k', 0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        ];
+        assert_eq!(object(Format::Cbor, &huge, 1 << 20).unwrap_err().0, 400);
+        let huge_mp = [0x81, 0xa1, b'k', 0xdd, 0xff, 0xff, 0xff, 0xff];
+        assert_eq!(
+            object(Format::MsgPack, &huge_mp, 1 << 20).unwrap_err().0,
+            400
+        );
         let list = cbor_of(&json!({"l": vec![1; 100]}));
         assert_eq!(object(Format::Cbor, &list, 100).unwrap_err().0, 413);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_are_read_or_refused(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
+            for format in [Format::Cbor, Format::MsgPack] {
+                if let Err((status, m)) = object(format, &body, 1 << 20) {
+                    proptest::prop_assert!(status == 400 && !m.is_empty());
+                }
+            }
+        }
     }
 }

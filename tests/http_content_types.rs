@@ -188,21 +188,13 @@ fn records_round_trip_through_every_content_type() {
     assert_eq!(any.body, plain.body);
 
     let chair = json!({"name": "chair, oak", "category": "home", "price": 80, "legs": 4});
-    let post = call(
-        &s,
-        "POST",
-        "/Product/",
-        &[CBOR, ("Accept", "application/cbor")],
-        &cbor(&chair),
-    );
+    let post = call(&s, "POST", "/Product/", &[CBOR], &cbor(&chair));
     assert_eq!(post.status, 201, "{}", post.text());
-    let stored = from_cbor(&post);
-    let id = stored["id"].as_str().unwrap().to_string();
-    assert_eq!(
-        post.header("location"),
-        Some(format!("/Product/{id}").as_str())
-    );
+    let location = post.header("location").unwrap().to_string();
+    let stored = call(&s, "GET", &location, &[("Accept", "application/cbor")], b"");
+    let stored = from_cbor(&stored);
     assert_eq!(stored["name"], "chair, oak");
+    assert_eq!(stored["legs"], 4);
 
     let q = "/Product/?category=home&sort(-price)";
     let json_rows = call(&s, "GET", q, &[], b"").json();
@@ -274,15 +266,6 @@ fn what_cannot_be_served_or_read_is_refused_and_stores_nothing() {
             assert!(detail.contains(t), "{detail}");
         }
     }
-    let body = cbor(&json!({"id": "x", "name": "lamp"}));
-    let refused = call(
-        &s,
-        "POST",
-        "/Product/",
-        &[CBOR, ("Accept", "text/html")],
-        &body,
-    );
-    assert_eq!(refused.status, 406);
 
     for ct in ["text/csv", "application/xml", "text/plain"] {
         let r = call(

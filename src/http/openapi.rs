@@ -56,12 +56,12 @@ fn table_paths(def: &TableDef) -> Map<String, Value> {
     });
     let mut paths = Map::new();
     paths.insert(format!("/{name}"), json!({
-        "get": op(&format!("The definition of {name}"), json!([]), None, answers("200", "the table's name, primary key and indexes", json!({"type": "object"}))),
+        "get": op(&format!("The definition of {name}"), json!([]), None, json_answer("200", "the table's name, primary key and indexes", json!({"type": "object"}))),
     }));
     paths.insert(format!("/{name}/"), json!({
         "get": op(&format!("Query {name}"), query_params(def), None, answers("200", "the matching records", json!({"type": "array", "items": {"$ref": record}}))),
-        "post": op(&format!("Create a record in {name} (the id is generated unless the body has {})", def.primary_key), json!([]), Some(&record), answers("201", "the stored record; Location names it", json!({"$ref": record}))),
-        "delete": op(&format!("Delete the records of {name} a query matches"), query_params(def), None, answers("200", "how many were deleted", json!({"type": "object", "properties": {"deleted": {"type": "integer"}}}))),
+        "post": op(&format!("Create a record in {name} (the id is generated unless the body has {})", def.primary_key), json!([]), Some(&record), json_answer("201", "the stored record; Location names it", json!({"$ref": record}))),
+        "delete": op(&format!("Delete the records of {name} a query matches"), query_params(def), None, json_answer("200", "how many were deleted", json!({"type": "object", "properties": {"deleted": {"type": "integer"}}}))),
     }));
     paths.insert(format!("/{name}/{{id}}"), json!({
         "parameters": [id],
@@ -104,6 +104,11 @@ fn answers(status: &str, description: &str, schema: Value) -> Value {
         })
         .collect();
     json!({ status: { "description": description, "content": content } })
+}
+
+/// A success answer in JSON only.
+fn json_answer(status: &str, description: &str, schema: Value) -> Value {
+    json!({ status: { "description": description, "content": { "application/json": { "schema": schema } } } })
 }
 
 fn no_content(description: &str) -> Value {

@@ -1,8 +1,8 @@
 //! REST on tables, Harper-compatible: `GET/HEAD/PUT/PATCH/DELETE /{Table}/{id}`,
 //! `POST /{Table}/`, `GET|DELETE /{Table}/?query`, `GET /{Table}` (description).
 //! Reads go straight to the owning shard's storage; writes go to the owner's writer.
-//! Answers take the format `Accept` asks for and bodies may be JSON, CBOR or MessagePack
-//! (`negotiate`, `encode`, `decode`).
+//! Records and query results take the format `Accept` asks for; bodies may be JSON, CBOR or
+//! MessagePack (`negotiate`, `encode`, `decode`).
 
 #![allow(clippy::result_large_err)] // handlers return their ready-made error response
 
@@ -197,10 +197,6 @@ pub async fn collection(shard: &Rc<HttpShard>, def: &Arc<TableDef>, req: &Reques
             }
         }
         Method::Post => {
-            let format = match answer_format(req) {
-                Ok(f) => f,
-                Err(r) => return r,
-            };
             let mut body = match json_object(shard, req) {
                 Ok(b) => b,
                 Err(r) => return r,
@@ -213,7 +209,7 @@ pub async fn collection(shard: &Rc<HttpShard>, def: &Arc<TableDef>, req: &Reques
             }
             match records::create(shard, def, body).await {
                 Ok((id, stored, w)) => {
-                    let mut r = super::encode::json_bytes(201, format, stored);
+                    let mut r = Response::json(201, stored);
                     r.etag = Some(w.version);
                     r.location = Some(format!("/{}/{}", def.name, id));
                     r
@@ -232,10 +228,6 @@ async fn delete_by_query(
     def: &Arc<TableDef>,
     req: &Request<'_>,
 ) -> Response {
-    let format = match answer_format(req) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
     let Some(q) = req.query.filter(|q| !q.is_empty()) else {
         return problem(400, "DELETE /{Table}/ needs a query (e.g. ?status=old); drop a table with DELETE /admin/tables/{name}");
     };
@@ -254,7 +246,7 @@ async fn delete_by_query(
             Err(e) => return record_failure(shard, def, &id, e),
         }
     }
-    super::encode::value(200, format, &serde_json::json!({ "deleted": deleted }))
+    json_response(200, &serde_json::json!({ "deleted": deleted }))
 }
 
 /// `GET /{Table}`: the table's definition.
@@ -262,13 +254,8 @@ pub fn describe(def: &TableDef, req: &Request<'_>) -> Response {
     if !matches!(req.method, Method::Get | Method::Head) {
         return not_allowed(req.method, "GET, HEAD");
     }
-    let format = match answer_format(req) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    super::encode::value(
+    json_response(
         200,
-        format,
         &serde_json::json!({
             "name": def.name,
             "primary_key": def.primary_key,

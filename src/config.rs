@@ -263,6 +263,10 @@ pub struct HttpConfig {
     /// Host names requests may name (`Host`) and WebSocket pages may come from (`Origin`),
     /// besides loopback and IP addresses: `"example.com"`, `"*.example.com"`, or `"*"` for any.
     pub allowed_hosts: Vec<String>,
+    /// Compress answers (brotli or gzip, as the client accepts) of at least
+    /// `compress_min_bytes`.
+    pub compress: bool,
+    pub compress_min_bytes: usize,
     /// Which pages of other origins may call the API from a browser (`[http.cors]`).
     pub cors: CorsConfig,
     /// A directory whose files are served as they are (`[http] static_dir`); `None`: none.
@@ -311,6 +315,8 @@ impl Default for HttpConfig {
             cors: CorsConfig::default(),
             static_dir: None,
             static_max_bytes: 64 * 1024 * 1024,
+            compress: true,
+            compress_min_bytes: 1024,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! What a request must pass before it is routed, cheapest first: its address's request rate
 //! (429 with `Retry-After`), a `Host` that names this node (421), an `Origin` this node allows
-//! on a WebSocket upgrade (403), and, on a state-changing method, a body declared as JSON
-//! (415) — the body types a web page can send without a CORS preflight (none, `text/plain`,
+//! on a WebSocket upgrade (403), and, on a state-changing method, a body declared as JSON,
+//! CBOR or MessagePack (415) — the body types a web page can send without a CORS preflight (none, `text/plain`,
 //! forms) are what a cross-site page would use to write to a node it can reach.
 
 use super::problem::problem;
@@ -40,13 +40,14 @@ pub fn check(shard: &HttpShard, client: &Client, req: &Request<'_>) -> Option<Re
             ));
         }
     }
-    if needs_json(req) && !is_json(req.content_type) {
+    if needs_json(req) && !is_body_type(req.content_type) {
         bump(&stats.content_types_refused);
         return Some(problem(
             415,
             &format!(
-                "a {:?} needs a body of type application/json (Content-Type {:?})",
+                "a {:?} needs a body of one of the types {} (Content-Type {:?})",
                 req.method,
+                super::negotiate::BODY_TYPES,
                 req.content_type.unwrap_or("missing")
             ),
         ));
@@ -83,31 +84,28 @@ fn needs_json(req: &Request<'_>) -> bool {
     }
 }
 
-/// `application/json` or any `+json` type, parameters ignored.
-pub fn is_json(content_type: Option<&str>) -> bool {
-    let Some(ct) = content_type else {
-        return false;
-    };
-    let mime = ct.split(';').next().unwrap_or("").trim().as_bytes();
-    mime.eq_ignore_ascii_case(b"application/json")
-        || (mime.len() > 5
-            && mime[mime.len() - 5..].eq_ignore_ascii_case(b"+json")
-            && mime.contains(&b'/'))
+/// `application/json` or any `+json` type, CBOR or MessagePack, parameters ignored: none
+/// of them can be sent by a page without a CORS preflight.
+pub fn is_body_type(content_type: Option<&str>) -> bool {
+    content_type.is_some() && super::negotiate::body_format(content_type).is_some()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::is_json;
+    use super::is_body_type;
 
     #[test]
-    fn json_types_are_json_and_what_a_page_sends_unasked_is_not() {
+    fn body_types_are_accepted_and_what_a_page_sends_unasked_is_not() {
         for ok in [
             "application/json",
             "Application/JSON; charset=utf-8",
             "application/merge-patch+json",
             "application/problem+json",
+            "application/cbor",
+            "application/x-msgpack",
+            "application/msgpack",
         ] {
-            assert!(is_json(Some(ok)), "{ok}");
+            assert!(is_body_type(Some(ok)), "{ok}");
         }
         for bad in [
             "text/plain",
@@ -118,8 +116,8 @@ mod tests {
             "+json",
             "json",
         ] {
-            assert!(!is_json(Some(bad)), "{bad}");
+            assert!(!is_body_type(Some(bad)), "{bad}");
         }
-        assert!(!is_json(None));
+        assert!(!is_body_type(None));
     }
 }

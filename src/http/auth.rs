@@ -5,8 +5,8 @@
 //! otherwise), and the permission its path and method need (403 otherwise):
 //!
 //! - `/admin/*` (the admin page too), `/cluster/*`: the super-user; `/status`, `/metrics` and
-//!   components' routes: any user
-//!   (a component checks finer permissions itself with `Request::can`)
+//!   components' routes: any user (a component checks finer permissions itself with
+//!   `Request::can`); `/openapi`: any user, who sees the tables they may read
 //! - tables: GET / HEAD (records, queries, the description, SSE and WebSocket streams) read;
 //!   POST insert; PATCH update; DELETE delete; PUT insert when the record does not exist and
 //!   update when it does (as the record is when the request arrives)
@@ -126,7 +126,8 @@ fn need<'a>(shard: &HttpShard, req: &Request<'a>) -> Need<'a> {
     if under("/admin") || under("/cluster") {
         return Need::SuperUser;
     }
-    if path == "/status" || path == "/metrics" || super::component::serves(shard, path) {
+    if matches!(path, "/status" | "/metrics" | "/openapi") || super::component::serves(shard, path)
+    {
         return Need::Authenticated;
     }
     let (table_raw, rest) = match path[1..].split_once('/') {

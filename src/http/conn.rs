@@ -2,9 +2,10 @@
 //! holds (pipelining), answers them in order, and writes the answers in one go before it waits
 //! for more bytes. Every request passes `admit` (rate, Host, Origin, body type); then CORS
 //! preflights and `OPTIONS` are answered; then `auth` (credentials, the user's rate,
-//! permission) before it is routed. Every answer to an allowed origin carries the CORS
-//! lines; every request is counted in the shard's metrics (route class, status, latency)
-//! once answered. Closes idle connections
+//! permission) before it is routed. Routed answers are compressed as the client accepts
+//! (`compress`); every answer to an allowed origin carries the CORS lines; every request is
+//! counted in the shard's metrics (route class, status, latency) once answered. Closes idle
+//! connections
 //! and clients that trickle a request too slowly. Generic over the byte stream (`net::Io`):
 //! plain TCP and TLS run the same code.
 
@@ -188,7 +189,10 @@ impl<'a, S: Io> Conn<'a, S> {
                     class
                 };
                 match routed {
-                    super::router::Routed::Respond(r) => {
+                    super::router::Routed::Respond(mut r) => {
+                        let http = &shard.config().http;
+                        let min = http.compress.then_some(http.compress_min_bytes);
+                        super::compress::apply(&mut r, req.accept_encoding, min);
                         self.count(class, r.status, started);
                         self.respond(&r, &at, sampled)
                     }

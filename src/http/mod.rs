@@ -2,7 +2,8 @@
 //! pipelining, chunked bodies, limits and timeouts), what a request must pass before it is
 //! routed (`admit`: rate, Host, Origin, body type; then `auth`: credentials and permission),
 //! CORS, and the routes: REST on tables, queries, admin, users and roles, backups, health,
-//! status, metrics and the admin page.
+//! status, metrics, the admin page and the OpenAPI document; answers in JSON, CBOR,
+//! MessagePack or CSV, compressed as accepted.
 
 pub mod access;
 pub mod accounts;
@@ -14,10 +15,15 @@ pub mod backup;
 pub mod cache;
 pub mod cluster;
 pub mod component;
+pub mod compress;
 pub mod conn;
 pub mod cors;
+pub mod decode;
+pub mod encode;
 pub mod hosts;
 pub mod metrics;
+pub mod negotiate;
+pub mod openapi;
 pub mod problem;
 pub mod realtime;
 pub mod request;

@@ -24,6 +24,7 @@ pub struct Request<'a> {
     pub if_match: Option<&'a str>,
     pub if_none_match: Option<&'a str>,
     pub accept: Option<&'a str>,
+    pub accept_encoding: Option<&'a str>,
     /// `Host` (checked against the node's names) and `Origin` (checked on WebSocket upgrades).
     pub host: Option<&'a str>,
     pub origin: Option<&'a str>,
@@ -135,6 +136,7 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits, scratch: &'a mut Vec<u8>) -> Pa
         if_match: None,
         if_none_match: None,
         accept: None,
+        accept_encoding: None,
         host: None,
         origin: None,
         upgrade: None,
@@ -195,6 +197,8 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits, scratch: &'a mut Vec<u8>) -> Pa
             r.if_none_match = Some(value);
         } else if name.eq_ignore_ascii_case("accept") {
             r.accept = Some(value);
+        } else if name.eq_ignore_ascii_case("accept-encoding") {
+            r.accept_encoding = Some(value);
         } else if name.eq_ignore_ascii_case("host") {
             if r.host.replace(value).is_some() {
                 return Parsed::Error {

@@ -34,6 +34,18 @@ impl Response {
         }
     }
 
+    /// Adds `token` to the answer's `Vary` header (one header for every token).
+    pub fn vary(&mut self, token: &str) {
+        match self.extra.iter_mut().find(|h| h.starts_with("Vary: ")) {
+            Some(h) if h[6..].split(", ").any(|t| t.eq_ignore_ascii_case(token)) => {}
+            Some(h) => {
+                h.push_str(", ");
+                h.push_str(token);
+            }
+            None => self.extra.push(format!("Vary: {token}")),
+        }
+    }
+
     /// Serializes the head (with the CORS lines of `cors`) and (unless `head_only`) the body.
     pub fn write(
         &self,

@@ -3,10 +3,13 @@
 //! Reads go straight to the owning shard's storage; writes go to the owner's writer.
 //! The answers have Harper's shapes where a Harper client reads them (`docs/harper.md`):
 //! DELETE answers `true`, POST the new id as a JSON string, `?select()` applies to a record.
+//! Records and query results take the format `Accept` asks for; bodies may be JSON, CBOR or
+//! MessagePack (`negotiate`, `encode`, `decode`).
 
 #![allow(clippy::result_large_err)] // handlers return their ready-made error response
 
 use super::component::Wrapped;
+use super::negotiate::{self, Format};
 use super::problem::problem;
 use super::request::{Method, Request};
 use super::response::Response;
@@ -34,7 +37,7 @@ pub async fn record(
     };
     let wrapped = Wrapped::of(shard, &def.name);
     let body = |req: &Request<'_>| -> Result<Doc, Response> {
-        let mut doc = json_object(req)?;
+        let mut doc = json_object(shard, req)?;
         if let Some(w) = &wrapped {
             w.write(req.method, Some(id), &mut doc)?;
         }
@@ -150,10 +153,15 @@ pub fn send_record(
     req: &Request<'_>,
     wrapped: Option<&Wrapped>,
 ) -> Response {
+    let format = match answer_format(req) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
     if let (Some(inm), Some(v)) = (req.if_none_match, version) {
         if etag_matches(inm, v) {
             let mut r = Response::new(304);
             r.etag = Some(v);
+            r.vary("Accept");
             return r;
         }
     }
@@ -162,9 +170,15 @@ pub fn send_record(
         Some(Ok(b)) => b,
         Some(Err(r)) => return r,
     };
-    let mut r = Response::json(200, body);
+    let mut r = super::encode::json_bytes(200, format, body);
     r.etag = version;
     r
+}
+
+/// The format `Accept` asks for, or the 406 to send.
+fn answer_format(req: &Request<'_>) -> Result<Format, Response> {
+    negotiate::answer_format(req.accept)
+        .ok_or_else(|| super::encode::not_acceptable(req.accept.unwrap_or("")))
 }
 
 /// True if an `If-None-Match`/`If-Match` list names this version (or is `*`).
@@ -228,12 +242,16 @@ pub async fn collection(shard: &Rc<HttpShard>, def: &Arc<TableDef>, req: &Reques
     let wrapped = Wrapped::of(shard, &def.name);
     match req.method {
         Method::Get | Method::Head => {
+            let format = match answer_format(req) {
+                Ok(f) => f,
+                Err(r) => return r,
+            };
             match query::run(shard, &def.name, req.query.unwrap_or("")).await {
                 Ok(mut rows) => {
                     if let Some(w) = &wrapped {
                         rows.iter_mut().for_each(|r| w.read_row(r));
                     }
-                    json_response(200, &rows)
+                    super::encode::value(200, format, &Value::Array(rows))
                 }
                 Err(f) => query_failure(f),
             }
@@ -252,7 +270,7 @@ async fn create(
     req: &Request<'_>,
     wrapped: Option<&Wrapped>,
 ) -> Response {
-    let mut body = match json_object(req) {
+    let mut body = match json_object(shard, req) {
         Ok(b) => b,
         Err(r) => return r,
     };
@@ -376,24 +394,23 @@ fn query_failure(f: QueryFailure) -> Response {
     }
 }
 
-/// The request body as a JSON object, or the problem response to send.
-fn json_object(req: &Request<'_>) -> Result<Doc, Response> {
-    if let Some(ct) = req.content_type {
-        let mime = ct
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        if mime != "application/json" && !mime.ends_with("+json") {
-            return Err(problem(
-                415,
-                &format!("Content-Type {ct:?} is not supported; send application/json"),
-            ));
-        }
-    }
+/// The request body (JSON, CBOR or MessagePack) as a JSON object, or the problem response
+/// to send.
+fn json_object(shard: &HttpShard, req: &Request<'_>) -> Result<Doc, Response> {
+    let Some(format) = negotiate::body_format(req.content_type) else {
+        let ct = req.content_type.unwrap_or("");
+        let detail = format!(
+            "Content-Type {ct:?} is not supported; send one of {}",
+            negotiate::BODY_TYPES
+        );
+        return Err(problem(415, &detail));
+    };
     if req.body.is_empty() {
         return Err(problem(400, "a JSON object body is required"));
+    }
+    if format != Format::Json {
+        let limit = shard.config().http.max_body_bytes;
+        return super::decode::object(format, req.body, limit).map_err(|(s, m)| problem(s, &m));
     }
     match serde_json::from_slice::<Value>(req.body) {
         Ok(Value::Object(m)) => Ok(m),

@@ -1,7 +1,7 @@
-//! Routes a parsed request to its handler: `/health`, `/status`, `/metrics`, `/auth/…`,
-//! `/admin/tables…`, `/admin/users…`, `/admin/roles…`, `/admin/backup`, the admin page
-//! (`/admin/`, its files and `/admin/live`), then components' routes, then static files, and
-//! `/{Table}`, `/{Table}/`, `/{Table}/{id}` for REST.
+//! Routes a parsed request to its handler: `/health`, `/status`, `/metrics`, `/openapi`,
+//! `/auth/…`, `/admin/tables…`, `/admin/users…`, `/admin/roles…`, `/admin/backup`, the admin
+//! page (`/admin/`, its files and `/admin/live`), then components' routes, then static files,
+//! and `/{Table}`, `/{Table}/`, `/{Table}/{id}` for REST.
 
 use super::problem::problem;
 use super::request::{Method, Request};
@@ -35,13 +35,14 @@ pub async fn handle(shard: &Rc<HttpShard>, req: &Request<'_>) -> (Routed, bool) 
     (Routed::Respond(tables(shard, req).await), false)
 }
 
-/// `/health`, `/status`, `/metrics`, `/cluster/digest`, `/auth/…`, `/admin/…`.
+/// `/health`, `/status`, `/metrics`, `/openapi`, `/cluster/digest`, `/auth/…`, `/admin/…`.
 async fn node_path(shard: &Rc<HttpShard>, req: &Request<'_>) -> Option<Response> {
     let path = req.path;
     match path {
         "/health" => return Some(super::status::health(shard)),
         "/status" => return Some(super::status::status(shard)),
         "/metrics" => return Some(super::metrics::serve(shard).await),
+        "/openapi" => return Some(super::openapi::document(shard, req)),
         "/cluster/digest" => return Some(super::cluster::digest(shard, req).await),
         "/auth/login" | "/auth/refresh" => return Some(super::auth::tokens(shard, req).await),
         _ => {}

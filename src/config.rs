@@ -6,6 +6,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+pub use crate::http::config::{CorsConfig, HttpConfig};
+
 /// The embedded default configuration, used when `serve` gets no `--config`.
 pub const DEFAULT_TOML: &str = include_str!("../shards/default.toml");
 
@@ -251,78 +253,6 @@ impl Default for StorageConfig {
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct HttpConfig {
-    pub listen: String,
-    pub max_header_bytes: usize,
-    pub max_body_bytes: usize,
-    pub idle_timeout_ms: u64,
-    pub request_timeout_ms: u64,
-    pub max_connections_per_shard: usize,
-    pub max_query_rows: usize,
-    pub max_index_ids: usize,
-    /// Host names requests may name (`Host`) and WebSocket pages may come from (`Origin`),
-    /// besides loopback and IP addresses: `"example.com"`, `"*.example.com"`, or `"*"` for any.
-    pub allowed_hosts: Vec<String>,
-    /// Compress answers (brotli or gzip, as the client accepts) of at least
-    /// `compress_min_bytes`.
-    pub compress: bool,
-    pub compress_min_bytes: usize,
-    /// Which pages of other origins may call the API from a browser (`[http.cors]`).
-    pub cors: CorsConfig,
-    /// A directory whose files are served as they are (`[http] static_dir`); `None`: none.
-    pub static_dir: Option<String>,
-    /// The most bytes `static_dir` may hold (its files are kept in memory).
-    pub static_max_bytes: usize,
-}
-
-/// `[http.cors]`: cross-origin resource sharing.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CorsConfig {
-    /// Answer CORS at all (preflights and `Access-Control-Allow-Origin`).
-    pub enabled: bool,
-    /// Origins allowed (`https://app.example.com`), or `"*"` for any.
-    pub origins: Vec<String>,
-    /// Let pages of the listed origins send credentials (cookies, HTTP auth); never for `*`.
-    pub credentials: bool,
-    /// How long a browser may cache a preflight's answer, in seconds.
-    pub max_age_secs: u32,
-}
-
-impl Default for CorsConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            origins: vec!["*".into()],
-            credentials: false,
-            max_age_secs: 86_400,
-        }
-    }
-}
-
-impl Default for HttpConfig {
-    fn default() -> Self {
-        Self {
-            listen: "0.0.0.0:9926".into(),
-            max_header_bytes: 16 * 1024,
-            max_body_bytes: 1024 * 1024,
-            idle_timeout_ms: 60_000,
-            request_timeout_ms: 10_000,
-            max_connections_per_shard: 10_000,
-            max_query_rows: 100_000,
-            max_index_ids: 262_144,
-            allowed_hosts: Vec::new(),
-            cors: CorsConfig::default(),
-            static_dir: None,
-            static_max_bytes: 64 * 1024 * 1024,
-            compress: true,
-            compress_min_bytes: 1024,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     pub level: String,
     /// One line per sampled HTTP request (at info level).
@@ -378,7 +308,7 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-fn err(key: &str, message: impl Into<String>) -> ConfigError {
+pub(crate) fn err(key: &str, message: impl Into<String>) -> ConfigError {
     ConfigError {
         key: key.into(),
         message: message.into(),
@@ -515,56 +445,7 @@ impl Config {
         }
         self.http_addr()?;
         self.cluster.validate(self.http.max_body_bytes)?;
-        check_range(
-            "http.max_header_bytes",
-            self.http.max_header_bytes,
-            1024,
-            1 << 20,
-        )?;
-        check_range(
-            "http.max_body_bytes",
-            self.http.max_body_bytes,
-            1024,
-            1 << 30,
-        )?;
-        check_range(
-            "http.max_connections_per_shard",
-            self.http.max_connections_per_shard,
-            1,
-            1 << 20,
-        )?;
-        check_range(
-            "http.max_query_rows",
-            self.http.max_query_rows,
-            1,
-            10_000_000,
-        )?;
-        check_range(
-            "http.max_index_ids",
-            self.http.max_index_ids,
-            1,
-            100_000_000,
-        )?;
-        if self.http.idle_timeout_ms < 100 {
-            return Err(err(
-                "http.idle_timeout_ms",
-                "must be at least 100 milliseconds",
-            ));
-        }
-        if self.http.request_timeout_ms < 100 {
-            return Err(err(
-                "http.request_timeout_ms",
-                "must be at least 100 milliseconds",
-            ));
-        }
-        validate_allowed_hosts(&self.http.allowed_hosts)?;
-        validate_cors(&self.http.cors)?;
-        check_range(
-            "http.static_max_bytes",
-            self.http.static_max_bytes,
-            0,
-            1 << 30,
-        )?;
+        self.http.validate()?;
         self.mqtt.validate()?;
         self.security.validate()?;
         self.tls.validate(self.cluster.enabled())?;
@@ -670,73 +551,7 @@ fn validate_name(name: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// Longest `http.allowed_hosts` list accepted.
-pub const MAX_ALLOWED_HOSTS: usize = 256;
-
-/// Each entry is `*`, a host name, or `*.` and a host name (its subdomains).
-fn validate_allowed_hosts(list: &[String]) -> Result<(), ConfigError> {
-    if list.len() > MAX_ALLOWED_HOSTS {
-        return Err(err(
-            "http.allowed_hosts",
-            format!("at most {MAX_ALLOWED_HOSTS} entries"),
-        ));
-    }
-    for (i, h) in list.iter().enumerate() {
-        let name = h.strip_prefix("*.").unwrap_or(h);
-        let ok = h == "*"
-            || (!name.is_empty()
-                && name.len() <= 253
-                && name.split('.').all(|l| {
-                    !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                }));
-        if !ok {
-            return Err(err(
-                &format!("http.allowed_hosts[{i}]"),
-                format!("{h:?} is not a host name like \"example.com\", \"*.example.com\" or \"*\" (no port, no scheme)"),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Longest `http.cors.origins` list accepted.
-pub const MAX_CORS_ORIGINS: usize = 256;
-
-/// Each origin is `*` or `scheme://host[:port]`; credentials need named origins.
-fn validate_cors(cors: &CorsConfig) -> Result<(), ConfigError> {
-    if cors.origins.len() > MAX_CORS_ORIGINS {
-        return Err(err(
-            "http.cors.origins",
-            format!("at most {MAX_CORS_ORIGINS} entries"),
-        ));
-    }
-    for (i, o) in cors.origins.iter().enumerate() {
-        let ok = o == "*"
-            || o.split_once("://").is_some_and(|(scheme, rest)| {
-                !scheme.is_empty()
-                    && scheme
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
-                    && !rest.is_empty()
-                    && !rest.contains(['/', '?', '#', ' '])
-            });
-        if !ok {
-            return Err(err(
-                &format!("http.cors.origins[{i}]"),
-                format!("{o:?} is not an origin like \"https://app.example.com\" or \"http://localhost:3000\" (no path), or \"*\""),
-            ));
-        }
-    }
-    if cors.credentials && cors.origins.iter().any(|o| o == "*") {
-        return Err(err(
-            "http.cors.credentials",
-            "needs the allowed origins named: browsers refuse credentials for any origin (\"*\")",
-        ));
-    }
-    Ok(())
-}
-
-fn check_range(key: &str, v: usize, lo: usize, hi: usize) -> Result<(), ConfigError> {
+pub(crate) fn check_range(key: &str, v: usize, lo: usize, hi: usize) -> Result<(), ConfigError> {
     if v < lo || v > hi {
         return Err(err(key, format!("must be between {lo} and {hi}")));
     }

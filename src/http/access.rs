@@ -57,25 +57,11 @@ impl Sampled {
             shard,
             client = %self.client,
             user = %self.user.as_deref().unwrap_or("-"),
-            method = %name(self.method),
+            method = %self.method.as_str(),
             path = %self.path,
             status,
             duration_us = self.started.elapsed().as_micros() as u64,
             "access"
         );
-    }
-}
-
-/// The method as it appears on the wire.
-fn name(m: Method) -> &'static str {
-    match m {
-        Method::Get => "GET",
-        Method::Head => "HEAD",
-        Method::Put => "PUT",
-        Method::Post => "POST",
-        Method::Patch => "PATCH",
-        Method::Delete => "DELETE",
-        Method::Options => "OPTIONS",
-        Method::Other => "OTHER",
     }
 }

@@ -45,8 +45,8 @@ pub fn check(shard: &HttpShard, client: &Client, req: &Request<'_>) -> Option<Re
         return Some(problem(
             415,
             &format!(
-                "a {:?} needs a body of one of the types {} (Content-Type {:?})",
-                req.method,
+                "a {} needs a body of one of the types {} (Content-Type {:?})",
+                req.method.as_str(),
                 super::negotiate::BODY_TYPES,
                 req.content_type.unwrap_or("missing")
             ),

@@ -16,6 +16,7 @@ pub mod cache;
 pub mod cluster;
 pub mod component;
 pub mod compress;
+pub mod config;
 pub mod conn;
 pub mod cors;
 pub mod decode;

@@ -14,6 +14,22 @@ pub enum Method {
     Other,
 }
 
+impl Method {
+    /// The method as it appears on the wire (`OTHER` for those the server does not know).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Put => "PUT",
+            Method::Post => "POST",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+            Method::Options => "OPTIONS",
+            Method::Other => "OTHER",
+        }
+    }
+}
+
 /// A parsed request, borrowing the connection's buffer.
 #[derive(Debug)]
 pub struct Request<'a> {

@@ -108,7 +108,7 @@ pub fn percent_decode(s: &str) -> Option<Cow<'_, str>> {
 pub fn not_allowed(method: Method, allow: &str) -> Response {
     let mut r = problem(
         405,
-        &format!("{method:?} is not allowed here; allowed: {allow}"),
+        &format!("{} is not allowed here; allowed: {allow}", method.as_str()),
     );
     r.extra.push(format!("Allow: {allow}"));
     r

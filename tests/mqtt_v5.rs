@@ -1,5 +1,6 @@
 //! MQTT 5.0 features clients rely on: properties passed through, topic aliases, receive
-//! maximum, message expiry, session expiry, will delay and the client's maximum packet size.
+//! maximum, message expiry, session expiry, will delay, the client's maximum packet size and
+//! subscription identifiers.
 
 mod common;
 use common::mqtt::{pkt, Client, Raw, WAIT};
@@ -252,5 +253,54 @@ fn mqtt_v5_subscription_options() {
         pkt::parse_publish(&next, 5).1,
         b"live",
         "no retained copy for a renewed subscription"
+    );
+}
+
+#[test]
+fn mqtt_v5_subscription_identifiers_are_sent_back() {
+    let s = server();
+    let mut r = Raw::connect(&s.mqtt_addr);
+    r.send(&pkt::connect5("sid-raw", true, 30, &[], None));
+    let ack = r.packet(WAIT).unwrap();
+    assert!(
+        pkt::connack_props(&ack).contains(&(0x29, 1)),
+        "Subscription Identifiers Available"
+    );
+    r.send(&pkt::subscribe5(
+        1,
+        "sid/+",
+        0,
+        &pkt::prop_var(0x0B, 200_000),
+    ));
+    r.packet_of(9, WAIT).unwrap();
+    let mut sub = Client::v5(&s.mqtt_addr, "sid-sub", true);
+    sub.sub_with_id("sid/+", 1, 7);
+    sub.sub_with_id("sid/#", 1, 9);
+    sub.sub("sid/a", 1);
+    let mut p = Client::v5(&s.mqtt_addr, "sid-pub", true);
+    p.publish("sid/a", 1, false, b"one");
+    let mut m = sub.expect();
+    m.sub_ids.sort_unstable();
+    assert_eq!(
+        m.sub_ids,
+        vec![7, 9],
+        "one identifier per matching subscription that has one"
+    );
+    let raw = r.packet_of(3, WAIT).unwrap();
+    assert_eq!(pkt::publish_props(&raw), vec![(0x0B, 200_000)]);
+    p.publish("sid/a/b", 1, false, b"two");
+    assert_eq!(sub.expect().sub_ids, vec![9]);
+    // Subscribing again without an identifier replaces the subscription and its identifier.
+    sub.sub("sid/#", 1);
+    p.publish("sid/a/b", 1, false, b"three");
+    let m = sub.expect();
+    assert_eq!((m.text().as_str(), m.sub_ids.len()), ("three", 0));
+    // An identifier of 0 is a protocol error (MQTT 5.0 §3.8.2.1.2).
+    r.send(&pkt::subscribe5(2, "sid/z", 0, &pkt::prop_var(0x0B, 0)));
+    let got = r.until_closed(WAIT);
+    assert_eq!(
+        got.last().map(|p| p[2]),
+        Some(0x82),
+        "DISCONNECT protocol error"
     );
 }

@@ -574,6 +574,7 @@ async fn subscribe(ctx: &mut Ctx, pkid: u16, filters: Vec<SubRequest>) {
             qos,
             no_local: r.no_local,
             retain_as_published: r.retain_as_published,
+            sub_id: r.sub_id,
         };
         let (new, first_here) = broker::add_sub(&shard, &ctx.session, &r.filter, opts);
         if first_here {

@@ -58,6 +58,9 @@ pub struct SubRequest {
     pub retain_as_published: bool,
     /// 0: send retained on subscribe, 1: only for a new subscription, 2: never.
     pub retain_handling: u8,
+    /// 5.0 Subscription Identifier of the SUBSCRIBE (1..=268,435,455), sent back in every
+    /// PUBLISH this subscription matches.
+    pub sub_id: Option<u32>,
 }
 
 /// A PUBLISH from a client.

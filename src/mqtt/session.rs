@@ -4,10 +4,11 @@
 //! connection if any. All methods are synchronous: they never hold a borrow across an await.
 
 use super::codec::Version;
-use super::encode::{self, Ack};
+use super::encode::{self, Ack, Delivery};
 use super::message::Message;
 use super::packet::{Fault, Will};
 use super::store;
+use super::topic;
 use super::MqttShard;
 use crate::storage::kv::KvOp;
 use bytes::BytesMut;
@@ -22,6 +23,8 @@ pub struct SubOpts {
     pub qos: u8,
     pub no_local: bool,
     pub retain_as_published: bool,
+    /// 5.0 Subscription Identifier, sent back with every message this subscription matches.
+    pub sub_id: Option<u32>,
 }
 
 /// A message queued for, or in flight to, this client.
@@ -252,7 +255,15 @@ impl Session {
                 continue;
             }
             let pkid = if e.qos > 0 { next_pkid(&mut st) } else { 0 };
-            if !encode::publish(out, v, &e.msg, e.qos, e.retain, false, pkid, now_ms, max) {
+            let sub_ids = sub_ids(&st, &self.client_id, &e.msg);
+            let d = Delivery {
+                qos: e.qos,
+                retain: e.retain,
+                dup: false,
+                pkid,
+                sub_ids: &sub_ids,
+            };
+            if !encode::publish(out, v, &e.msg, &d, now_ms, max) {
                 super::count(&stats.oversize_dropped);
                 if e.stored {
                     store::delete_entry(shard, &self.client_id, e.seq);
@@ -284,9 +295,15 @@ impl Session {
             if e.state == 2 {
                 encode::ack(out, st.version, Ack::PubRel, *pkid, 0);
             } else {
-                encode::publish(
-                    out, st.version, &e.msg, e.qos, e.retain, true, *pkid, now_ms, max,
-                );
+                let sub_ids = sub_ids(&st, &self.client_id, &e.msg);
+                let d = Delivery {
+                    qos: e.qos,
+                    retain: e.retain,
+                    dup: true,
+                    pkid: *pkid,
+                    sub_ids: &sub_ids,
+                };
+                encode::publish(out, st.version, &e.msg, &d, now_ms, max);
             }
         }
     }
@@ -335,6 +352,25 @@ impl Session {
             }
         }
     }
+}
+
+/// The Subscription Identifiers of a 5.0 client's subscriptions that `msg` matches, in
+/// ascending order: looked up when the message is sent, so a message that waited (also across
+/// a restart) carries the identifiers of the subscriptions as they are then. At most one per
+/// subscription (`mqtt.max_subscriptions_per_client`); none for 3.1.1.
+fn sub_ids(st: &State, client: &str, msg: &Message) -> Vec<u32> {
+    if st.version != Version::V5 {
+        return Vec::new();
+    }
+    let own = *msg.from == *client;
+    let mut ids: Vec<u32> = st
+        .subs
+        .iter()
+        .filter(|(_, o)| !(o.no_local && own))
+        .filter_map(|(f, o)| o.sub_id.filter(|_| topic::matches(&msg.topic, f)))
+        .collect();
+    ids.sort_unstable();
+    ids
 }
 
 fn next_pkid(st: &mut State) -> u16 {

@@ -1,6 +1,6 @@
 //! MQTT 5.0 features clients rely on: properties passed through, topic aliases, receive
-//! maximum, message expiry, session expiry, will delay, the client's maximum packet size and
-//! subscription identifiers.
+//! maximum, message expiry, session expiry, will delay, the client's maximum packet size,
+//! subscription identifiers and the Server Keep Alive.
 
 mod common;
 use common::mqtt::{pkt, Client, Raw, WAIT};
@@ -302,5 +302,39 @@ fn mqtt_v5_subscription_identifiers_are_sent_back() {
         got.last().map(|p| p[2]),
         Some(0x82),
         "DISCONNECT protocol error"
+    );
+}
+
+#[test]
+fn mqtt_v5_server_keep_alive() {
+    let s = Server::start("[shards]\ncount = 2\n[mqtt]\nmax_keep_alive_secs = 1\n");
+    let connack = |keep_alive: u16| {
+        let mut r = Raw::connect(&s.mqtt_addr);
+        r.send(&pkt::connect5("ska", true, keep_alive, &[], None));
+        let ack = r.packet(WAIT).unwrap();
+        assert_eq!(ack[3], 0, "accepted");
+        (r, pkt::connack_props(&ack))
+    };
+    let (_, props) = connack(1);
+    assert!(
+        props.iter().all(|(id, _)| *id != 0x13),
+        "a keep-alive within the maximum is kept: {props:?}"
+    );
+    let (_, props) = connack(600);
+    assert!(
+        props.contains(&(0x13, 1)),
+        "too long: Server Keep Alive {props:?}"
+    );
+    let (mut r, props) = connack(0);
+    assert!(
+        props.contains(&(0x13, 1)),
+        "none: Server Keep Alive {props:?}"
+    );
+    // The server holds the client to what it told it: silence ends the connection.
+    let got = r.until_closed(WAIT);
+    assert_eq!(
+        got.last().map(|p| p[2]),
+        Some(0x8D),
+        "DISCONNECT keep alive timeout"
     );
 }

@@ -115,15 +115,29 @@ fn mqtt_v5_message_expiry() {
         message_expiry_interval: Some(1),
         ..PublishProperties::default()
     };
-    p.publish5("mexp/t", 1, false, b"stale", short);
-    p.publish("mexp/t", 1, false, b"fresh");
+    let long = PublishProperties {
+        message_expiry_interval: Some(60),
+        ..PublishProperties::default()
+    };
+    p.publish5("mexp/t", 1, false, b"stale", short.clone());
+    p.publish5("mexp/t", 1, false, b"fresh", long);
+    p.publish5("mexp/r", 1, true, b"retained", short);
+    p.publish("mexp/t", 1, false, b"forever");
     std::thread::sleep(Duration::from_millis(2200));
     let mut c = Client::v5_with(&s.mqtt_addr, "mexp", false, expiring);
-    assert_eq!(
-        c.expect().text(),
-        "fresh",
-        "the expired message was not delivered"
-    );
+    let m = c.expect();
+    assert_eq!(m.text(), "fresh", "the expired message was not delivered");
+    // What it waited is taken off the interval it is forwarded with (MQTT 5.0 §3.3.2.3.3).
+    let left = m.expiry.expect("the remaining expiry interval");
+    assert!((1..=58).contains(&left), "remaining expiry {left}");
+    let m = c.expect();
+    assert_eq!((m.text().as_str(), m.expiry), ("forever", None));
+    // An expired retained message is not sent to a new subscription: the first message it
+    // gets is one published after it subscribed.
+    let mut late = Client::v5(&s.mqtt_addr, "mexp-late", true);
+    late.sub("mexp/r", 1);
+    p.publish("mexp/r", 1, false, b"after");
+    assert_eq!(late.expect().text(), "after");
 }
 
 #[test]
@@ -183,15 +197,11 @@ fn mqtt_v5_will_delay() {
 fn mqtt_v5_client_maximum_packet_size() {
     let s = server();
     let mut r = Raw::connect(&s.mqtt_addr);
-    r.send(&pkt::connect5(
-        "small",
-        true,
-        30,
-        &pkt::prop32(0x27, 128),
-        None,
-    ));
+    // A window of one: the message not sent must not hold it (it is not in flight).
+    let props = [pkt::prop32(0x27, 128), pkt::prop16(0x21, 1)].concat();
+    r.send(&pkt::connect5("small", true, 30, &props, None));
     r.packet(WAIT).unwrap();
-    r.send(&pkt::subscribe(5, 1, "small/t", 0));
+    r.send(&pkt::subscribe(5, 1, "small/t", 1));
     r.packet_of(9, WAIT).unwrap();
     let mut p = Client::v5(&s.mqtt_addr, "small-pub", true);
     p.publish("small/t", 1, false, &[b'x'; 500]);

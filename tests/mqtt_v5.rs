@@ -1,6 +1,6 @@
 //! MQTT 5.0 features clients rely on: properties passed through, topic aliases, receive
 //! maximum, message expiry, session expiry, will delay, the client's maximum packet size,
-//! subscription identifiers and the Server Keep Alive.
+//! subscription identifiers, the Server Keep Alive and topic aliases from the server.
 
 mod common;
 use common::mqtt::{pkt, Client, Raw, WAIT};
@@ -347,4 +347,65 @@ fn mqtt_v5_server_keep_alive() {
         Some(0x8D),
         "DISCONNECT keep alive timeout"
     );
+}
+
+#[test]
+fn mqtt_v5_server_topic_aliases() {
+    let s = server();
+    let mut r = Raw::connect(&s.mqtt_addr);
+    r.send(&pkt::connect5(
+        "ta-raw",
+        true,
+        30,
+        &pkt::prop16(0x22, 2),
+        None,
+    ));
+    r.packet(WAIT).unwrap();
+    r.send(&pkt::subscribe(5, 1, "ta/#", 0));
+    r.packet_of(9, WAIT).unwrap();
+    let mut plain = Raw::connect(&s.mqtt_addr);
+    plain.send(&pkt::connect5("ta-plain", true, 30, &[], None));
+    plain.packet(WAIT).unwrap();
+    plain.send(&pkt::subscribe(5, 1, "ta/#", 0));
+    plain.packet_of(9, WAIT).unwrap();
+    let mut resolved = Client::v5_with(&s.mqtt_addr, "ta-rumqttc", true, |o| {
+        o.set_topic_alias_max(Some(8));
+    });
+    resolved.sub("ta/#", 0);
+    let mut p = Client::v5(&s.mqtt_addr, "ta-pub", true);
+    let topics = ["ta/a", "ta/a", "ta/b", "ta/c", "ta/a", "ta/c"];
+    for t in topics {
+        p.publish(t, 1, false, t.as_bytes());
+    }
+    // Within the client's Topic Alias Maximum (2): the first two topics get an alias, sent
+    // with the topic once and then instead of it; a third topic goes out in full.
+    let want: [(&str, Option<u32>); 6] = [
+        ("ta/a", Some(1)),
+        ("", Some(1)),
+        ("ta/b", Some(2)),
+        ("ta/c", None),
+        ("", Some(1)),
+        ("ta/c", None),
+    ];
+    for (i, (topic, alias)) in want.into_iter().enumerate() {
+        let got = r.packet_of(3, WAIT).expect("a message");
+        let (t, payload, ..) = pkt::parse_publish(&got, 5);
+        let a = pkt::publish_props(&got)
+            .into_iter()
+            .find(|(id, _)| *id == 0x23)
+            .map(|(_, v)| v);
+        assert_eq!((t.as_str(), a), (topic, alias), "message {i}");
+        assert_eq!(payload, topics[i].as_bytes());
+    }
+    // A client that did not ask for aliases gets none.
+    for t in topics {
+        let got = plain.packet_of(3, WAIT).expect("a message");
+        assert_eq!(pkt::parse_publish(&got, 5).0, t);
+        assert!(pkt::publish_props(&got).iter().all(|(id, _)| *id != 0x23));
+    }
+    // An independent client takes them: rumqttc checks each alias against those it was
+    // given (an unknown one would end the connection) and hands on the packets as sent.
+    let got: Vec<String> = topics.iter().map(|_| resolved.expect().topic).collect();
+    assert_eq!(got, ["ta/a", "", "ta/b", "ta/c", "", ""]);
+    resolved.sub("ta/more", 0);
 }

@@ -135,6 +135,7 @@ fn from_v4(p: v4::Packet) -> Result<Packet, Fault> {
                 will,
                 receive_max: u16::MAX,
                 max_packet: None,
+                topic_alias_max: 0,
                 username: c
                     .login
                     .as_ref()
@@ -242,6 +243,7 @@ fn from_v5(p: v5::Packet) -> Result<Packet, Fault> {
                 will,
                 receive_max: props.receive_maximum.unwrap_or(u16::MAX),
                 max_packet: props.max_packet_size,
+                topic_alias_max: props.topic_alias_max.unwrap_or(0),
                 username: c
                     .login
                     .as_ref()

@@ -79,6 +79,9 @@ pub struct Delivery<'a> {
     pub dup: bool,
     pub pkid: u16,
     pub sub_ids: &'a [u32],
+    /// A 5.0 topic alias, and whether the client knows it already (then the topic is left
+    /// out).
+    pub alias: Option<(u16, bool)>,
 }
 
 /// A PUBLISH to a subscriber. Returns false (and writes nothing) if it does not fit `max`.
@@ -101,12 +104,16 @@ pub fn publish(
             p.write(out).is_ok()
         }
         Version::V5 => {
-            let mut p = v5::Publish::new(m.topic.as_str(), qos(d.qos), Vec::new());
+            let topic = match d.alias {
+                Some((_, true)) => "",
+                _ => m.topic.as_str(),
+            };
+            let mut p = v5::Publish::new(topic, qos(d.qos), Vec::new());
             p.payload = m.payload.clone();
             p.retain = d.retain;
             p.dup = d.dup;
             p.pkid = pkid;
-            p.properties = properties(m, d.sub_ids, now_ms);
+            p.properties = properties(m, d, now_ms);
             p.write(out).is_ok()
         }
     };
@@ -117,23 +124,24 @@ pub fn publish(
     true
 }
 
-/// A 5.0 PUBLISH's properties: the publisher's, the remaining expiry interval, and one
-/// Subscription Identifier per matching subscription that has one (MQTT 5.0 §3.3.2.3.8).
-fn properties(m: &Message, sub_ids: &[u32], now_ms: u64) -> Option<v5::PublishProperties> {
+/// A 5.0 PUBLISH's properties: the publisher's, the remaining expiry interval, the topic
+/// alias, and one Subscription Identifier per matching subscription that has one (MQTT 5.0
+/// §3.3.2.3.8).
+fn properties(m: &Message, d: &Delivery, now_ms: u64) -> Option<v5::PublishProperties> {
     let expiry = m.remaining_expiry_secs(now_ms);
-    if m.props.is_none() && expiry.is_none() && sub_ids.is_empty() {
+    if m.props.is_none() && expiry.is_none() && d.sub_ids.is_empty() && d.alias.is_none() {
         return None;
     }
-    let d = m.props.as_deref().cloned().unwrap_or_default();
+    let p = m.props.as_deref().cloned().unwrap_or_default();
     Some(v5::PublishProperties {
-        payload_format_indicator: d.payload_format,
+        payload_format_indicator: p.payload_format,
         message_expiry_interval: expiry,
-        topic_alias: None,
-        response_topic: d.response_topic,
-        correlation_data: d.correlation_data.map(Bytes::from),
-        user_properties: d.user_properties,
-        subscription_identifiers: sub_ids.iter().map(|i| *i as usize).collect(),
-        content_type: d.content_type,
+        topic_alias: d.alias.map(|(a, _)| a),
+        response_topic: p.response_topic,
+        correlation_data: p.correlation_data.map(Bytes::from),
+        user_properties: p.user_properties,
+        subscription_identifiers: d.sub_ids.iter().map(|i| *i as usize).collect(),
+        content_type: p.content_type,
     })
 }
 

@@ -124,6 +124,7 @@ pub async fn connect(
         st.will = c.will;
         st.receive_max = c.receive_max;
         st.max_packet = c.max_packet.map(|m| m as usize).unwrap_or(usize::MAX);
+        st.aliases = super::session::Aliases::new(c.topic_alias_max);
     }
     if expiry > 0 {
         store::put_session(shard, &session);

@@ -18,6 +18,8 @@ pub struct Connect {
     pub receive_max: u16,
     /// Largest packet the client accepts (5.0).
     pub max_packet: Option<u32>,
+    /// Topic aliases the client accepts from the server (5.0 Topic Alias Maximum; 0: none).
+    pub topic_alias_max: u16,
     pub username: Option<String>,
     pub password: Option<Password>,
 }

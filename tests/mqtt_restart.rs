@@ -1,6 +1,7 @@
 //! MQTT state that must survive a restart of the server: retained messages, persistent
 //! sessions with their subscriptions and offline queues, and QoS 2 in-flight state on both
-//! sides of the broker (exactly once across the restart); and the offline queue's bound.
+//! sides of the broker (exactly once across the restart), 5.0 subscription identifiers; and the
+//! offline queue's bound.
 
 mod common;
 use common::mqtt::{pkt, Client, Raw, WAIT};
@@ -179,4 +180,29 @@ fn mqtt_state_moves_with_a_shard_count_change() {
         "queued",
         "the session and its queue moved with it"
     );
+}
+
+#[test]
+fn mqtt_subscription_identifiers_survive_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut s = Server::start_at(tmp.path(), &data, TWO_SHARDS).unwrap();
+    let persistent = |o: &mut rumqttc::v5::MqttOptions| {
+        o.set_session_expiry_interval(Some(600));
+    };
+    let mut c = Client::v5_with(&s.mqtt_addr, "sidr-sub", false, persistent);
+    c.sub_with_id("sidr/#", 1, 42);
+    c.disconnect();
+    let mut p = Client::v5(&s.mqtt_addr, "sidr-pub", true);
+    p.publish("sidr/queued", 1, false, b"queued");
+    assert!(s.stop().success());
+    let s = Server::start_at(tmp.path(), &data, TWO_SHARDS).unwrap();
+    let mut c = Client::v5_with(&s.mqtt_addr, "sidr-sub", false, persistent);
+    assert!(c.present, "the session survived");
+    let m = c.expect();
+    assert_eq!((m.text().as_str(), m.sub_ids), ("queued", vec![42]));
+    let mut p = Client::v5(&s.mqtt_addr, "sidr-pub", true);
+    p.publish("sidr/live", 1, false, b"live");
+    let m = c.expect();
+    assert_eq!((m.text().as_str(), m.sub_ids), ("live", vec![42]));
 }

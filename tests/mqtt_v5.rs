@@ -1,5 +1,6 @@
 //! MQTT 5.0 features clients rely on: properties passed through, topic aliases, receive
-//! maximum, message expiry, session expiry, will delay and the client's maximum packet size.
+//! maximum, message expiry, session expiry, will delay, the client's maximum packet size,
+//! subscription identifiers, the Server Keep Alive and topic aliases from the server.
 
 mod common;
 use common::mqtt::{pkt, Client, Raw, WAIT};
@@ -114,15 +115,29 @@ fn mqtt_v5_message_expiry() {
         message_expiry_interval: Some(1),
         ..PublishProperties::default()
     };
-    p.publish5("mexp/t", 1, false, b"stale", short);
-    p.publish("mexp/t", 1, false, b"fresh");
+    let long = PublishProperties {
+        message_expiry_interval: Some(60),
+        ..PublishProperties::default()
+    };
+    p.publish5("mexp/t", 1, false, b"stale", short.clone());
+    p.publish5("mexp/t", 1, false, b"fresh", long);
+    p.publish5("mexp/r", 1, true, b"retained", short);
+    p.publish("mexp/t", 1, false, b"forever");
     std::thread::sleep(Duration::from_millis(2200));
     let mut c = Client::v5_with(&s.mqtt_addr, "mexp", false, expiring);
-    assert_eq!(
-        c.expect().text(),
-        "fresh",
-        "the expired message was not delivered"
-    );
+    let m = c.expect();
+    assert_eq!(m.text(), "fresh", "the expired message was not delivered");
+    // What it waited is taken off the interval it is forwarded with (MQTT 5.0 §3.3.2.3.3).
+    let left = m.expiry.expect("the remaining expiry interval");
+    assert!((1..=58).contains(&left), "remaining expiry {left}");
+    let m = c.expect();
+    assert_eq!((m.text().as_str(), m.expiry), ("forever", None));
+    // An expired retained message is not sent to a new subscription: the first message it
+    // gets is one published after it subscribed.
+    let mut late = Client::v5(&s.mqtt_addr, "mexp-late", true);
+    late.sub("mexp/r", 1);
+    p.publish("mexp/r", 1, false, b"after");
+    assert_eq!(late.expect().text(), "after");
 }
 
 #[test]
@@ -182,15 +197,11 @@ fn mqtt_v5_will_delay() {
 fn mqtt_v5_client_maximum_packet_size() {
     let s = server();
     let mut r = Raw::connect(&s.mqtt_addr);
-    r.send(&pkt::connect5(
-        "small",
-        true,
-        30,
-        &pkt::prop32(0x27, 128),
-        None,
-    ));
+    // A window of one: the message not sent must not hold it (it is not in flight).
+    let props = [pkt::prop32(0x27, 128), pkt::prop16(0x21, 1)].concat();
+    r.send(&pkt::connect5("small", true, 30, &props, None));
     r.packet(WAIT).unwrap();
-    r.send(&pkt::subscribe(5, 1, "small/t", 0));
+    r.send(&pkt::subscribe(5, 1, "small/t", 1));
     r.packet_of(9, WAIT).unwrap();
     let mut p = Client::v5(&s.mqtt_addr, "small-pub", true);
     p.publish("small/t", 1, false, &[b'x'; 500]);
@@ -253,4 +264,148 @@ fn mqtt_v5_subscription_options() {
         b"live",
         "no retained copy for a renewed subscription"
     );
+}
+
+#[test]
+fn mqtt_v5_subscription_identifiers_are_sent_back() {
+    let s = server();
+    let mut r = Raw::connect(&s.mqtt_addr);
+    r.send(&pkt::connect5("sid-raw", true, 30, &[], None));
+    let ack = r.packet(WAIT).unwrap();
+    assert!(
+        pkt::connack_props(&ack).contains(&(0x29, 1)),
+        "Subscription Identifiers Available"
+    );
+    r.send(&pkt::subscribe5(
+        1,
+        "sid/+",
+        0,
+        &pkt::prop_var(0x0B, 200_000),
+    ));
+    r.packet_of(9, WAIT).unwrap();
+    let mut sub = Client::v5(&s.mqtt_addr, "sid-sub", true);
+    sub.sub_with_id("sid/+", 1, 7);
+    sub.sub_with_id("sid/#", 1, 9);
+    sub.sub("sid/a", 1);
+    let mut p = Client::v5(&s.mqtt_addr, "sid-pub", true);
+    p.publish("sid/a", 1, false, b"one");
+    let mut m = sub.expect();
+    m.sub_ids.sort_unstable();
+    assert_eq!(
+        m.sub_ids,
+        vec![7, 9],
+        "one identifier per matching subscription that has one"
+    );
+    let raw = r.packet_of(3, WAIT).unwrap();
+    assert_eq!(pkt::publish_props(&raw), vec![(0x0B, 200_000)]);
+    p.publish("sid/a/b", 1, false, b"two");
+    assert_eq!(sub.expect().sub_ids, vec![9]);
+    // Subscribing again without an identifier replaces the subscription and its identifier.
+    sub.sub("sid/#", 1);
+    p.publish("sid/a/b", 1, false, b"three");
+    let m = sub.expect();
+    assert_eq!((m.text().as_str(), m.sub_ids.len()), ("three", 0));
+    // An identifier of 0 is a protocol error (MQTT 5.0 §3.8.2.1.2).
+    r.send(&pkt::subscribe5(2, "sid/z", 0, &pkt::prop_var(0x0B, 0)));
+    let got = r.until_closed(WAIT);
+    assert_eq!(
+        got.last().map(|p| p[2]),
+        Some(0x82),
+        "DISCONNECT protocol error"
+    );
+}
+
+#[test]
+fn mqtt_v5_server_keep_alive() {
+    let s = Server::start("[shards]\ncount = 2\n[mqtt]\nmax_keep_alive_secs = 1\n");
+    let connack = |keep_alive: u16| {
+        let mut r = Raw::connect(&s.mqtt_addr);
+        r.send(&pkt::connect5("ska", true, keep_alive, &[], None));
+        let ack = r.packet(WAIT).unwrap();
+        assert_eq!(ack[3], 0, "accepted");
+        (r, pkt::connack_props(&ack))
+    };
+    let (_, props) = connack(1);
+    assert!(
+        props.iter().all(|(id, _)| *id != 0x13),
+        "a keep-alive within the maximum is kept: {props:?}"
+    );
+    let (_, props) = connack(600);
+    assert!(
+        props.contains(&(0x13, 1)),
+        "too long: Server Keep Alive {props:?}"
+    );
+    let (mut r, props) = connack(0);
+    assert!(
+        props.contains(&(0x13, 1)),
+        "none: Server Keep Alive {props:?}"
+    );
+    // The server holds the client to what it told it: silence ends the connection.
+    let got = r.until_closed(WAIT);
+    assert_eq!(
+        got.last().map(|p| p[2]),
+        Some(0x8D),
+        "DISCONNECT keep alive timeout"
+    );
+}
+
+#[test]
+fn mqtt_v5_server_topic_aliases() {
+    let s = server();
+    let mut r = Raw::connect(&s.mqtt_addr);
+    r.send(&pkt::connect5(
+        "ta-raw",
+        true,
+        30,
+        &pkt::prop16(0x22, 2),
+        None,
+    ));
+    r.packet(WAIT).unwrap();
+    r.send(&pkt::subscribe(5, 1, "ta/#", 0));
+    r.packet_of(9, WAIT).unwrap();
+    let mut plain = Raw::connect(&s.mqtt_addr);
+    plain.send(&pkt::connect5("ta-plain", true, 30, &[], None));
+    plain.packet(WAIT).unwrap();
+    plain.send(&pkt::subscribe(5, 1, "ta/#", 0));
+    plain.packet_of(9, WAIT).unwrap();
+    let mut resolved = Client::v5_with(&s.mqtt_addr, "ta-rumqttc", true, |o| {
+        o.set_topic_alias_max(Some(8));
+    });
+    resolved.sub("ta/#", 0);
+    let mut p = Client::v5(&s.mqtt_addr, "ta-pub", true);
+    let topics = ["ta/a", "ta/a", "ta/b", "ta/c", "ta/a", "ta/c"];
+    for t in topics {
+        p.publish(t, 1, false, t.as_bytes());
+    }
+    // Within the client's Topic Alias Maximum (2): the first two topics get an alias, sent
+    // with the topic once and then instead of it; a third topic goes out in full.
+    let want: [(&str, Option<u32>); 6] = [
+        ("ta/a", Some(1)),
+        ("", Some(1)),
+        ("ta/b", Some(2)),
+        ("ta/c", None),
+        ("", Some(1)),
+        ("ta/c", None),
+    ];
+    for (i, (topic, alias)) in want.into_iter().enumerate() {
+        let got = r.packet_of(3, WAIT).expect("a message");
+        let (t, payload, ..) = pkt::parse_publish(&got, 5);
+        let a = pkt::publish_props(&got)
+            .into_iter()
+            .find(|(id, _)| *id == 0x23)
+            .map(|(_, v)| v);
+        assert_eq!((t.as_str(), a), (topic, alias), "message {i}");
+        assert_eq!(payload, topics[i].as_bytes());
+    }
+    // A client that did not ask for aliases gets none.
+    for t in topics {
+        let got = plain.packet_of(3, WAIT).expect("a message");
+        assert_eq!(pkt::parse_publish(&got, 5).0, t);
+        assert!(pkt::publish_props(&got).iter().all(|(id, _)| *id != 0x23));
+    }
+    // An independent client takes them: rumqttc checks each alias against those it was
+    // given (an unknown one would end the connection) and hands on the packets as sent.
+    let got: Vec<String> = topics.iter().map(|_| resolved.expect().topic).collect();
+    assert_eq!(got, ["ta/a", "", "ta/b", "ta/c", "", ""]);
+    resolved.sub("ta/more", 0);
 }

@@ -135,6 +135,7 @@ fn from_v4(p: v4::Packet) -> Result<Packet, Fault> {
                 will,
                 receive_max: u16::MAX,
                 max_packet: None,
+                topic_alias_max: 0,
                 username: c
                     .login
                     .as_ref()
@@ -175,6 +176,7 @@ fn from_v4(p: v4::Packet) -> Result<Packet, Fault> {
                         qos: qos_u8(f.qos),
                         no_local: false,
                         retain_as_published: false,
+                        sub_id: None,
                         retain_handling: 0,
                     })
                     .collect(),
@@ -241,6 +243,7 @@ fn from_v5(p: v5::Packet) -> Result<Packet, Fault> {
                 will,
                 receive_max: props.receive_maximum.unwrap_or(u16::MAX),
                 max_packet: props.max_packet_size,
+                topic_alias_max: props.topic_alias_max.unwrap_or(0),
                 username: c
                     .login
                     .as_ref()
@@ -293,6 +296,11 @@ fn from_v5(p: v5::Packet) -> Result<Packet, Fault> {
             if s.filters.is_empty() {
                 return Err(Fault::Protocol);
             }
+            // A Subscription Identifier of 0 is a protocol error (MQTT 5.0 §3.8.2.1.2).
+            let sub_id = match s.properties.and_then(|p| p.id) {
+                Some(0) => return Err(Fault::Protocol),
+                id => id.map(|i| i as u32),
+            };
             Packet::Subscribe {
                 pkid: s.pkid,
                 filters: s
@@ -308,6 +316,7 @@ fn from_v5(p: v5::Packet) -> Result<Packet, Fault> {
                             v5::RetainForwardRule::OnNewSubscribe => 1,
                             v5::RetainForwardRule::Never => 2,
                         },
+                        sub_id,
                     })
                     .collect(),
             }

@@ -35,6 +35,11 @@ pub struct MqttConfig {
     pub max_retained_messages: usize,
     /// Largest retained payload kept, in bytes.
     pub max_retained_bytes: usize,
+    /// Longest keep-alive a 5.0 client gets, in seconds: one asking for more, or for none
+    /// (0), is given this as the Server Keep Alive in its CONNACK, and the server closes the
+    /// connection after 1.5 times it without a packet. A 3.1.1 client, which cannot be told,
+    /// keeps the keep-alive it asked for.
+    pub max_keep_alive_secs: u16,
     /// Longest session expiry granted (seconds); v3.1.1 persistent sessions get this too.
     pub max_session_expiry_secs: u32,
     /// Records sent as retained messages when a wildcard filter covers a table.
@@ -61,6 +66,7 @@ impl Default for MqttConfig {
             max_subscriptions_per_client: 100,
             max_retained_messages: 100_000,
             max_retained_bytes: 64 * 1024,
+            max_keep_alive_secs: 3600,
             max_session_expiry_secs: 7 * 86_400,
             max_table_snapshot: 1000,
             max_persistent_sessions: 100_000,
@@ -147,6 +153,12 @@ impl MqttConfig {
             self.max_packet_bytes,
         )?;
         range(
+            "mqtt.max_keep_alive_secs",
+            self.max_keep_alive_secs as usize,
+            1,
+            65_535,
+        )?;
+        range(
             "mqtt.max_table_snapshot",
             self.max_table_snapshot,
             0,
@@ -178,6 +190,8 @@ mod tests {
         assert_eq!(e.key, "mqtt.listen");
         let e = Config::from_toml("[mqtt]\nmax_inflight = 0\n", "t").unwrap_err();
         assert_eq!(e.key, "mqtt.max_inflight");
+        let e = Config::from_toml("[mqtt]\nmax_keep_alive_secs = 0\n", "t").unwrap_err();
+        assert_eq!(e.key, "mqtt.max_keep_alive_secs");
         let e = Config::from_toml("[mqtt]\nbogus = 1\n", "t").unwrap_err();
         assert_eq!(e.key, "bogus");
         let c = Config::from_toml("[mqtt]\nlisten = \"127.0.0.1:0\"\n", "t").unwrap();

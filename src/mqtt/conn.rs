@@ -1,8 +1,9 @@
 //! One MQTT connection on its session's home shard: decodes what the client sends, hands each
 //! packet to `handler`, sends what the session has queued (within the client's window), and
 //! waits on three things at once — bytes from the client, a wake-up from the session, and the
-//! keep-alive deadline (1.5 × the client's keep-alive). Ends with a DISCONNECT reason (5.0)
-//! on faults, then runs the session's end-of-connection rules.
+//! keep-alive deadline (1.5 × the keep-alive in force: the client's, or the Server Keep Alive
+//! a 5.0 client was given). Ends with a DISCONNECT reason (5.0) on faults, then runs the
+//! session's end-of-connection rules.
 
 use super::codec::{self, Decoded, Version};
 use super::handler::{self, Connected, End};
@@ -60,7 +61,6 @@ pub async fn run<T: Transport>(
     connect: super::packet::Connect,
     assigned: bool,
 ) {
-    let keep_alive = connect.keep_alive_secs;
     let mut out = BytesMut::new();
     let certified = io.certified_user();
     let connected = handler::connect(&shard, connect, assigned, certified, &mut out).await;
@@ -69,6 +69,7 @@ pub async fn run<T: Transport>(
     }
     let Some(Connected {
         mut ctx,
+        keep_alive,
         wake,
         close,
     }) = connected

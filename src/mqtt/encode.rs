@@ -61,7 +61,7 @@ pub fn connack(out: &mut BytesMut, v: Version, info: ConnAckInfo) {
             props.topic_alias_max = Some(info.topic_alias_max);
             props.retain_available = Some(1);
             props.wildcard_subscription_available = Some(1);
-            props.subscription_identifiers_available = Some(0);
+            props.subscription_identifiers_available = Some(1);
             props.shared_subscription_available = Some(0);
             props.server_keep_alive = info.server_keep_alive;
             let mut ack = v5::ConnAck::new(code, info.session_present);
@@ -71,48 +71,49 @@ pub fn connack(out: &mut BytesMut, v: Version, info: ConnAckInfo) {
     }
 }
 
+/// How one message goes to one subscriber: its QoS and flags there, its packet id, and the
+/// identifiers of the client's subscriptions it matches (5.0 only).
+pub struct Delivery<'a> {
+    pub qos: u8,
+    pub retain: bool,
+    pub dup: bool,
+    pub pkid: u16,
+    pub sub_ids: &'a [u32],
+    /// A 5.0 topic alias, and whether the client knows it already (then the topic is left
+    /// out).
+    pub alias: Option<(u16, bool)>,
+}
+
 /// A PUBLISH to a subscriber. Returns false (and writes nothing) if it does not fit `max`.
-#[allow(clippy::too_many_arguments)]
 pub fn publish(
     out: &mut BytesMut,
     v: Version,
     m: &Message,
-    q: u8,
-    retain: bool,
-    dup: bool,
-    pkid: u16,
+    d: &Delivery,
     now_ms: u64,
     max: usize,
 ) -> bool {
     let start = out.len();
+    let pkid = if d.qos == 0 { 0 } else { d.pkid };
     let ok = match v {
         Version::V4 => {
-            let mut p = v4::Publish::from_bytes(m.topic.as_str(), qos(q), m.payload.clone());
-            p.retain = retain;
-            p.dup = dup;
-            p.pkid = if q == 0 { 0 } else { pkid };
+            let mut p = v4::Publish::from_bytes(m.topic.as_str(), qos(d.qos), m.payload.clone());
+            p.retain = d.retain;
+            p.dup = d.dup;
+            p.pkid = pkid;
             p.write(out).is_ok()
         }
         Version::V5 => {
-            let mut p = v5::Publish::new(m.topic.as_str(), qos(q), Vec::new());
+            let topic = match d.alias {
+                Some((_, true)) => "",
+                _ => m.topic.as_str(),
+            };
+            let mut p = v5::Publish::new(topic, qos(d.qos), Vec::new());
             p.payload = m.payload.clone();
-            p.retain = retain;
-            p.dup = dup;
-            p.pkid = if q == 0 { 0 } else { pkid };
-            let expiry = m.remaining_expiry_secs(now_ms);
-            if m.props.is_some() || expiry.is_some() {
-                let d = m.props.as_deref().cloned().unwrap_or_default();
-                p.properties = Some(v5::PublishProperties {
-                    payload_format_indicator: d.payload_format,
-                    message_expiry_interval: expiry,
-                    topic_alias: None,
-                    response_topic: d.response_topic,
-                    correlation_data: d.correlation_data.map(Bytes::from),
-                    user_properties: d.user_properties,
-                    subscription_identifiers: Vec::new(),
-                    content_type: d.content_type,
-                });
-            }
+            p.retain = d.retain;
+            p.dup = d.dup;
+            p.pkid = pkid;
+            p.properties = properties(m, d, now_ms);
             p.write(out).is_ok()
         }
     };
@@ -121,6 +122,27 @@ pub fn publish(
         return false;
     }
     true
+}
+
+/// A 5.0 PUBLISH's properties: the publisher's, the remaining expiry interval, the topic
+/// alias, and one Subscription Identifier per matching subscription that has one (MQTT 5.0
+/// §3.3.2.3.8).
+fn properties(m: &Message, d: &Delivery, now_ms: u64) -> Option<v5::PublishProperties> {
+    let expiry = m.remaining_expiry_secs(now_ms);
+    if m.props.is_none() && expiry.is_none() && d.sub_ids.is_empty() && d.alias.is_none() {
+        return None;
+    }
+    let p = m.props.as_deref().cloned().unwrap_or_default();
+    Some(v5::PublishProperties {
+        payload_format_indicator: p.payload_format,
+        message_expiry_interval: expiry,
+        topic_alias: d.alias.map(|(a, _)| a),
+        response_topic: p.response_topic,
+        correlation_data: p.correlation_data.map(Bytes::from),
+        user_properties: p.user_properties,
+        subscription_identifiers: d.sub_ids.iter().map(|i| *i as usize).collect(),
+        content_type: p.content_type,
+    })
 }
 
 /// Which acknowledgement.

@@ -71,6 +71,8 @@ pub struct PendingAck {
 /// What `connect` gives the connection loop.
 pub struct Connected {
     pub ctx: Ctx,
+    /// The keep-alive the server holds the client to, in seconds (0: none).
+    pub keep_alive: u16,
     pub wake: LocalReceiver<()>,
     pub close: Rc<Cell<Option<Fault>>>,
 }
@@ -86,6 +88,7 @@ pub async fn connect(
     let cfg = &shard.config().mqtt;
     let v = if c.v5 { Version::V5 } else { Version::V4 };
     let expiry = c.session_expiry_secs.min(cfg.max_session_expiry_secs);
+    let (keep_alive, told) = keep_alive(&c, cfg.max_keep_alive_secs);
     let client: Arc<str> = Arc::from(c.client_id.as_str());
     let auth_generation = shard.security.directory().generation;
     let user = match acl::authenticate(shard, &c, certified.as_deref()).await {
@@ -121,6 +124,7 @@ pub async fn connect(
         st.will = c.will;
         st.receive_max = c.receive_max;
         st.max_packet = c.max_packet.map(|m| m as usize).unwrap_or(usize::MAX);
+        st.aliases = super::session::Aliases::new(c.topic_alias_max);
     }
     if expiry > 0 {
         store::put_session(shard, &session);
@@ -128,7 +132,9 @@ pub async fn connect(
     tracing::debug!(shard = shard.id, client = %session.client_id, present, "connected");
     let assigned_id = (assigned && c.v5).then(|| c.client_id.clone());
     let granted = (c.v5 && c.session_expiry_secs != expiry).then_some(expiry);
-    encode::connack(out, v, info(present, 0, assigned_id, cfg, granted));
+    let mut ack = info(present, 0, assigned_id, cfg, granted);
+    ack.server_keep_alive = told;
+    encode::connack(out, v, ack);
     if present {
         session.resend(shard, out, crate::storage::now_millis());
     }
@@ -146,9 +152,21 @@ pub async fn connect(
             user,
             auth_generation,
         },
+        keep_alive,
         wake: wake_rx,
         close,
     })
+}
+
+/// The keep-alive the server holds a client to, and the Server Keep Alive to tell a 5.0
+/// client when that is not what it asked for: a 5.0 client asking for none (0) or for more
+/// than `max` gets `max` (MQTT 5.0 §3.2.2.3.14); a 3.1.1 client keeps its own.
+fn keep_alive(c: &Connect, max: u16) -> (u16, Option<u16>) {
+    let asked = c.keep_alive_secs;
+    if !c.v5 || (1..=max).contains(&asked) {
+        return (asked, None);
+    }
+    (max, Some(max))
 }
 
 /// Why a CONNECT is refused, as (3.1.1 return code, 5.0 reason code); `None` to accept.
@@ -574,6 +592,7 @@ async fn subscribe(ctx: &mut Ctx, pkid: u16, filters: Vec<SubRequest>) {
             qos,
             no_local: r.no_local,
             retain_as_published: r.retain_as_published,
+            sub_id: r.sub_id,
         };
         let (new, first_here) = broker::add_sub(&shard, &ctx.session, &r.filter, opts);
         if first_here {

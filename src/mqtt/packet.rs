@@ -18,6 +18,8 @@ pub struct Connect {
     pub receive_max: u16,
     /// Largest packet the client accepts (5.0).
     pub max_packet: Option<u32>,
+    /// Topic aliases the client accepts from the server (5.0 Topic Alias Maximum; 0: none).
+    pub topic_alias_max: u16,
     pub username: Option<String>,
     pub password: Option<Password>,
 }
@@ -58,6 +60,9 @@ pub struct SubRequest {
     pub retain_as_published: bool,
     /// 0: send retained on subscribe, 1: only for a new subscription, 2: never.
     pub retain_handling: u8,
+    /// 5.0 Subscription Identifier of the SUBSCRIBE (1..=268,435,455), sent back in every
+    /// PUBLISH this subscription matches.
+    pub sub_id: Option<u32>,
 }
 
 /// A PUBLISH from a client.

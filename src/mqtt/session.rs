@@ -1,13 +1,15 @@
 //! One client's session on its home shard: its subscriptions, the messages waiting for it
 //! (bounded, on disk for persistent sessions), the QoS 1/2 messages in flight to it, the
-//! QoS 2 packet ids it sent us and has not released, its will, and the link to its live
-//! connection if any. All methods are synchronous: they never hold a borrow across an await.
+//! QoS 2 packet ids it sent us and has not released, its will, the link to its live
+//! connection if any and the topic aliases given to that connection. All methods are
+//! synchronous: they never hold a borrow across an await.
 
 use super::codec::Version;
-use super::encode::{self, Ack};
+use super::encode::{self, Ack, Delivery};
 use super::message::Message;
 use super::packet::{Fault, Will};
 use super::store;
+use super::topic;
 use super::MqttShard;
 use crate::storage::kv::KvOp;
 use bytes::BytesMut;
@@ -22,6 +24,8 @@ pub struct SubOpts {
     pub qos: u8,
     pub no_local: bool,
     pub retain_as_published: bool,
+    /// 5.0 Subscription Identifier, sent back with every message this subscription matches.
+    pub sub_id: Option<u32>,
 }
 
 /// A message queued for, or in flight to, this client.
@@ -78,6 +82,8 @@ pub struct State {
     pub receive_max: u16,
     /// Largest packet the client accepts.
     pub max_packet: usize,
+    /// Topic aliases given to the live connection (they last as long as it does).
+    pub aliases: Aliases,
     /// Changes at every connect and disconnect; timers check it before acting.
     pub generation: u64,
     /// A session record was written (so ending the session must delete stored state).
@@ -111,6 +117,7 @@ impl Session {
                 will: None,
                 receive_max: u16::MAX,
                 max_packet: usize::MAX,
+                aliases: Aliases::new(0),
                 generation: 0,
                 on_disk: false,
                 fresh: super::fresh::Fresh::new(super::fresh::SESSION_CAP),
@@ -252,13 +259,24 @@ impl Session {
                 continue;
             }
             let pkid = if e.qos > 0 { next_pkid(&mut st) } else { 0 };
-            if !encode::publish(out, v, &e.msg, e.qos, e.retain, false, pkid, now_ms, max) {
+            let sub_ids = sub_ids(&st, &self.client_id, &e.msg);
+            let alias = st.aliases.get(&e.msg.topic);
+            let d = Delivery {
+                qos: e.qos,
+                retain: e.retain,
+                dup: false,
+                pkid,
+                sub_ids: &sub_ids,
+                alias,
+            };
+            if !encode::publish(out, v, &e.msg, &d, now_ms, max) {
                 super::count(&stats.oversize_dropped);
                 if e.stored {
                     store::delete_entry(shard, &self.client_id, e.seq);
                 }
                 continue;
             }
+            st.aliases.sent(&e.msg.topic, alias);
             super::count(&stats.messages_out);
             if e.qos == 0 {
                 if e.stored {
@@ -284,9 +302,16 @@ impl Session {
             if e.state == 2 {
                 encode::ack(out, st.version, Ack::PubRel, *pkid, 0);
             } else {
-                encode::publish(
-                    out, st.version, &e.msg, e.qos, e.retain, true, *pkid, now_ms, max,
-                );
+                let sub_ids = sub_ids(&st, &self.client_id, &e.msg);
+                let d = Delivery {
+                    qos: e.qos,
+                    retain: e.retain,
+                    dup: true,
+                    pkid: *pkid,
+                    sub_ids: &sub_ids,
+                    alias: None,
+                };
+                encode::publish(out, st.version, &e.msg, &d, now_ms, max);
             }
         }
     }
@@ -337,6 +362,62 @@ impl Session {
     }
 }
 
+/// Most topic aliases the server gives one connection, whatever the client accepts.
+pub const SERVER_ALIASES_MAX: u16 = 32;
+
+/// The topic aliases the server gives a 5.0 connection (MQTT 5.0 §3.3.2.3.4): the first
+/// topics sent get one each, up to the client's Topic Alias Maximum (and
+/// `SERVER_ALIASES_MAX`); after that, topics without one are sent in full. An alias is never
+/// reassigned, and it counts as known only once a PUBLISH that set it went out.
+pub struct Aliases {
+    max: u16,
+    given: HashMap<String, u16>,
+}
+
+impl Aliases {
+    pub fn new(client_max: u16) -> Aliases {
+        Aliases {
+            max: client_max.min(SERVER_ALIASES_MAX),
+            given: HashMap::new(),
+        }
+    }
+
+    /// The alias for `topic`, and whether the client knows it; `None`: send the topic alone.
+    pub fn get(&self, topic: &str) -> Option<(u16, bool)> {
+        if let Some(a) = self.given.get(topic) {
+            return Some((*a, true));
+        }
+        let next = self.given.len() as u16 + 1;
+        (next <= self.max).then_some((next, false))
+    }
+
+    /// A PUBLISH with `alias` (from `get`) went out for `topic`.
+    pub fn sent(&mut self, topic: &str, alias: Option<(u16, bool)>) {
+        if let Some((a, false)) = alias {
+            self.given.insert(topic.to_string(), a);
+        }
+    }
+}
+
+/// The Subscription Identifiers of a 5.0 client's subscriptions that `msg` matches, in
+/// ascending order: looked up when the message is sent, so a message that waited (also across
+/// a restart) carries the identifiers of the subscriptions as they are then. At most one per
+/// subscription (`mqtt.max_subscriptions_per_client`); none for 3.1.1.
+fn sub_ids(st: &State, client: &str, msg: &Message) -> Vec<u32> {
+    if st.version != Version::V5 {
+        return Vec::new();
+    }
+    let own = *msg.from == *client;
+    let mut ids: Vec<u32> = st
+        .subs
+        .iter()
+        .filter(|(_, o)| !(o.no_local && own))
+        .filter_map(|(f, o)| o.sub_id.filter(|_| topic::matches(&msg.topic, f)))
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
 fn next_pkid(st: &mut State) -> u16 {
     loop {
         let p = st.next_pkid;
@@ -344,5 +425,25 @@ fn next_pkid(st: &mut State) -> u16 {
         if !st.inflight.contains_key(&p) {
             return p;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aliases_go_to_the_first_topics_up_to_the_maximum() {
+        let mut a = Aliases::new(2);
+        assert_eq!(a.get("t/a"), Some((1, false)));
+        // Not sent (too large, say): not known, and the same alias is offered again.
+        assert_eq!(a.get("t/a"), Some((1, false)));
+        a.sent("t/a", a.get("t/a"));
+        assert_eq!(a.get("t/a"), Some((1, true)));
+        a.sent("t/b", a.get("t/b"));
+        assert_eq!(a.get("t/b"), Some((2, true)));
+        assert_eq!(a.get("t/c"), None, "past the client's maximum");
+        assert_eq!(Aliases::new(0).get("t/a"), None);
+        assert_eq!(Aliases::new(u16::MAX).max, SERVER_ALIASES_MAX);
     }
 }

@@ -44,6 +44,8 @@ pub struct StoredSub {
     pub qos: u8,
     pub no_local: bool,
     pub retain_as_published: bool,
+    /// 5.0 Subscription Identifier; 0: none.
+    pub sub_id: u32,
 }
 
 /// A stored session.
@@ -52,6 +54,32 @@ pub struct SessionRecord {
     pub v5: bool,
     pub expiry_secs: u32,
     pub subs: Vec<StoredSub>,
+}
+
+/// What a session record begins with, before its rkyv bytes. Records without it are of the
+/// earlier layout (`old::SessionRecord`, no subscription identifiers); those never begin with
+/// it, since their first byte is a topic filter's (never NUL) or, without subscriptions, the
+/// `v5` flag followed by zero padding.
+const RECORD_TAG: &[u8; 8] = b"\0mqs\x02\0\0\0";
+
+/// The session record layout without subscription identifiers, still read.
+mod old {
+    use rkyv::{Archive, Deserialize, Serialize};
+
+    #[derive(Archive, Serialize, Deserialize)]
+    pub struct StoredSub {
+        pub filter: String,
+        pub qos: u8,
+        pub no_local: bool,
+        pub retain_as_published: bool,
+    }
+
+    #[derive(Archive, Serialize, Deserialize)]
+    pub struct SessionRecord {
+        pub v5: bool,
+        pub expiry_secs: u32,
+        pub subs: Vec<StoredSub>,
+    }
 }
 
 fn key(tag: u8, client: &str) -> Vec<u8> {
@@ -202,12 +230,13 @@ pub fn put_session(shard: &MqttShard, s: &Session) {
                 qos: o.qos,
                 no_local: o.no_local,
                 retain_as_published: o.retain_as_published,
+                sub_id: o.sub_id.unwrap_or(0),
             })
             .collect(),
     };
     drop(st);
-    let bytes = match rkyv::to_bytes::<rkyv::rancor::Error>(&rec) {
-        Ok(b) => b.into_vec(),
+    let bytes = match encode_record(&rec) {
+        Ok(b) => b,
         Err(e) => {
             tracing::error!(client = %s.client_id, "session not stored: cannot encode it: {e}");
             return;
@@ -243,11 +272,53 @@ pub fn delete_session(shard: &MqttShard, client: &str) {
     submit(shard, shard.id, ops, None);
 }
 
+fn encode_record(rec: &SessionRecord) -> Result<Vec<u8>, rkyv::rancor::Error> {
+    let body = rkyv::to_bytes::<rkyv::rancor::Error>(rec)?;
+    let mut out = Vec::with_capacity(RECORD_TAG.len() + body.len());
+    out.extend_from_slice(RECORD_TAG);
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+/// A stored session record of either layout; `None` for anything this build did not write.
 fn decode_record(bytes: &[u8]) -> Option<SessionRecord> {
+    match bytes.strip_prefix(RECORD_TAG) {
+        Some(body) => {
+            let aligned = aligned(body);
+            let archived =
+                rkyv::access::<ArchivedSessionRecord, rkyv::rancor::Error>(&aligned).ok()?;
+            rkyv::deserialize::<SessionRecord, rkyv::rancor::Error>(archived).ok()
+        }
+        None => decode_old_record(bytes),
+    }
+}
+
+fn decode_old_record(bytes: &[u8]) -> Option<SessionRecord> {
+    let aligned = aligned(bytes);
+    let archived =
+        rkyv::access::<old::ArchivedSessionRecord, rkyv::rancor::Error>(&aligned).ok()?;
+    let rec = rkyv::deserialize::<old::SessionRecord, rkyv::rancor::Error>(archived).ok()?;
+    Some(SessionRecord {
+        v5: rec.v5,
+        expiry_secs: rec.expiry_secs,
+        subs: rec
+            .subs
+            .into_iter()
+            .map(|s| StoredSub {
+                filter: s.filter,
+                qos: s.qos,
+                no_local: s.no_local,
+                retain_as_published: s.retain_as_published,
+                sub_id: 0,
+            })
+            .collect(),
+    })
+}
+
+fn aligned(bytes: &[u8]) -> rkyv::util::AlignedVec<16> {
     let mut aligned = rkyv::util::AlignedVec::<16>::with_capacity(bytes.len());
     aligned.extend_from_slice(bytes);
-    let archived = rkyv::access::<ArchivedSessionRecord, rkyv::rancor::Error>(&aligned).ok()?;
-    rkyv::deserialize::<SessionRecord, rkyv::rancor::Error>(archived).ok()
+    aligned
 }
 
 /// Every stored session of one shard's database: (client id, record).
@@ -285,6 +356,7 @@ pub fn load_sessions(shard: &MqttShard) -> Vec<Rc<Session>> {
                     qos: sub.qos,
                     no_local: sub.no_local,
                     retain_as_published: sub.retain_as_published,
+                    sub_id: (sub.sub_id != 0).then_some(sub.sub_id),
                 };
                 st.subs.insert(sub.filter, o);
             }
@@ -336,4 +408,60 @@ pub fn load_sessions(shard: &MqttShard) -> Vec<Rc<Session>> {
 /// A retained message as stored.
 pub fn decode_retained(bytes: &[u8]) -> Option<Message> {
     StoredMessage::decode(bytes).map(|m| m.to_message())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sub(filter: &str, sub_id: u32) -> StoredSub {
+        StoredSub {
+            filter: filter.into(),
+            qos: 1,
+            no_local: false,
+            retain_as_published: true,
+            sub_id,
+        }
+    }
+
+    #[test]
+    fn session_records_keep_subscription_identifiers() {
+        let rec = SessionRecord {
+            v5: true,
+            expiry_secs: 60,
+            subs: vec![sub("a/+", 7), sub("b/#", 0)],
+        };
+        let bytes = encode_record(&rec).unwrap();
+        assert_eq!(decode_record(&bytes), Some(rec));
+        assert_eq!(decode_record(b"garbage"), None);
+        assert_eq!(decode_record(&bytes[..bytes.len() - 1]), None);
+    }
+
+    #[test]
+    fn records_of_the_layout_without_identifiers_are_read() {
+        for (v5, filters) in [
+            (false, vec![]),
+            (true, vec!["short", "a/much/longer/filter"]),
+        ] {
+            let old = old::SessionRecord {
+                v5,
+                expiry_secs: 9,
+                subs: filters
+                    .iter()
+                    .map(|f| old::StoredSub {
+                        filter: f.to_string(),
+                        qos: 1,
+                        no_local: false,
+                        retain_as_published: true,
+                    })
+                    .collect(),
+            };
+            let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(&old).unwrap();
+            assert!(!bytes.starts_with(RECORD_TAG));
+            let rec = decode_record(&bytes).expect("an old record is read");
+            assert_eq!((rec.v5, rec.expiry_secs), (v5, 9));
+            let want: Vec<StoredSub> = filters.iter().map(|f| sub(f, 0)).collect();
+            assert_eq!(rec.subs, want);
+        }
+    }
 }

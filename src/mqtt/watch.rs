@@ -49,6 +49,7 @@ impl Watch {
             qos: 1,
             no_local: true,
             retain_as_published: true,
+            sub_id: None,
         };
         if broker::add_sub(shard, &session, filter, opts).1 {
             broker::announce(shard, vec![filter.to_string()], true, true).await;

@@ -21,6 +21,8 @@ pub struct Msg {
     pub correlation_data: Option<Vec<u8>>,
     pub content_type: Option<String>,
     pub expiry: Option<u32>,
+    /// 5.0 Subscription Identifiers, in the order they came.
+    pub sub_ids: Vec<usize>,
 }
 
 impl Msg {
@@ -230,6 +232,7 @@ impl Client {
                                 correlation_data: props.correlation_data.map(|b| b.to_vec()),
                                 content_type: props.content_type,
                                 expiry: props.message_expiry_interval,
+                                sub_ids: props.subscription_identifiers,
                             })
                         }
                         _ => continue,
@@ -289,6 +292,22 @@ impl Client {
             Handle::V4(c) => c.subscribe(filter, q4(qos)).unwrap(),
             Handle::V5(c) => c.subscribe(filter, q5(qos)).unwrap(),
         }
+        match self.next_where(WAIT, |g| matches!(g, Got::SubAck(_) | Got::Error(_))) {
+            Some(Got::SubAck(codes)) => codes,
+            other => panic!("no SUBACK for {filter}: {other:?}"),
+        }
+    }
+
+    /// Subscribes (5.0) with a Subscription Identifier and returns the SUBACK codes.
+    pub fn sub_with_id(&mut self, filter: &str, qos: u8, id: usize) -> Vec<u8> {
+        let Handle::V5(c) = &self.handle else {
+            panic!("5.0 only")
+        };
+        let props = rumqttc::v5::mqttbytes::v5::SubscribeProperties {
+            id: Some(id),
+            user_properties: Vec::new(),
+        };
+        c.subscribe_with_properties(filter, q5(qos), props).unwrap();
         match self.next_where(WAIT, |g| matches!(g, Got::SubAck(_) | Got::Error(_))) {
             Some(Got::SubAck(codes)) => codes,
             other => panic!("no SUBACK for {filter}: {other:?}"),

@@ -325,6 +325,96 @@ pub mod pkt {
         vec![0xE0, 0x00]
     }
 
+    /// A 5.0 SUBSCRIBE of one filter with raw property bytes.
+    pub fn subscribe5(pkid: u16, filter: &str, options: u8, props: &[u8]) -> Vec<u8> {
+        let mut b = pkid.to_be_bytes().to_vec();
+        var(props.len(), &mut b);
+        b.extend_from_slice(props);
+        s(filter, &mut b);
+        b.push(options);
+        frame(0x82, &b)
+    }
+
+    /// A Variable Byte Integer property (Subscription Identifier).
+    pub fn prop_var(id: u8, v: usize) -> Vec<u8> {
+        let mut b = vec![id];
+        var(v, &mut b);
+        b
+    }
+
+    /// The numeric properties (byte, two-byte, four-byte, variable byte integer) of a 5.0
+    /// CONNACK frame, in order; string and binary ones are skipped.
+    pub fn connack_props(p: &[u8]) -> Vec<(u8, u32)> {
+        let i = header_len(p) + 2;
+        numeric_props(&p[i..])
+    }
+
+    /// The numeric properties of a 5.0 PUBLISH frame, in order (as `connack_props`).
+    pub fn publish_props(p: &[u8]) -> Vec<(u8, u32)> {
+        let mut i = header_len(p);
+        i += 2 + u16::from_be_bytes([p[i], p[i + 1]]) as usize;
+        if (p[0] >> 1) & 3 > 0 {
+            i += 2;
+        }
+        numeric_props(&p[i..])
+    }
+
+    fn header_len(p: &[u8]) -> usize {
+        let mut i = 1;
+        while p[i] & 0x80 != 0 {
+            i += 1;
+        }
+        i + 1
+    }
+
+    /// A variable byte integer at `p`: (value, bytes it took).
+    fn read_var(p: &[u8]) -> (u32, usize) {
+        let (mut v, mut i) = (0u32, 0);
+        loop {
+            let b = p[i];
+            v |= ((b & 0x7f) as u32) << (7 * i);
+            i += 1;
+            if b & 0x80 == 0 {
+                return (v, i);
+            }
+        }
+    }
+
+    fn numeric_props(p: &[u8]) -> Vec<(u8, u32)> {
+        let (len, n) = read_var(p);
+        let props = &p[n..n + len as usize];
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < props.len() {
+            let id = props[i];
+            i += 1;
+            let be = |k: usize| props[i..i + k].iter().fold(0u32, |a, b| a << 8 | *b as u32);
+            let str_len = |at: usize| 2 + u16::from_be_bytes([props[at], props[at + 1]]) as usize;
+            match id {
+                0x01 | 0x17 | 0x19 | 0x24 | 0x25 | 0x28 | 0x29 | 0x2A => {
+                    out.push((id, be(1)));
+                    i += 1;
+                }
+                0x13 | 0x21 | 0x22 | 0x23 => {
+                    out.push((id, be(2)));
+                    i += 2;
+                }
+                0x02 | 0x11 | 0x18 | 0x27 => {
+                    out.push((id, be(4)));
+                    i += 4;
+                }
+                0x0B => {
+                    let (v, k) = read_var(&props[i..]);
+                    out.push((id, v));
+                    i += k;
+                }
+                0x26 => i += str_len(i) + str_len(i + str_len(i)),
+                _ => i += str_len(i),
+            }
+        }
+        out
+    }
+
     /// (topic, payload, qos, dup, pkid) of a PUBLISH frame (3.1.1 layout).
     pub fn parse_publish(p: &[u8], level: u8) -> (String, Vec<u8>, u8, bool, u16) {
         let qos = (p[0] >> 1) & 3;

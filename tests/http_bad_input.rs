@@ -49,20 +49,20 @@ fn malformed_request_line_is_400() {
 fn oversized_headers_are_431_and_body_413() {
     let s = Server::start(PRODUCT_TABLE);
     let big = format!(
-        "GET /Product/1 HTTP/1.1\r\nX-Big: {}\r\n\r\n",
+        "GET /Product/1 HTTP/1.1\r\nHost: h\r\nX-Big: {}\r\n\r\n",
         "a".repeat(20_000)
     );
     assert_eq!(
         status_of(&raw(&s.addr, big.as_bytes(), Duration::from_secs(2))),
         431
     );
-    let head = "PUT /Product/1 HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 2000000\r\n\r\n";
+    let head = "PUT /Product/1 HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\nContent-Length: 2000000\r\n\r\n";
     assert_eq!(
         status_of(&raw(&s.addr, head.as_bytes(), Duration::from_secs(2))),
         413
     );
     // A chunked body over the limit too.
-    let mut chunked = b"PUT /Product/1 HTTP/1.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    let mut chunked = b"PUT /Product/1 HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
     for _ in 0..20 {
         chunked.extend_from_slice(format!("{:x}\r\n{}\r\n", 65536, "x".repeat(65536)).as_bytes());
     }
@@ -180,7 +180,7 @@ fn slow_client_is_closed_and_others_are_served() {
 fn still_serving_quick(s: &Server) {
     let r = raw(
         &s.addr,
-        b"GET /health HTTP/1.1\r\nConnection: close\r\n\r\n",
+        b"GET /health HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
         Duration::from_secs(2),
     );
     assert_eq!(status_of(&r), 200, "{r}");
@@ -194,7 +194,9 @@ fn a_thousand_connections_opened_and_dropped() {
         let mut c = TcpStream::connect(&s.addr).unwrap();
         if i % 3 == 0 {
             // Some send half a request before vanishing.
-            let _ = c.write_all(b"PUT /Product/1 HTTP/1.1\r\nContent-Length: 50\r\n\r\n{\"a\"");
+            let _ = c.write_all(
+                b"PUT /Product/1 HTTP/1.1\r\nHost: h\r\nContent-Length: 50\r\n\r\n{\"a\"",
+            );
         }
         conns.push(c);
     }
@@ -233,7 +235,7 @@ fn pipelined_requests_are_answered_in_order() {
     for id in ["p1", "p2", "missing", "p1"] {
         req.extend_from_slice(format!("GET /Product/{id} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
     }
-    req.extend_from_slice(b"GET /Product/p2 HTTP/1.1\r\nConnection: close\r\n\r\n");
+    req.extend_from_slice(b"GET /Product/p2 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
     let out = raw(&s.addr, &req, Duration::from_secs(3));
     let statuses: Vec<u16> = out
         .match_indices("HTTP/1.1 ")
@@ -243,4 +245,36 @@ fn pipelined_requests_are_answered_in_order() {
     let v1 = out.find("\"v\":1").unwrap();
     let v2 = out.find("\"v\":2").unwrap();
     assert!(v1 < v2);
+}
+
+#[test]
+fn rfc9112_request_rules_get_their_answers_at_once() {
+    let s = Server::start(PRODUCT_TABLE);
+    let wait = Duration::from_secs(5);
+    let cases: [(&[u8], u16); 6] = [
+        // §3.2: an HTTP/1.1 request without Host.
+        (b"GET /Product/1 HTTP/1.1\r\n\r\n", 400),
+        // §6.2: Content-Length is 1*DIGIT.
+        (
+            b"PUT /Product/1 HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\nContent-Length: +2\r\n\r\n{}",
+            400,
+        ),
+        // §6.1: Transfer-Encoding in HTTP/1.0.
+        (
+            b"PUT /Product/1 HTTP/1.0\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+            400,
+        ),
+        // §3.2.2: absolute-form is accepted; its authority is the host.
+        (b"GET http://localhost/Product/1 HTTP/1.1\r\n\r\n", 404),
+        (b"GET http://evil.test/Product/1 HTTP/1.1\r\nHost: localhost\r\n\r\n", 421),
+        // RFC 9110 §9.1: a method the server does not know.
+        (b"get /Product/1 HTTP/1.1\r\nHost: h\r\n\r\n", 501),
+    ];
+    for (req, want) in cases {
+        let r = raw(&s.addr, req, wait);
+        assert_eq!(status_of(&r), want, "{}: {r}", String::from_utf8_lossy(req));
+    }
+    // Nothing was stored by the refused writes.
+    assert_eq!(get(&agent(), &s.url("/Product/1")).status, 404);
+    still_serving(&s);
 }

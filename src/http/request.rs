@@ -132,13 +132,15 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits, scratch: &'a mut Vec<u8>) -> Pa
         "OPTIONS" => Method::Options,
         _ => Method::Other,
     };
-    let target = req.path.unwrap_or("/");
-    if !target.starts_with('/') {
-        return Parsed::Error {
-            status: 400,
-            detail: format!("request target {target:?} must start with '/'"),
-        };
-    }
+    let (target, authority) = match request_target(req.path.unwrap_or("/")) {
+        Ok(t) => t,
+        Err(detail) => {
+            return Parsed::Error {
+                status: 400,
+                detail,
+            }
+        }
+    };
     let http10 = req.version == Some(0);
     let mut close = http10;
     let mut content_length: Option<usize> = None;
@@ -178,7 +180,9 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits, scratch: &'a mut Vec<u8>) -> Pa
         };
         let name = h.name;
         if name.eq_ignore_ascii_case("content-length") {
-            match value.parse::<usize>() {
+            // 1*DIGIT (RFC 9112 §6.2): no sign, no list.
+            let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+            match value.parse::<usize>().ok().filter(|_| digits).ok_or(()) {
                 Ok(n) if content_length.is_none_or(|c| c == n) => content_length = Some(n),
                 _ => {
                     return Parsed::Error {
@@ -242,6 +246,9 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits, scratch: &'a mut Vec<u8>) -> Pa
             expect_continue = value.eq_ignore_ascii_case("100-continue");
         }
     }
+    if let Some(error) = framing_and_host(http10, chunked, &mut r, authority) {
+        return error;
+    }
     if chunked && content_length.is_some() {
         return Parsed::Error {
             status: 400,
@@ -291,6 +298,61 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits, scratch: &'a mut Vec<u8>) -> Pa
         consumed: head_len + len,
         close,
     }
+}
+
+/// The request target: origin-form (`/path?query`), or absolute-form
+/// (`http://authority/path`), which a server MUST accept (RFC 9112 §3.2.2); its authority
+/// then stands for the Host header. Anything else is refused.
+fn request_target(target: &str) -> Result<(&str, Option<&str>), String> {
+    if target.starts_with('/') {
+        return Ok((target, None));
+    }
+    let rest = ["http://", "https://"]
+        .iter()
+        .find_map(|scheme| {
+            let head = target.get(..scheme.len())?;
+            head.eq_ignore_ascii_case(scheme)
+                .then(|| &target[scheme.len()..])
+        })
+        .ok_or_else(|| format!("request target {target:?} must start with '/' or http://"))?;
+    let split = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(split);
+    if authority.is_empty() || authority.contains('@') {
+        return Err(format!("request target {target:?} has no usable authority"));
+    }
+    // `http://host?q` has an empty path: it is `/`, which this server never serves with a
+    // query; refuse rather than guess.
+    if !path.starts_with('/') {
+        return Err(format!("request target {target:?} has no path"));
+    }
+    Ok((path, Some(authority)))
+}
+
+/// RFC 9112's rules on the head as a whole: an HTTP/1.1 request names its host (a Host
+/// header or an absolute-form target, which wins); an HTTP/1.0 request has no
+/// Transfer-Encoding (its framing would be ambiguous). The error to answer, if one breaks.
+fn framing_and_host<'a>(
+    http10: bool,
+    chunked: bool,
+    r: &mut Request<'a>,
+    authority: Option<&'a str>,
+) -> Option<Parsed<'a>> {
+    if http10 && chunked {
+        return Some(Parsed::Error {
+            status: 400,
+            detail: "an HTTP/1.0 request cannot use Transfer-Encoding".into(),
+        });
+    }
+    if authority.is_some() {
+        r.host = authority;
+    }
+    if !http10 && r.host.is_none() {
+        return Some(Parsed::Error {
+            status: 400,
+            detail: "an HTTP/1.1 request needs a Host header".into(),
+        });
+    }
+    None
 }
 
 enum Chunked {
@@ -351,7 +413,7 @@ mod tests {
     #[test]
     fn content_length_body_and_pipelining() {
         let mut s = Vec::new();
-        let buf = b"PUT /T/1?x=1 HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}GET / HTTP/1.1\r\n\r\n";
+        let buf = b"PUT /T/1?x=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n{}GET / HTTP/1.1\r\nHost: h\r\n\r\n";
         match parse(buf, &LIMITS, &mut s) {
             Parsed::Complete {
                 req,
@@ -362,7 +424,7 @@ mod tests {
                     (req.method, req.path, req.query, req.body),
                     (Method::Put, "/T/1", Some("x=1"), &b"{}"[..])
                 );
-                assert_eq!(consumed, buf.len() - 18);
+                assert_eq!(consumed, buf.len() - 27);
                 assert!(!close);
             }
             _ => panic!("expected a request"),
@@ -372,7 +434,7 @@ mod tests {
     #[test]
     fn chunked_body_is_decoded() {
         let mut s = Vec::new();
-        let buf = b"POST /T/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{\"\r\n4\r\na\":1\r\n1\r\n}\r\n0\r\n\r\n";
+        let buf = b"POST /T/ HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{\"\r\n4\r\na\":1\r\n1\r\n}\r\n0\r\n\r\n";
         match parse(buf, &LIMITS, &mut s) {
             Parsed::Complete { req, consumed, .. } => {
                 assert_eq!(req.body, b"{\"a\":1}");
@@ -393,17 +455,20 @@ mod tests {
             parse(b"GARBAGE\r\n\r\n", &LIMITS, &mut s),
             Parsed::Error { status: 400, .. }
         ));
-        let big = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(2000));
+        let big = format!(
+            "GET / HTTP/1.1\r\nHost: h\r\nX: {}\r\n\r\n",
+            "a".repeat(2000)
+        );
         assert!(matches!(
             parse(big.as_bytes(), &LIMITS, &mut s),
             Parsed::Error { status: 431, .. }
         ));
-        let body = b"PUT /T/1 HTTP/1.1\r\nContent-Length: 100\r\n\r\n";
+        let body = b"PUT /T/1 HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\n";
         assert!(matches!(
             parse(body, &LIMITS, &mut s),
             Parsed::Error { status: 413, .. }
         ));
-        let both = b"PUT /T/1 HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let both = b"PUT /T/1 HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n";
         assert!(matches!(
             parse(both, &LIMITS, &mut s),
             Parsed::Error { status: 400, .. }
@@ -412,5 +477,45 @@ mod tests {
             parse(b"GET / HTTP/1.0\r\n\r\n", &LIMITS, &mut s),
             Parsed::Complete { close: true, .. }
         ));
+    }
+
+    fn status_of(raw: &[u8]) -> Option<u16> {
+        match parse(raw, &LIMITS, &mut Vec::new()) {
+            Parsed::Error { status, .. } => Some(status),
+            Parsed::Complete { .. } => None,
+            Parsed::Incomplete { .. } => Some(0),
+        }
+    }
+
+    #[test]
+    fn rfc9112_request_rules_are_enforced() {
+        // §3.2: an HTTP/1.1 request without Host is 400; HTTP/1.0 may omit it.
+        assert_eq!(status_of(b"GET / HTTP/1.1\r\n\r\n"), Some(400));
+        assert_eq!(status_of(b"GET / HTTP/1.0\r\n\r\n"), None);
+        // §6.2: Content-Length is 1*DIGIT.
+        for cl in ["+2", "-2", " 2x", "2, 2", ""] {
+            let raw = format!("PUT /T/1 HTTP/1.1\r\nHost: h\r\nContent-Length: {cl}\r\n\r\n{{}}");
+            assert_eq!(status_of(raw.as_bytes()), Some(400), "{cl:?}");
+        }
+        // §6.1: Transfer-Encoding in HTTP/1.0 is faulty framing.
+        let te10 = b"PUT /T/1 HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+        assert_eq!(status_of(te10), Some(400));
+    }
+
+    #[test]
+    fn absolute_form_targets_are_accepted_and_name_the_host() {
+        let mut s = Vec::new();
+        let raw = b"GET http://Node:9926/T/1?select(a) HTTP/1.1\r\nHost: other\r\n\r\n";
+        match parse(raw, &LIMITS, &mut s) {
+            Parsed::Complete { req, .. } => {
+                assert_eq!((req.path, req.query), ("/T/1", Some("select(a)")));
+                assert_eq!(req.host, Some("Node:9926"), "the target's authority wins");
+            }
+            _ => panic!("absolute-form refused"),
+        }
+        for bad in ["ftp://h/x", "http:///x", "http://u@h/x", "http://h", "*"] {
+            let raw = format!("GET {bad} HTTP/1.1\r\nHost: h\r\n\r\n");
+            assert_eq!(status_of(raw.as_bytes()), Some(400), "{bad}");
+        }
     }
 }

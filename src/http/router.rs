@@ -104,8 +104,14 @@ pub fn percent_decode(s: &str) -> Option<Cow<'_, str>> {
     crate::query::percent::percent_decode(s).ok()
 }
 
-/// `405` with the methods a resource allows.
+/// `405` with the methods a resource allows (`501` for a method the server does not know,
+/// RFC 9110 §9.1).
 pub fn not_allowed(method: Method, allow: &str) -> Response {
+    if method == Method::Other {
+        let mut r = problem(501, "this method is not implemented");
+        r.extra.push(format!("Allow: {allow}"));
+        return r;
+    }
     let mut r = problem(
         405,
         &format!("{} is not allowed here; allowed: {allow}", method.as_str()),

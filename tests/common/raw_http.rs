@@ -60,6 +60,13 @@ impl Http {
         body: &str,
     ) -> Option<Answer> {
         let mut req = format!("{method} {path} HTTP/1.1\r\n");
+        // HTTP/1.1 needs a Host (RFC 9112 §3.2): `localhost` unless the caller names one.
+        if !head_lines
+            .iter()
+            .any(|h| h.to_ascii_lowercase().starts_with("host:"))
+        {
+            req.push_str("Host: localhost\r\n");
+        }
         for h in head_lines {
             req.push_str(h);
             req.push_str("\r\n");

@@ -409,3 +409,21 @@ fn mqtt_v5_server_topic_aliases() {
     assert_eq!(got, ["ta/a", "", "ta/b", "ta/c", "", ""]);
     resolved.sub("ta/more", 0);
 }
+
+#[test]
+fn mqtt_v5_enhanced_authentication_is_refused_cleanly() {
+    let s = server();
+    let mut r = Raw::connect(&s.mqtt_addr);
+    let method = b"SCRAM-SHA-1";
+    let mut props = vec![0x15, 0, method.len() as u8];
+    props.extend_from_slice(method);
+    r.send(&pkt::connect5("scram", true, 30, &props, None));
+    let connack = r.packet(WAIT).expect("a CONNACK");
+    assert_eq!(connack[0], 0x20, "{connack:?}");
+    assert_eq!(connack[3], 0x8C, "Bad authentication method: {connack:?}");
+    r.until_closed(WAIT);
+    // The same client without the method connects.
+    let mut ok = Raw::connect(&s.mqtt_addr);
+    ok.send(&pkt::connect5("scram", true, 30, &[], None));
+    assert_eq!(ok.packet(WAIT).unwrap()[3], 0);
+}

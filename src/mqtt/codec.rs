@@ -145,6 +145,7 @@ fn from_v4(p: v4::Packet) -> Result<Packet, Fault> {
                     .login
                     .map(|l| super::packet::Password::new(l.password.into_bytes())),
                 client_id: c.client_id,
+                auth_method: None,
             }))
         }
         v4::Packet::Publish(p) => Packet::Publish(PublishIn {
@@ -253,6 +254,7 @@ fn from_v5(p: v5::Packet) -> Result<Packet, Fault> {
                     .login
                     .map(|l| super::packet::Password::new(l.password.into_bytes())),
                 client_id: c.client_id,
+                auth_method: props.authentication_method,
             }))
         }
         v5::Packet::Publish(p) => {

@@ -50,6 +50,7 @@ pub fn connack(out: &mut BytesMut, v: Version, info: ConnAckInfo) {
                 0x86 => v5::ConnectReturnCode::BadUserNamePassword,
                 0x87 => v5::ConnectReturnCode::NotAuthorized,
                 0x89 => v5::ConnectReturnCode::ServerBusy,
+                0x8C => v5::ConnectReturnCode::BadAuthenticationMethod,
                 0x97 => v5::ConnectReturnCode::QuotaExceeded,
                 _ => v5::ConnectReturnCode::UnspecifiedError,
             };

@@ -91,6 +91,13 @@ pub async fn connect(
     let (keep_alive, told) = keep_alive(&c, cfg.max_keep_alive_secs);
     let client: Arc<str> = Arc::from(c.client_id.as_str());
     let auth_generation = shard.security.directory().generation;
+    if c.auth_method.is_some() {
+        // Enhanced authentication is not offered: 0x8C, before any credential is looked at
+        // (MQTT 5.0 §4.12: the server does not support the method).
+        super::count(&shard.mqtt_node.stats.connects_unauthorized);
+        encode::connack(out, v, info(false, 0x8C, None, cfg, None));
+        return None;
+    }
     let user = match acl::authenticate(shard, &c, certified.as_deref()).await {
         Ok(user) => user,
         Err((v4, v5)) => {

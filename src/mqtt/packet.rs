@@ -22,6 +22,8 @@ pub struct Connect {
     pub topic_alias_max: u16,
     pub username: Option<String>,
     pub password: Option<Password>,
+    /// 5.0 Authentication Method (enhanced authentication): not supported, so refused.
+    pub auth_method: Option<String>,
 }
 
 /// A CONNECT's password: kept out of every log (`Debug` prints no byte of it).

@@ -7,7 +7,8 @@
 //! counted in the shard's metrics (route class, status, latency) once answered. Closes idle
 //! connections
 //! and clients that trickle a request too slowly. Generic over the byte stream (`net::Io`):
-//! plain TCP and TLS run the same code.
+//! plain TCP and TLS run the same code. Its buffers start small and grow with the request;
+//! what one large request or answer grew is given back once the connection is idle.
 
 use super::metrics::requests::RouteClass;
 use super::realtime::Stream;
@@ -22,6 +23,13 @@ use std::time::{Duration, Instant};
 
 /// Answers waiting in the output buffer are written once it holds this much.
 const FLUSH_AT: usize = 64 * 1024;
+/// A connection's read buffer starts this small (a request head of a few hundred bytes fits)
+/// and grows by doubling up to the request limits; its output buffer starts empty.
+const INITIAL_READ_BUFFER: usize = 2048;
+/// Buffers grown past this by one large request or answer are given back once the
+/// connection is idle, so an idle connection costs its initial buffers, not its largest
+/// request.
+const KEEP_WHEN_IDLE: usize = 64 * 1024;
 
 /// Serves one connection until it closes (or leaves HTTP for an SSE or WebSocket stream).
 pub async fn serve<S: Io>(shard: &Rc<HttpShard>, stream: S, client: Client) {
@@ -110,9 +118,9 @@ impl<'a, S: Io> Conn<'a, S> {
             max_buffer: cfg.max_header_bytes + cfg.max_body_bytes + cfg.max_body_bytes / 8 + 1024,
             idle: Duration::from_millis(cfg.idle_timeout_ms),
             request_timeout: Duration::from_millis(cfg.request_timeout_ms),
-            buf: vec![0; 8192],
+            buf: vec![0; INITIAL_READ_BUFFER],
             len: 0,
-            out: Vec::with_capacity(8192),
+            out: Vec::new(),
             scratch: Vec::new(),
             started: None,
             continued: false,
@@ -258,6 +266,7 @@ impl<'a, S: Io> Conn<'a, S> {
         self.started = if self.len > 0 {
             Some(Instant::now())
         } else {
+            self.release_large_buffers();
             None
         };
         if close_after {
@@ -268,6 +277,18 @@ impl<'a, S: Io> Conn<'a, S> {
             return self.flush().await;
         }
         true
+    }
+
+    /// Gives back the read and chunked-body buffers a large request grew (nothing is
+    /// buffered now).
+    fn release_large_buffers(&mut self) {
+        debug_assert_eq!(self.len, 0, "released with a request buffered");
+        if self.buf.len() > KEEP_WHEN_IDLE {
+            self.buf = vec![0; INITIAL_READ_BUFFER];
+        }
+        if self.scratch.capacity() > KEEP_WHEN_IDLE {
+            self.scratch = Vec::new();
+        }
     }
 
     /// Writes what is pending, then reads more: within the idle timeout between requests,
@@ -320,6 +341,9 @@ impl<'a, S: Io> Conn<'a, S> {
             return false;
         }
         self.out.clear();
+        if self.out.capacity() > KEEP_WHEN_IDLE {
+            self.out = Vec::new();
+        }
         true
     }
 

@@ -1,15 +1,14 @@
 //! What the broker does with each packet of a connected client: CONNECT (session lookup,
 //! takeover, CONNACK, redelivery), PUBLISH at QoS 0/1/2 (topic aliases, retained, tables as
-//! topics, routing), the acknowledgements, SUBSCRIBE/UNSUBSCRIBE (summary updates before the
-//! SUBACK, retained delivery), PINGREQ and DISCONNECT; and the end of a connection (will,
-//! session expiry).
+//! topics, routing), the acknowledgements, UNSUBSCRIBE, PINGREQ and DISCONNECT (SUBSCRIBE is
+//! `subscribe.rs`); and the end of a connection (will, session expiry).
 
 use super::broker;
 use super::codec::Version;
 use super::encode::{self, Ack, ConnAckInfo};
 use super::message::Message;
-use super::packet::{Connect, Fault, Packet, PublishIn, SubRequest};
-use super::session::{Link, Session, SubOpts};
+use super::packet::{Connect, Fault, Packet, PublishIn};
+use super::session::{Link, Session};
 use super::MqttShard;
 use super::{acl, retained, store, tables, topic};
 use crate::security::limits::{bump, PublishLimit};
@@ -285,7 +284,9 @@ pub async fn handle(ctx: &mut Ctx, p: Packet) -> Result<(), Fault> {
             let reason = if had { 0 } else { 0x92 };
             encode::ack(&mut ctx.out, ctx.v, Ack::PubComp, pkid, reason);
         }
-        Packet::Subscribe { pkid, filters } => subscribe(ctx, pkid, filters).await,
+        Packet::Subscribe { pkid, filters } => {
+            super::subscribe::subscribe(ctx, pkid, filters).await
+        }
         Packet::Unsubscribe { pkid, filters } => {
             let mut existed = Vec::new();
             let mut gone = Vec::new();
@@ -562,91 +563,6 @@ pub async fn publish_message(shard: &MqttShard, msg: Message, wait: bool) -> (u8
         }
     }
     (0, broker::route(shard, Arc::new(msg), wait).await)
-}
-
-async fn subscribe(ctx: &mut Ctx, pkid: u16, filters: Vec<SubRequest>) {
-    let _recording = Recording::start(&ctx.session);
-    let shard = ctx.shard.clone();
-    let cfg = &shard.config().mqtt;
-    let v5 = ctx.v == Version::V5;
-    let mut codes = Vec::with_capacity(filters.len());
-    let mut first = Vec::new();
-    let mut send_retained = Vec::new();
-    for r in filters {
-        if !topic::valid_filter(&r.filter) {
-            codes.push(if v5 { 0x8F } else { 0x80 });
-            continue;
-        }
-        if v5 && topic::is_shared(&r.filter) {
-            codes.push(0x9E);
-            continue;
-        }
-        if let Some(user) = ctx.user.as_ref() {
-            if !acl::may_subscribe(&shard, user, &r.filter) {
-                super::count(&shard.mqtt_node.stats.subscribes_unauthorized);
-                tracing::debug!(client = %ctx.session.client_id, user = %user.name, filter = %r.filter, "subscribe refused: not authorized");
-                codes.push(if v5 { 0x87 } else { 0x80 });
-                continue;
-            }
-        }
-        let has = ctx.session.st.borrow().subs.contains_key(&r.filter);
-        if !has && ctx.session.st.borrow().subs.len() >= cfg.max_subscriptions_per_client {
-            codes.push(if v5 { 0x97 } else { 0x80 });
-            continue;
-        }
-        let qos = r.qos.min(2);
-        let opts = SubOpts {
-            qos,
-            no_local: r.no_local,
-            retain_as_published: r.retain_as_published,
-            sub_id: r.sub_id,
-        };
-        let (new, first_here) = broker::add_sub(&shard, &ctx.session, &r.filter, opts);
-        if first_here {
-            first.push(r.filter.clone());
-        }
-        if r.retain_handling == 0 || (r.retain_handling == 1 && new) {
-            send_retained.push((r.filter, qos));
-        }
-        codes.push(qos);
-    }
-    // Every shard knows of the new filters before the client hears SUBACK, so a publish made
-    // after the SUBACK on any shard reaches this subscriber.
-    tracing::debug!(shard = shard.id, client = %ctx.session.client_id, ?first, "subscribe: announcing");
-    broker::announce(&shard, first, true, true).await;
-    tracing::debug!(shard = shard.id, client = %ctx.session.client_id, "subscribe: announced");
-    if ctx.session.persistent() {
-        store::put_session(&shard, &ctx.session);
-    }
-    encode::suback(&mut ctx.out, ctx.v, pkid, &codes);
-    for (filter, qos) in send_retained {
-        let mut msgs = retained::matching(&shard, &filter);
-        msgs.extend(tables::snapshot(&shard, &filter));
-        for m in msgs {
-            // A change delivered while we subscribed skips its older or equal snapshot, and
-            // the snapshot a live copy of itself that comes later (`mqtt::fresh`).
-            let q = qos.min(m.qos);
-            ctx.session.enqueue_first(&shard, m, q);
-        }
-    }
-}
-
-/// A subscribe in progress: live record events are remembered for its first batch until
-/// it ends (also when the connection drops mid-subscribe).
-struct Recording(Rc<Session>);
-
-impl Recording {
-    fn start(session: &Rc<Session>) -> Recording {
-        session.st.borrow_mut().subscribing += 1;
-        Recording(session.clone())
-    }
-}
-
-impl Drop for Recording {
-    fn drop(&mut self) {
-        let mut st = self.0.st.borrow_mut();
-        st.subscribing = st.subscribing.saturating_sub(1);
-    }
 }
 
 /// Publishes a will now (its expiry interval becomes a deadline).

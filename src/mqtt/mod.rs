@@ -27,6 +27,7 @@ pub mod retained;
 pub mod session;
 pub mod shard;
 pub mod store;
+pub mod subscribe;
 pub mod tables;
 pub mod topic;
 pub mod trie;

@@ -46,6 +46,7 @@ impl StaticFiles {
         };
         walk.dir(Path::new(dir), "", 0)
             .map_err(|e| format!("http.static_dir {dir:?}: {e}"))?;
+        walk.index_directories();
         tracing::info!(
             dir = %dir,
             files = walk.files.len(),
@@ -91,9 +92,6 @@ impl StaticFiles {
             return None;
         }
         let path = crate::query::percent::percent_decode(path).ok()?;
-        if path.ends_with('/') {
-            return self.files.get(&format!("{path}index.html"));
-        }
         self.files.get(path.as_ref())
     }
 }
@@ -126,6 +124,27 @@ impl Walk {
             }
         }
         Ok(())
+    }
+
+    /// `/dir/` serves `/dir/index.html`: stored under both paths (the body is shared), so a
+    /// lookup never builds a path.
+    fn index_directories(&mut self) {
+        let dirs: Vec<(String, File)> = self
+            .files
+            .iter()
+            .filter_map(|(url, f)| {
+                let dir = url
+                    .strip_suffix("index.html")
+                    .filter(|d| d.ends_with('/'))?;
+                let copy = File {
+                    body: f.body.clone(),
+                    content_type: f.content_type,
+                    etag: f.etag.clone(),
+                };
+                Some((dir.to_string(), copy))
+            })
+            .collect();
+        self.files.extend(dirs);
     }
 
     fn file(&mut self, path: &Path, url: String) -> Result<(), String> {
@@ -197,6 +216,7 @@ mod tests {
         std::fs::create_dir(dir.path().join("app")).unwrap();
         std::fs::write(dir.path().join("app/main file.js"), "1").unwrap();
         std::fs::write(dir.path().join(".env"), "SECRET=1").unwrap();
+        std::fs::write(dir.path().join("app/notindex.html"), "x").unwrap();
         let s = load(dir.path(), 1024).unwrap();
         assert!(s.file("/").is_some());
         assert_eq!(
@@ -206,6 +226,11 @@ mod tests {
         assert!(s.file("/app/main%20file.js").is_some());
         assert!(s.file("/.env").is_none());
         assert!(s.file("/Product").is_none());
+        assert!(
+            s.file("/app/not").is_none(),
+            "only index.html stands for its directory"
+        );
+        assert!(s.file("/app/").is_none(), "app/ has no index.html");
     }
 
     #[test]

@@ -10,32 +10,11 @@ use common::auth::*;
 use common::*;
 use serde_json::json;
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 const TABLES: &str = "[[tables]]\nname = \"Load\"\nprimary_key = \"id\"\n\n[[tables]]\nname = \"Static\"\nprimary_key = \"id\"\n\n[shards]\ncount = 2\n";
-
-/// Runs the binary with `args`, `stdin` as its input: (success, stdout + stderr).
-fn cli(args: &[&str], stdin: &str) -> (bool, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_microlith"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn microlith");
-    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    let out = child.wait_with_output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
 
 /// `microlith backup --to DIR` against `s`, as the super-user unless `anonymous`.
 fn backup(s: &Server, to: &str, anonymous: bool) -> (bool, String) {

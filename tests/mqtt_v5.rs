@@ -12,6 +12,16 @@ fn server() -> Server {
     Server::start("[shards]\ncount = 2\n")
 }
 
+/// A raw 5.0 client with CONNECT properties `props`, subscribed to `filter` at `qos`.
+fn raw_subscriber(s: &Server, id: &str, props: &[u8], filter: &str, qos: u8) -> Raw {
+    let mut r = Raw::connect(&s.mqtt_addr);
+    r.send(&pkt::connect5(id, true, 30, props, None));
+    r.packet(WAIT).expect("a CONNACK");
+    r.send(&pkt::subscribe(5, 1, filter, qos));
+    r.packet_of(9, WAIT).expect("a SUBACK");
+    r
+}
+
 #[test]
 fn mqtt_v5_properties_pass_through() {
     let s = server();
@@ -71,17 +81,7 @@ fn mqtt_v5_topic_alias() {
 #[test]
 fn mqtt_v5_receive_maximum() {
     let s = server();
-    let mut r = Raw::connect(&s.mqtt_addr);
-    r.send(&pkt::connect5(
-        "rmax",
-        true,
-        30,
-        &pkt::prop16(0x21, 1),
-        None,
-    ));
-    r.packet(WAIT).unwrap();
-    r.send(&pkt::subscribe(5, 1, "rmax/t", 1));
-    r.packet_of(9, WAIT).unwrap();
+    let mut r = raw_subscriber(&s, "rmax", &pkt::prop16(0x21, 1), "rmax/t", 1);
     let mut p = Client::v5(&s.mqtt_addr, "rmax-pub", true);
     for i in 0..3 {
         p.publish("rmax/t", 1, false, i.to_string().as_bytes());
@@ -196,13 +196,9 @@ fn mqtt_v5_will_delay() {
 #[test]
 fn mqtt_v5_client_maximum_packet_size() {
     let s = server();
-    let mut r = Raw::connect(&s.mqtt_addr);
     // A window of one: the message not sent must not hold it (it is not in flight).
     let props = [pkt::prop32(0x27, 128), pkt::prop16(0x21, 1)].concat();
-    r.send(&pkt::connect5("small", true, 30, &props, None));
-    r.packet(WAIT).unwrap();
-    r.send(&pkt::subscribe(5, 1, "small/t", 1));
-    r.packet_of(9, WAIT).unwrap();
+    let mut r = raw_subscriber(&s, "small", &props, "small/t", 1);
     let mut p = Client::v5(&s.mqtt_addr, "small-pub", true);
     p.publish("small/t", 1, false, &[b'x'; 500]);
     p.publish("small/t", 1, false, b"fits");
@@ -352,22 +348,8 @@ fn mqtt_v5_server_keep_alive() {
 #[test]
 fn mqtt_v5_server_topic_aliases() {
     let s = server();
-    let mut r = Raw::connect(&s.mqtt_addr);
-    r.send(&pkt::connect5(
-        "ta-raw",
-        true,
-        30,
-        &pkt::prop16(0x22, 2),
-        None,
-    ));
-    r.packet(WAIT).unwrap();
-    r.send(&pkt::subscribe(5, 1, "ta/#", 0));
-    r.packet_of(9, WAIT).unwrap();
-    let mut plain = Raw::connect(&s.mqtt_addr);
-    plain.send(&pkt::connect5("ta-plain", true, 30, &[], None));
-    plain.packet(WAIT).unwrap();
-    plain.send(&pkt::subscribe(5, 1, "ta/#", 0));
-    plain.packet_of(9, WAIT).unwrap();
+    let mut r = raw_subscriber(&s, "ta-raw", &pkt::prop16(0x22, 2), "ta/#", 0);
+    let mut plain = raw_subscriber(&s, "ta-plain", &[], "ta/#", 0);
     let mut resolved = Client::v5_with(&s.mqtt_addr, "ta-rumqttc", true, |o| {
         o.set_topic_alias_max(Some(8));
     });

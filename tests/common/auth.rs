@@ -88,33 +88,16 @@ pub fn user_add_offline(
     role: &str,
     password: &str,
 ) -> (bool, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_microlith"))
-        .args([
-            "user",
-            "add",
-            name,
-            "--role",
-            role,
-            "--password-stdin",
-            "--config",
-        ])
-        .arg(config)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn microlith user add");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{password}\n").as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    let config = config.to_str().expect("a UTF-8 config path");
+    let args = [
+        "user",
+        "add",
+        name,
+        "--role",
+        role,
+        "--password-stdin",
+        "--config",
+        config,
+    ];
+    cli(&args, &format!("{password}\n"))
 }

@@ -374,3 +374,22 @@ pub fn shard_records(a: &ureq::Agent, s: &Server) -> Vec<i64> {
         .map(|x| x["records"].as_i64().unwrap())
         .collect()
 }
+
+/// Runs the binary with `args` and `stdin` as its input: (success, stdout + stderr).
+pub fn cli(args: &[&str], stdin: &str) -> (bool, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_microlith"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn microlith");
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}

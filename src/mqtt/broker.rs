@@ -194,8 +194,9 @@ pub fn add_sub(shard: &MqttShard, s: &Session, filter: &str, o: SubOpts) -> (boo
             .is_none();
     let mut local = shard.mqtt.local.borrow_mut();
     if local.is_empty() {
-        // Record changes are delivered through the change feed: ask the writers for it. If
-        // they skipped this shard (no other listener had an interest), that is no gap to fill.
+        // Record changes are delivered through the change feed: ask the writers for it, then
+        // start from what they have committed (a group that skipped this shard is read back
+        // from the change log: `feed::reset_positions`).
         if shard.node.feed_interest[shard.id].fetch_add(1, Ordering::Relaxed) == 0 {
             crate::runtime::feed::reset_positions(shard);
         }

@@ -8,6 +8,7 @@ use super::shard::Shard;
 use crate::storage::changelog::{Change, ChangeBatch};
 use crate::storage::keys;
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// Most changes read back from a change log to fill one gap.
@@ -24,6 +25,11 @@ pub async fn run(shard: Rc<Shard>, rx: flume::Receiver<Arc<ChangeBatch>>) {
             .get(batch.shard)
             .copied()
             .unwrap_or(0);
+        let end = batch.first_seq + batch.changes.len() as u64;
+        if expected != 0 && end <= expected {
+            // Committed before this shard's position was reset: already in what it read.
+            continue;
+        }
         if expected != 0 && batch.first_seq < expected {
             // A writer hands its batches over in commit order: an older one now is a bug.
             tracing::error!(
@@ -82,11 +88,16 @@ fn fill_gap(shard: &Shard, w: usize, from: u64, to: u64) {
     }
 }
 
-/// Forgets where each writer's feed was: the next batch is taken as it comes, without gap
-/// filling (for a listener that starts after a time with no interest in the feed, when the
-/// writers skipped this shard on purpose).
+/// Restarts each writer's feed position at what it has committed now, for a listener that
+/// starts after a time with no interest in the feed (the writers skipped this shard on
+/// purpose). Call it after the interest is registered and before reading current state: a
+/// group that began before the interest showed is not fed, but it commits at or past this
+/// position, so the next batch shows the gap and it is read back from the change log; a group
+/// committed before is in the state read after this (its commit precedes the Release store
+/// of `changelog_next`). Changes seen both ways are deduplicated by version downstream.
 pub fn reset_positions(shard: &Shard) {
-    for next in shard.feed_next_seq.borrow_mut().iter_mut() {
-        *next = 0;
+    let stats = &shard.node.writer_stats;
+    for (w, next) in shard.feed_next_seq.borrow_mut().iter_mut().enumerate() {
+        *next = stats[w].changelog_next.load(Ordering::Acquire);
     }
 }

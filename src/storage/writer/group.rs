@@ -235,7 +235,8 @@ impl Writer {
         s.records.fetch_add(record_delta, Ordering::Relaxed);
         s.writes.fetch_add(written, Ordering::Relaxed);
         s.batches.fetch_add(1, Ordering::Relaxed);
-        s.changelog_next.store(self.next_seq, Ordering::Relaxed);
+        // Release: a reader that loads it (Acquire) sees the group's commit (`feed::reset_positions`).
+        s.changelog_next.store(self.next_seq, Ordering::Release);
         s.tombstones_purged.fetch_add(purged, Ordering::Relaxed);
     }
 

@@ -55,6 +55,10 @@ pub struct ClusterConfig {
     pub reconnect_max_ms: u64,
     /// A tombstone is purged once every node holds it and it is at least this old (ms).
     pub tombstone_grace_ms: u64,
+    /// A change from a peer whose version is more than this far ahead of this node's wall
+    /// clock is refused (the link closes and retries) rather than dragging every node's
+    /// hybrid logical clock into the future (milliseconds).
+    pub max_clock_drift_ms: u64,
 }
 
 /// One `[[cluster.peers]]` entry.
@@ -78,6 +82,7 @@ impl Default for ClusterConfig {
             max_frame_bytes: 4 * 1024 * 1024,
             reconnect_max_ms: 5_000,
             tombstone_grace_ms: 3_600_000,
+            max_clock_drift_ms: 60_000,
         }
     }
 }
@@ -165,6 +170,12 @@ impl ClusterConfig {
             return Err(err(
                 "cluster.tombstone_grace_ms",
                 "must be at most 30 days (2592000000)",
+            ));
+        }
+        if !(1_000..=86_400_000).contains(&self.max_clock_drift_ms) {
+            return Err(err(
+                "cluster.max_clock_drift_ms",
+                "must be between 1000 (1 s) and 86400000 (1 day) milliseconds",
             ));
         }
         if !(100..=600_000).contains(&self.reconnect_max_ms) {

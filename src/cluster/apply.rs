@@ -97,7 +97,7 @@ mod tests {
         let db = ShardDb::open(dir, 1 << 20).unwrap();
         let settings = WriterSettings {
             node_id: 9,
-            clock_offset_ms: 0,
+            clock: crate::storage::clock::Clock::system(),
             durability: Durability::Buffered,
             changelog_retention: Duration::from_secs(3600),
             changelog_max_entries: 1_000_000,

@@ -6,6 +6,7 @@
 
 use super::frame::RepairRecord;
 use crate::storage::envelope::Envelope;
+use crate::storage::hlc::Version;
 use crate::storage::keys;
 use crate::storage::layout::owner_of;
 use crate::storage::shard_db::{prefix_successor, ShardDb};
@@ -34,11 +35,35 @@ impl TableDigest {
     }
 }
 
+/// The digest of one partition: fed each record's (id, version, tombstone) in id order.
+pub struct PartitionHasher(Sha256);
+
+impl Default for PartitionHasher {
+    fn default() -> Self {
+        PartitionHasher(Sha256::new())
+    }
+}
+
+impl PartitionHasher {
+    pub fn add(&mut self, id: &str, version: Version, tombstone: bool) {
+        let h = &mut self.0;
+        h.update((id.len() as u32).to_be_bytes());
+        h.update(id.as_bytes());
+        h.update(version.clock.to_be_bytes());
+        h.update(version.node.to_be_bytes());
+        h.update([tombstone as u8]);
+    }
+
+    pub fn finish(self) -> [u8; 32] {
+        self.0.finalize().into()
+    }
+}
+
 /// Digests of every table stored on this node.
 pub fn compute(dbs: &[ShardDb]) -> fjall::Result<BTreeMap<String, TableDigest>> {
     let mut out: BTreeMap<String, TableDigest> = BTreeMap::new();
     for db in dbs {
-        let mut current: Option<(String, u16, Sha256)> = None;
+        let mut current: Option<(String, u16, PartitionHasher)> = None;
         for guard in db.records.iter() {
             let (k, v) = guard.into_inner()?;
             let (Some((table, partition, id)), Some(env)) =
@@ -49,19 +74,12 @@ pub fn compute(dbs: &[ShardDb]) -> fjall::Result<BTreeMap<String, TableDigest>> 
             let same = matches!(&current, Some((t, p, _)) if t == table && *p == partition);
             if !same {
                 if let Some((t, p, h)) = current.take() {
-                    out.entry(t)
-                        .or_default()
-                        .parts
-                        .insert(p, h.finalize().into());
+                    out.entry(t).or_default().parts.insert(p, h.finish());
                 }
-                current = Some((table.to_string(), partition, Sha256::new()));
+                current = Some((table.to_string(), partition, PartitionHasher::default()));
             }
             if let Some((_, _, h)) = current.as_mut() {
-                h.update((id.len() as u32).to_be_bytes());
-                h.update(id.as_bytes());
-                h.update(env.version.clock.to_be_bytes());
-                h.update(env.version.node.to_be_bytes());
-                h.update([env.tombstone as u8]);
+                h.add(id, env.version, env.tombstone);
             }
             let t = out.entry(table.to_string()).or_default();
             if env.tombstone {
@@ -71,10 +89,7 @@ pub fn compute(dbs: &[ShardDb]) -> fjall::Result<BTreeMap<String, TableDigest>> 
             }
         }
         if let Some((t, p, h)) = current.take() {
-            out.entry(t)
-                .or_default()
-                .parts
-                .insert(p, h.finalize().into());
+            out.entry(t).or_default().parts.insert(p, h.finish());
         }
     }
     Ok(out)

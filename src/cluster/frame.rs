@@ -9,8 +9,9 @@ use crate::storage::changelog::Change;
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use rkyv::{Archive, Deserialize, Serialize};
 
-/// Protocol version, checked in `Hello` (2: MQTT messages are forwarded in `Publish`).
-pub const PROTO: u32 = 3;
+/// Protocol version, checked in `Hello` (2: MQTT messages are forwarded in `Publish`; 3:
+/// `Interest`; 4: `Changes` says where it starts, so any loss or repeat inside a stream shows).
+pub const PROTO: u32 = 4;
 
 /// Bytes before a frame's payload.
 pub const HEADER: usize = 8;
@@ -93,11 +94,13 @@ pub enum Frame {
         shard: u16,
         from: u64,
     },
-    /// Entries of the sender's change log up to `upto` (exclusive); only changes made on the
-    /// sender are included. `log_next` is the sender's next sequence; `lag_entries` and
+    /// Entries of the sender's change log in `[from, upto)`; only changes made on the sender
+    /// are included. `from` is where the previous batch of the stream ended (or the subscribed
+    /// cursor), so the receiver refuses a batch that does not continue its stream. `log_next` is the sender's next sequence; `lag_entries` and
     /// `lag_ms` are what the receiver had not acknowledged when this was sent (for `/status`).
     Changes {
         shard: u16,
+        from: u64,
         entries: Vec<Entry>,
         upto: u64,
         log_next: u64,

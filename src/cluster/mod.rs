@@ -6,8 +6,10 @@
 //! from its durable cursors and applies them last-writer-wins through the owning shards'
 //! writers; anti-entropy repair covers what the logs no longer hold. See docs/replication.md.
 //!
-//! Rooms: `frame` (wire format), `auth` (secret and proofs), `handshake`, `push` (sending
-//! side), `pull` (receiving side, repair), `apply` (routing to writers), `cursor` (durable
+//! Rooms: `frame` (wire format), `auth` (secret and proofs), `handshake`, `inbound` and
+//! `outbound` (the two sides of a link as state machines without I/O: streams, cursors,
+//! acknowledgements, repair), `pull` and `push` (their drivers: sockets, writers, reads off
+//! the executor), `apply` (routing to writers), `cursor` (durable
 //! cursors), `digest` (anti-entropy digests), `purge` (tombstones every node holds), `schema`
 //! (replicated table definitions), `state` (what `/status` shows), `lag` (write-to-apply
 //! times), `wake` (senders woken by commits, not polling), `forward` (MQTT messages to and
@@ -20,8 +22,10 @@ pub mod digest;
 pub mod forward;
 pub mod frame;
 pub mod handshake;
+pub mod inbound;
 pub mod interest;
 pub mod lag;
+pub mod outbound;
 pub mod pull;
 pub mod purge;
 pub mod push;

@@ -1,68 +1,50 @@
-//! The sending side of a link (the peer dialed us): after the handshake, streams each of our
-//! shards' change logs from the cursor the peer asks for, only changes made on this node (full
-//! mesh: every node pulls from every other, so nothing echoes), at most `WINDOW` unacknowledged
-//! batches per shard; answers digest and range requests for anti-entropy repair; sends `Gap`
-//! when the log no longer reaches a cursor; sends the MQTT messages queued for the peer
-//! (`forward.rs`) as soon as they are queued. One task reads the peer's frames, this one writes.
+//! The sending side of a link, its I/O (the peer dialed us): after the handshake, one task
+//! reads the peer's frames into the `outbound` state machine and carries out the reads it asks
+//! for (digests, repair ranges) off the executor; this one polls the state machine with a view
+//! of this node's change logs and writes what it says, together with this node's MQTT interest
+//! and the MQTT messages queued for the peer (`forward.rs`), as soon as anything is rung.
 
 use super::digest;
-use super::frame::{self, Entry, Frame, OriginClock, PartDigest};
-use super::handshake::{self, kind};
+use super::frame::{self, Entry};
+use super::handshake;
+use super::inbound::Now;
+use super::outbound::{LogHead, LogView, Outbound, Read};
 use super::Ctx;
 use crate::net::Io;
-use crate::runtime::shard::NodeShared;
 use crate::storage::changelog::Change;
 use crate::storage::keys;
-use crate::storage::now_millis;
 use glommio::net::TcpStream;
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How often a peer is told how far this node holds each origin's changes.
-const STABLE_EVERY: Duration = Duration::from_millis(500);
-/// Unacknowledged batches per shard stream.
-const WINDOW: usize = 8;
-/// Entries that make a batch worth sending while another is unacknowledged.
-const COALESCE: u64 = 64;
-/// Most entries read per batch.
-const MAX_BATCH: usize = 512;
-/// Control frames (repair answers) waiting to be sent; more means the peer misbehaves.
-const MAX_CONTROL: usize = 64;
-/// Range requests a peer may have outstanding (pipelined repair; see `pull::RANGES_IN_FLIGHT`).
-pub const MAX_RANGES: usize = 8;
-
-struct Sub {
-    next: u64,
-    acked: u64,
-    inflight: VecDeque<u64>,
-    /// When this stream last sent a frame (a quiet stream sends one a second).
-    last_frame: Instant,
-}
-
-#[derive(Default)]
+/// One link's state machine and what its two tasks share.
 struct Push {
-    subs: Vec<Option<Sub>>,
-    control: VecDeque<Frame>,
-    /// A digest is being computed.
-    busy: bool,
-    /// Range requests not answered yet, in arrival order (answered in that order).
-    ranges: VecDeque<(String, u16, Option<String>)>,
-    /// A task is answering `ranges`.
-    ranging: bool,
+    sm: Outbound,
+    /// Why the link ends, once the reading side or a read knows.
     closed: Option<String>,
     /// Wakes the write loop (anything above changed).
-    ringer: Option<super::wake::Ringer>,
+    ringer: super::wake::Ringer,
+    started: Instant,
 }
 
 impl Push {
     fn ring(&self) {
-        if let Some(r) = &self.ringer {
-            r.ring();
-        }
+        self.ringer.ring();
+    }
+
+    fn close(&mut self, why: String) {
+        self.closed.get_or_insert(why);
+        self.ring();
+    }
+}
+
+/// Time as the state machine sees it.
+fn now(ctx: &Ctx, started: Instant) -> Now {
+    Now {
+        mono_ms: started.elapsed().as_millis() as u64,
+        wall_ms: ctx.node.clock.now_millis(),
     }
 }
 
@@ -101,17 +83,25 @@ async fn serve_link<S: Io>(ctx: Rc<Ctx>, mut stream: S, from: String) {
     };
     tracing::info!(%from, peer = peer.node_id, name = %peer.name, "peer link accepted");
     let _ = stream.tcp().set_read_timeout(Some(super::IDLE_TIMEOUT));
+    let wall = ctx.node.clock.now_millis();
     ctx.state.accepted(peer.node_id, |p| {
         p.name = peer.name.clone();
-        p.last_contact_ms = now_millis();
+        p.last_contact_ms = wall;
         p.outbound.set_state("connected");
     });
-    let shards = ctx.node.dbs.len();
     let bell = ctx.bells.register();
+    let started = Instant::now();
+    let sm = Outbound::new(
+        ctx.node.dbs.len(),
+        ctx.node.partitions,
+        ctx.max_frame,
+        now(&ctx, started),
+    );
     let st = Rc::new(RefCell::new(Push {
-        subs: (0..shards).map(|_| None).collect(),
-        ringer: Some(bell.ringer()),
-        ..Default::default()
+        sm,
+        closed: None,
+        ringer: bell.ringer(),
+        started,
     }));
     let (rd, mut wr) = futures_lite::io::split(stream);
     let reader = glommio::spawn_local(read_loop(ctx.clone(), st.clone(), rd, peer.node_id));
@@ -130,7 +120,8 @@ async fn serve_link<S: Io>(ctx: Rc<Ctx>, mut stream: S, from: String) {
     });
 }
 
-/// Reads the peer's frames until the link fails; then tells the write loop why.
+/// Reads the peer's frames into the state machine until the link fails; then tells the
+/// write loop why.
 async fn read_loop<R: futures_lite::AsyncRead + Unpin>(
     ctx: Rc<Ctx>,
     st: Rc<RefCell<Push>>,
@@ -145,163 +136,68 @@ async fn read_loop<R: futures_lite::AsyncRead + Unpin>(
                     tracing::warn!(peer, "closing link: {e}");
                     ctx.state.accepted(peer, |p| p.outbound.bad_frames += 1);
                 }
-                st.borrow_mut().closed = Some(e.to_string());
-                st.borrow().ring();
-                return;
+                return st.borrow_mut().close(e.to_string());
             }
         };
-        ctx.state
-            .accepted(peer, |p| p.last_contact_ms = now_millis());
-        if let Err(e) = on_frame(&ctx, &st, f) {
-            tracing::warn!(peer, "closing link: {e}");
-            st.borrow_mut().closed = Some(e);
-            st.borrow().ring();
-            return;
-        }
-        st.borrow().ring();
-    }
-}
-
-/// Handles one frame from the peer (pulling side).
-fn on_frame(ctx: &Rc<Ctx>, st: &Rc<RefCell<Push>>, f: Frame) -> Result<(), String> {
-    match f {
-        Frame::Subscribe { shard, from } => subscribe(ctx, st, shard, from)?,
-        Frame::Ack { shard, upto } => {
-            let mut s = st.borrow_mut();
-            if let Some(Some(sub)) = s.subs.get_mut(shard as usize) {
-                if upto > sub.next {
-                    return Err(format!("Ack past what was sent on shard {shard}"));
-                }
-                sub.acked = sub.acked.max(upto);
-                while sub.inflight.front().is_some_and(|u| *u <= upto) {
-                    sub.inflight.pop_front();
+        let wall = ctx.node.clock.now_millis();
+        ctx.state.accepted(peer, |p| p.last_contact_ms = wall);
+        let mut push = st.borrow_mut();
+        let now = now(&ctx, push.started);
+        match push.sm.on_frame(f, now) {
+            Ok(read) => {
+                push.ring();
+                drop(push);
+                if let Some(read) = read {
+                    glommio::spawn_local(answer(ctx.clone(), st.clone(), read)).detach();
                 }
             }
-        }
-        Frame::Ping => {}
-        Frame::DigestRequest => {
-            if std::mem::replace(&mut st.borrow_mut().busy, true) {
-                return Err("second repair request while one is answered".into());
+            Err(e) => {
+                tracing::warn!(peer, "closing link: {e}");
+                return push.close(e);
             }
-            glommio::spawn_local(answer_digests(ctx.node.clone(), st.clone())).detach();
         }
-        Frame::RangeRequest {
-            table,
-            partition,
-            after,
-        } => range_request(ctx, st, table, partition, after)?,
-        other => return Err(format!("unexpected {} from a pulling peer", kind(&other))),
     }
-    if st.borrow().control.len() > MAX_CONTROL {
-        return Err("too many requests in flight".into());
-    }
-    Ok(())
 }
 
-/// (Re)starts the stream of one shard from `from`.
-fn subscribe(ctx: &Ctx, st: &RefCell<Push>, shard: u16, from: u64) -> Result<(), String> {
-    let shards = ctx.node.dbs.len();
-    let mut s = st.borrow_mut();
-    let slot = s
-        .subs
-        .get_mut(shard as usize)
-        .ok_or_else(|| format!("Subscribe for shard {shard} of {shards}"))?;
-    *slot = Some(Sub {
-        next: from,
-        acked: from,
-        inflight: VecDeque::new(),
-        last_frame: Instant::now(),
-    });
-    Ok(())
-}
-
-/// Computes this node's digests off the executor and queues them, then `DigestDone`.
-async fn answer_digests(node: Arc<NodeShared>, st: Rc<RefCell<Push>>) {
-    let dbs = node.dbs.clone();
-    let result = glommio::executor()
-        .spawn_blocking(move || digest::compute(&dbs))
-        .await;
-    let mut s = st.borrow_mut();
-    s.busy = false;
-    match result {
-        Ok(tables) => {
-            for (table, d) in tables {
-                let parts: Vec<PartDigest> = d
-                    .parts
-                    .into_iter()
-                    .map(|(partition, hash)| PartDigest { partition, hash })
-                    .collect();
-                for chunk in parts.chunks(4096) {
-                    s.control.push_back(Frame::Digest {
-                        table: table.clone(),
-                        parts: chunk.to_vec(),
-                    });
-                }
-            }
-            s.control.push_back(Frame::DigestDone);
-        }
-        Err(e) => s.closed = Some(format!("digest failed: {e}")),
-    }
-    s.ring();
-}
-
-/// Queues a range request, and starts the task that answers them if none runs.
-fn range_request(
-    ctx: &Rc<Ctx>,
-    st: &Rc<RefCell<Push>>,
-    table: String,
-    partition: u16,
-    after: Option<String>,
-) -> Result<(), String> {
-    super::apply::check_table_name(&table)?;
-    if partition as u32 >= ctx.node.partitions {
-        return Err(format!("RangeRequest for partition {partition}"));
-    }
-    let start = {
-        let mut s = st.borrow_mut();
-        // Answers not yet sent count too (they wait in `control`, up to half a frame
-        // each): a peer that asks without reading cannot pile them up.
-        if s.ranges.len() + s.control.len() >= MAX_RANGES {
-            return Err(format!("more than {MAX_RANGES} range requests in flight"));
-        }
-        s.ranges.push_back((table, partition, after));
-        !std::mem::replace(&mut s.ranging, true)
-    };
-    if start {
-        glommio::spawn_local(answer_ranges(ctx.clone(), st.clone())).detach();
-    }
-    Ok(())
-}
-
-/// Answers queued range requests one after another, off the executor, in arrival order.
-async fn answer_ranges(ctx: Rc<Ctx>, st: Rc<RefCell<Push>>) {
-    let max = ctx.max_frame / 2;
-    loop {
-        let Some((table, partition, after)) = st.borrow_mut().ranges.pop_front() else {
-            st.borrow_mut().ranging = false;
-            return;
-        };
+/// Carries out a read the state machine asked for, off the executor, and the ones it asks for
+/// after it (ranges are answered one after another, in the order asked).
+async fn answer(ctx: Rc<Ctx>, st: Rc<RefCell<Push>>, first: Read) {
+    let mut next = Some(first);
+    while let Some(read) = next.take() {
         let dbs = ctx.node.dbs.clone();
-        let t = table.clone();
-        let result = glommio::executor()
-            .spawn_blocking(move || digest::read_range(&dbs, &t, partition, after.as_deref(), max))
-            .await;
-        let mut s = st.borrow_mut();
-        match result {
-            Ok((records, more)) => s.control.push_back(Frame::Range {
+        match read {
+            Read::Digests => {
+                let result = glommio::executor()
+                    .spawn_blocking(move || digest::compute(&dbs))
+                    .await;
+                let mut push = st.borrow_mut();
+                match result {
+                    Ok(tables) => push.sm.digests_ready(tables),
+                    Err(e) => push.close(format!("digest failed: {e}")),
+                }
+                push.ring();
+            }
+            Read::Range {
                 table,
                 partition,
-                records,
-                more,
-            }),
-            Err(e) => {
-                s.closed = Some(format!("range read failed: {e}"));
-                s.ranging = false;
-                s.ring();
-                return;
+                after,
+            } => {
+                let (t, max) = (table.clone(), st.borrow().sm.page_bytes());
+                let result = glommio::executor()
+                    .spawn_blocking(move || {
+                        digest::read_range(&dbs, &t, partition, after.as_deref(), max)
+                    })
+                    .await;
+                let mut push = st.borrow_mut();
+                match result {
+                    Ok((records, more)) => {
+                        next = push.sm.range_ready(table, partition, records, more);
+                    }
+                    Err(e) => push.close(format!("range read failed: {e}")),
+                }
+                push.ring();
             }
         }
-        s.ring();
     }
 }
 
@@ -313,41 +209,15 @@ async fn write_loop<W: futures_lite::AsyncWrite + Unpin>(
     peer: u16,
     publishes: &super::forward::LinkQueue,
 ) -> Result<(), String> {
-    let shards = ctx.node.dbs.len();
-    let mut last_sent = Instant::now();
-    let mut last_stable = Instant::now();
-    let mut last_status = Instant::now() - Duration::from_secs(1);
-    // How far this link announced this node's MQTT interest (`None`: not yet).
-    let mut interest_at = None;
+    let mut w = Writing {
+        last_status: Instant::now() - Duration::from_secs(1),
+        interest_at: None,
+    };
     loop {
         if ctx.stop.load(Ordering::Relaxed) {
             return Ok(());
         }
-        if let Some(e) = st.borrow_mut().closed.take() {
-            return Err(e);
-        }
-        let mut out: Vec<Frame> = st.borrow_mut().control.drain(..).collect();
-        // What this node's subscribers want first, then the messages.
-        if let Some(interest) = &ctx.mqtt.interest {
-            super::interest::frames(interest, &mut interest_at, ctx.max_frame / 2, &mut out);
-        }
-        super::forward::take(ctx, publishes, &mut out);
-        let heartbeat = last_sent.elapsed() > Duration::from_secs(1);
-        let mut sent_changes = 0u64;
-        for s in 0..shards {
-            sent_changes += stream_shard(ctx, st, s, &mut out)?;
-        }
-        if out.is_empty() && heartbeat {
-            out.push(Frame::Ping);
-        }
-        if last_stable.elapsed() > STABLE_EVERY {
-            last_stable = Instant::now();
-            out.push(stable_frame(ctx));
-        }
-        if last_status.elapsed() > Duration::from_millis(100) || !out.is_empty() {
-            last_status = Instant::now();
-            report_lag(ctx, st, peer, sent_changes);
-        }
+        let out = w.gather(ctx, &mut st.borrow_mut(), peer, publishes)?;
         if out.is_empty() {
             // Rung by commits, acknowledgements, repair answers and queued MQTT messages.
             bell.wait(super::POLL).await;
@@ -361,141 +231,102 @@ async fn write_loop<W: futures_lite::AsyncWrite + Unpin>(
                 return Err(e.to_string());
             }
         }
-        last_sent = Instant::now();
     }
 }
 
-/// What shard `s`'s stream sends now, into `out`: a `Gap` (which ends the stream), the next
-/// batch of changes, a heartbeat, or nothing. Returns how many changes it sends.
-fn stream_shard(
-    ctx: &Ctx,
-    st: &RefCell<Push>,
-    s: usize,
-    out: &mut Vec<Frame>,
-) -> Result<u64, String> {
-    let stats = &ctx.node.writer_stats[s];
-    // This first: every local change with a clock up to it is below `log_next`.
-    let own_clock = stats.own_clock.load(Ordering::Acquire);
-    let log_next = stats.changelog_next.load(Ordering::Acquire);
-    let stable = |upto: u64| if upto == log_next { own_clock + 1 } else { 0 };
-    let log_first = stats.changelog_first.load(Ordering::Acquire);
-    let mut guard = st.borrow_mut();
-    let Some(sub) = guard.subs[s].as_mut() else {
-        return Ok(0);
-    };
-    let gap = Frame::Gap {
-        shard: s as u16,
-        resume_at: log_next,
-    };
-    // No cursor, a cursor the log was trimmed past, or one ahead of the log (the peer
-    // saw an earlier incarnation of this node's log): repair first.
-    if sub.next == 0 || sub.next < log_first || sub.next > log_next {
-        out.push(gap);
-        guard.subs[s] = None;
-        return Ok(0);
-    }
-    if sub.inflight.len() >= WINDOW {
-        return Ok(0);
-    }
-    // With a batch in flight, the next one waits for its acknowledgement unless it
-    // would be large: at low rates every change goes at once, under load batches grow
-    // to what the receiver keeps up with (fewer commits and frames per change).
-    if !sub.inflight.is_empty() && log_next - sub.next < COALESCE {
-        return Ok(0);
-    }
-    if sub.next < log_next {
-        match read_batch(ctx, s, sub.next, log_next) {
-            Ok(None) => {
-                out.push(gap);
-                guard.subs[s] = None;
-            }
-            Ok(Some((entries, upto))) => {
-                let n = entries.len() as u64;
-                sub.next = upto;
-                sub.inflight.push_back(upto);
-                sub.last_frame = Instant::now();
-                out.push(sub.changes(ctx, s, entries, log_next, stable(upto)));
-                return Ok(n);
-            }
-            Err(e) => return Err(format!("change log read failed: {e}")),
-        }
-    } else if sub.last_frame.elapsed() > Duration::from_secs(1) {
-        sub.last_frame = Instant::now();
-        out.push(sub.changes(ctx, s, Vec::new(), log_next, stable(sub.next)));
-    }
-    Ok(0)
+/// What the write loop remembers between rounds.
+struct Writing {
+    last_status: Instant,
+    /// How far this link announced this node's MQTT interest (`None`: not yet).
+    interest_at: Option<u64>,
 }
 
-impl Sub {
-    /// A `Changes` frame of shard `s` with `entries`, up to `self.next`.
-    fn changes(
-        &self,
+impl Writing {
+    /// Everything to send now: repair answers, this node's MQTT interest, then the messages,
+    /// then what the streams send. Also refreshes the link's lag on `/status`.
+    fn gather(
+        &mut self,
         ctx: &Ctx,
-        s: usize,
-        entries: Vec<Entry>,
-        log_next: u64,
-        stable_below: u64,
-    ) -> Frame {
-        Frame::Changes {
-            shard: s as u16,
-            entries,
-            upto: self.next,
-            log_next,
-            lag_entries: log_next.saturating_sub(self.acked),
-            lag_ms: lag_ms(ctx, s, self.acked, log_next),
-            stable_below,
+        push: &mut Push,
+        peer: u16,
+        publishes: &super::forward::LinkQueue,
+    ) -> Result<Vec<frame::Frame>, String> {
+        if let Some(e) = push.closed.take() {
+            return Err(e);
         }
+        let log = Logs(ctx);
+        let mut out = Vec::new();
+        push.sm.take_control(&mut out);
+        if let Some(interest) = &ctx.mqtt.interest {
+            super::interest::frames(interest, &mut self.interest_at, ctx.max_frame / 2, &mut out);
+        }
+        super::forward::take(ctx, publishes, &mut out);
+        let now = now(ctx, push.started);
+        let sent = push
+            .sm
+            .poll(&log, &ctx.knowledge.borrow().mine, now, &mut out)?;
+        if self.last_status.elapsed() > Duration::from_millis(100) || !out.is_empty() {
+            self.last_status = Instant::now();
+            let (entries, ms) = push.sm.lag(&log, now);
+            ctx.state.accepted(peer, |p| {
+                p.outbound.lag_entries = entries;
+                p.outbound.lag_ms = ms;
+                p.outbound.changes += sent.changes;
+            });
+        }
+        Ok(out)
     }
 }
 
-/// How far this node holds each origin's changes.
-fn stable_frame(ctx: &Ctx) -> Frame {
-    let clocks = ctx
-        .knowledge
-        .borrow()
-        .mine
-        .iter()
-        .map(|(origin, clock)| OriginClock {
-            origin: *origin,
-            clock: *clock,
-        })
-        .collect();
-    Frame::Stable { clocks }
-}
+/// This node's change logs, read in place (fjall reads on the cluster executor, as before).
+struct Logs<'a>(&'a Ctx);
 
-/// Shows how far the peer is behind on this link, and the changes sent.
-fn report_lag(ctx: &Ctx, st: &RefCell<Push>, peer: u16, sent_changes: u64) {
-    let (mut entries, mut ms) = (0u64, 0u64);
-    for (s, sub) in st.borrow().subs.iter().enumerate() {
-        if let Some(sub) = sub {
-            let next = ctx.node.writer_stats[s]
-                .changelog_next
-                .load(Ordering::Acquire);
-            entries += next.saturating_sub(sub.acked);
-            ms = ms.max(lag_ms(ctx, s, sub.acked, next));
+impl LogView for Logs<'_> {
+    fn head(&self, shard: usize) -> LogHead {
+        let stats = &self.0.node.writer_stats[shard];
+        // This first: every local change with a clock up to it is below `changelog_next`.
+        let own_clock = stats.own_clock.load(Ordering::Acquire);
+        LogHead {
+            own_clock,
+            next: stats.changelog_next.load(Ordering::Acquire),
+            first: stats.changelog_first.load(Ordering::Acquire),
         }
     }
-    ctx.state.accepted(peer, |p| {
-        p.outbound.lag_entries = entries;
-        p.outbound.lag_ms = ms;
-        p.outbound.changes += sent_changes;
-    });
+
+    fn read_batch(
+        &self,
+        shard: usize,
+        from: u64,
+        next: u64,
+        max_bytes: usize,
+    ) -> Result<Option<(Vec<Entry>, u64)>, String> {
+        read_batch(self.0, shard, from, next, max_bytes)
+            .map_err(|e| format!("change log read failed: {e}"))
+    }
+
+    fn written_ms(&self, shard: usize, seq: u64) -> Option<u64> {
+        let v = self.0.node.dbs[shard]
+            .changelog
+            .get(keys::seq_key(seq))
+            .ok()??;
+        Change::decode(&v).map(|c| c.clock >> 16)
+    }
 }
 
-/// Entries of shard `s`'s log in `[from, log_next)`, at most `MAX_BATCH` or half a frame, only
-/// those made on this node; and the sequence after the last one read. `None`: the log no
+/// Entries of shard `s`'s log in `[from, log_next)`, at most `MAX_BATCH` or `budget` bytes,
+/// only those made on this node; and the sequence after the last one read. `None`: the log no
 /// longer holds `from` (trimmed).
 fn read_batch(
     ctx: &Ctx,
     s: usize,
     from: u64,
     log_next: u64,
+    budget: usize,
 ) -> fjall::Result<Option<(Vec<Entry>, u64)>> {
     let db = &ctx.node.dbs[s];
     let mut entries = Vec::new();
     let mut upto = from;
     let mut bytes = 0usize;
-    let budget = ctx.max_frame / 2;
     for guard in db
         .changelog
         .range(keys::seq_key(from).to_vec()..keys::seq_key(log_next).to_vec())
@@ -506,7 +337,9 @@ fn read_batch(
             // A hole: entries were trimmed under us.
             return Ok(None);
         }
-        if bytes > 0 && (bytes + v.len() > budget || (upto - from) as usize >= MAX_BATCH) {
+        if bytes > 0
+            && (bytes + v.len() > budget || (upto - from) as usize >= super::outbound::MAX_BATCH)
+        {
             break;
         }
         upto = seq + 1;
@@ -521,17 +354,4 @@ fn read_batch(
         return Ok(None);
     }
     Ok(Some((entries, upto)))
-}
-
-/// Age of the oldest entry the peer has not acknowledged (0 when caught up).
-fn lag_ms(ctx: &Ctx, s: usize, acked: u64, log_next: u64) -> u64 {
-    if acked >= log_next {
-        return 0;
-    }
-    match ctx.node.dbs[s].changelog.get(keys::seq_key(acked)) {
-        Ok(Some(v)) => Change::decode(&v)
-            .map(|c| now_millis().saturating_sub(c.clock >> 16))
-            .unwrap_or(0),
-        _ => 0,
-    }
 }

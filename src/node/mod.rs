@@ -396,6 +396,7 @@ fn node_shared(
         // One slot per shard, then the replication executor's.
         executor_tids: Arc::new((0..=shards).map(|_| AtomicI32::new(0)).collect()),
         catalog: storage.shared_catalog.clone(),
+        clock: storage.clock.clone(),
         started_ms: crate::storage::now_millis(),
         config,
     });

@@ -31,6 +31,8 @@ pub struct Storage {
     pub feed_interest: Vec<Arc<AtomicU64>>,
     /// Per shard: the receiving end of its change feed, taken by the shard at start.
     pub feeds: Vec<Option<flume::Receiver<Arc<ChangeBatch>>>>,
+    /// The wall clock every writer's HLC and the replication links read.
+    pub clock: crate::storage::clock::Clock,
     writer_threads: Vec<JoinHandle<()>>,
     flusher: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
 }
@@ -90,6 +92,7 @@ impl Storage {
             writer_stats: Vec::new(),
             feed_interest,
             feeds,
+            clock: crate::storage::clock::Clock::system(),
             writer_threads: Vec::new(),
             flusher: None,
         };
@@ -108,10 +111,7 @@ impl Storage {
     ) -> Result<(), StartError> {
         let settings = WriterSettings {
             node_id: config.cluster.node_id,
-            clock_offset_ms: std::env::var("MICROLITH_TEST_CLOCK_OFFSET_MS")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0),
+            clock: self.clock.clone(),
             durability: config.storage.durability,
             changelog_retention: Duration::from_secs(config.storage.changelog_retention_secs),
             changelog_max_entries: config.storage.changelog_max_entries,

@@ -39,6 +39,8 @@ pub struct NodeShared {
     /// The current table definitions for writers and the cluster executor (shards keep their
     /// own copy in `Shard::catalog`).
     pub catalog: crate::storage::catalog::SharedCatalog,
+    /// The wall clock of the writers' HLCs; replication reads time through it too.
+    pub clock: crate::storage::clock::Clock,
 }
 
 /// One shard's context.

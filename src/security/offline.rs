@@ -69,7 +69,7 @@ impl Offline {
         let owner = owner_of(partition, self.layout.shards);
         let settings = WriterSettings {
             node_id: self.config.cluster.node_id,
-            clock_offset_ms: 0,
+            clock: crate::storage::clock::Clock::system(),
             durability: Durability::Sync,
             changelog_retention: Duration::from_secs(self.config.storage.changelog_retention_secs),
             changelog_max_entries: self.config.storage.changelog_max_entries,

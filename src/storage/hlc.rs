@@ -3,8 +3,8 @@
 //! id that made it; versions compare by clock first and node id second, so every pair of
 //! distinct writes has a winner (last-writer-wins).
 
+use super::clock::Clock;
 use std::fmt;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A record version. `clock` = ms << 16 | counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -53,25 +53,25 @@ impl fmt::Display for Version {
 pub struct Hlc {
     last: u64,
     node: u16,
-    /// Test-only skew added to the wall clock (milliseconds).
-    offset_ms: i64,
+    wall: Clock,
 }
 
 impl Hlc {
-    pub fn new(node: u16, offset_ms: i64) -> Hlc {
+    pub fn new(node: u16, wall: Clock) -> Hlc {
         Hlc {
             last: 0,
             node,
-            offset_ms,
+            wall,
         }
     }
 
     fn wall(&self) -> u64 {
-        let ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
-        ((ms + self.offset_ms).max(0) as u64) << 16
+        self.wall.now_millis() << 16
+    }
+
+    /// The latest version issued or observed (its clock).
+    pub fn last(&self) -> u64 {
+        self.last
     }
 
     /// A new version, greater than every version issued or observed before.
@@ -103,7 +103,7 @@ mod tests {
 
     #[test]
     fn versions_increase_even_within_one_millisecond() {
-        let mut h = Hlc::new(1, 0);
+        let mut h = Hlc::new(1, Clock::system());
         let mut prev = h.now();
         for _ in 0..10_000 {
             let v = h.now();
@@ -114,7 +114,7 @@ mod tests {
 
     #[test]
     fn observing_a_future_version_moves_the_clock_past_it() {
-        let mut h = Hlc::new(1, 0);
+        let mut h = Hlc::new(1, Clock::system());
         let future = Version {
             clock: h.now().clock + (5000 << 16),
             node: 2,

@@ -6,6 +6,7 @@ pub mod attributes;
 pub mod backup;
 pub mod catalog;
 pub mod changelog;
+pub mod clock;
 pub mod envelope;
 pub mod hlc;
 pub mod index_key;

@@ -231,7 +231,8 @@ pub struct Lone(pub AtomicU64);
 #[derive(Debug, Clone)]
 pub struct WriterSettings {
     pub node_id: u16,
-    pub clock_offset_ms: i64,
+    /// The wall clock the writer's HLC reads.
+    pub clock: crate::storage::clock::Clock,
     pub durability: Durability,
     pub changelog_retention: Duration,
     pub changelog_max_entries: u64,
@@ -280,7 +281,7 @@ impl Writer {
         settings: WriterSettings,
         dirty: Arc<AtomicBool>,
     ) -> fjall::Result<Writer> {
-        let mut hlc = Hlc::new(settings.node_id, settings.clock_offset_ms);
+        let mut hlc = Hlc::new(settings.node_id, settings.clock.clone());
         let (next_seq, first_seq) = match db.last_change()? {
             Some((seq, v)) => {
                 hlc.observe(v);

@@ -13,7 +13,9 @@ impl Writer {
         let mut batch = self.db.db.batch();
         let mut removed = 0u64;
         let mut seq = self.first_seq;
-        while seq < self.next_seq && removed < 10_000 {
+        // The last entry always stays: at start the writer continues the log after it, so an
+        // emptied log would begin again at 1 and reuse sequences its peers' cursors hold.
+        while seq + 1 < self.next_seq && removed < 10_000 {
             let too_many = self.next_seq - seq > max;
             if !too_many {
                 let old_enough = match self.db.changelog.get(keys::seq_key(seq))? {

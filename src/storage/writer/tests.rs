@@ -18,7 +18,7 @@ fn table() -> Arc<TableDef> {
 fn settings() -> WriterSettings {
     WriterSettings {
         node_id: 1,
-        clock_offset_ms: 0,
+        clock: crate::storage::clock::Clock::system(),
         durability: Durability::Buffered,
         changelog_retention: Duration::from_secs(3600),
         changelog_max_entries: 1_000_000,

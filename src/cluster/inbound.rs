@@ -531,3 +531,147 @@ fn next_ranges(r: &mut Repair, out: &mut Vec<Action>) -> bool {
     }
     r.asked.is_empty()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WALL: u64 = 1_700_000_000_000;
+
+    fn now() -> Now {
+        Now {
+            mono_ms: 0,
+            wall_ms: WALL,
+        }
+    }
+
+    fn link(saved: Option<u64>) -> (Inbound, Vec<Action>) {
+        let s = Settings {
+            peer: 2,
+            generation: 7,
+            shards: 1,
+            partitions: 16,
+            max_drift_ms: 1_000,
+            repair_every_ms: 600_000,
+            faults: Faults::default(),
+        };
+        let saved = |_| {
+            saved.map(|next| Cursor {
+                generation: 7,
+                next,
+            })
+        };
+        let mut out = Vec::new();
+        let sm = Inbound::start(s, saved, now(), &mut out);
+        (sm, out)
+    }
+
+    fn change(id: &str, ms: u64) -> Change {
+        Change {
+            table: "T".into(),
+            id: id.into(),
+            clock: ms << 16,
+            node: 2,
+            op: ChangeOp::Put,
+            body: b"{}".to_vec(),
+        }
+    }
+
+    fn batch(from: u64, changes: Vec<Change>) -> Frame {
+        let upto = from + changes.len() as u64;
+        let entries = (from..)
+            .zip(changes)
+            .map(|(seq, change)| Entry { seq, change })
+            .collect();
+        Frame::Changes {
+            shard: 0,
+            from,
+            entries,
+            upto,
+            log_next: upto,
+            lag_entries: 0,
+            lag_ms: 0,
+            stable_below: 0,
+        }
+    }
+
+    #[test]
+    fn a_link_subscribes_from_its_saved_cursor() {
+        let (_, out) = link(Some(5));
+        assert!(matches!(
+            out.as_slice(),
+            [Action::Send(Frame::Subscribe { shard: 0, from: 5 })]
+        ));
+    }
+
+    #[test]
+    fn a_batch_is_applied_before_its_cursor_is_saved_and_acknowledged() {
+        let (mut sm, _) = link(Some(5));
+        let mut out = Vec::new();
+        sm.on_frame(batch(5, vec![change("a", WALL)]), now(), &mut out)
+            .unwrap();
+        let apply = out.iter().position(|a| matches!(a, Action::Apply { .. }));
+        let save = out
+            .iter()
+            .position(|a| matches!(a, Action::SaveCursor { cursor, .. } if cursor.next == 6));
+        let ack = out
+            .iter()
+            .position(|a| matches!(a, Action::Send(Frame::Ack { upto: 6, .. })));
+        assert!(apply < save && save < ack, "{out:?}");
+    }
+
+    #[test]
+    fn a_batch_that_does_not_continue_the_stream_closes_the_link() {
+        let (mut sm, _) = link(Some(5));
+        let mut out = Vec::new();
+        let skipped = sm.on_frame(batch(6, vec![change("a", WALL)]), now(), &mut out);
+        assert!(skipped.unwrap_err().starts_with("bad frame"));
+        let (mut sm, _) = link(Some(5));
+        sm.on_frame(batch(5, vec![change("a", WALL)]), now(), &mut out)
+            .unwrap();
+        let repeated = sm.on_frame(batch(5, vec![change("a", WALL)]), now(), &mut out);
+        assert!(repeated.unwrap_err().starts_with("bad frame"));
+    }
+
+    #[test]
+    fn a_change_versioned_past_the_drift_bound_is_refused_not_applied() {
+        let (mut sm, _) = link(Some(5));
+        let mut out = Vec::new();
+        let ahead = change("a", WALL + 1_001);
+        let e = sm
+            .on_frame(batch(5, vec![ahead]), now(), &mut out)
+            .unwrap_err();
+        assert!(
+            e.starts_with("refused") && e.contains("1001 ms ahead"),
+            "{e}"
+        );
+        assert!(out.is_empty(), "nothing applied or acknowledged: {out:?}");
+        sm.on_frame(batch(5, vec![change("a", WALL + 1_000)]), now(), &mut out)
+            .unwrap();
+    }
+
+    #[test]
+    fn a_gap_repairs_then_resumes_where_the_peer_stood() {
+        let (mut sm, _) = link(None);
+        let mut out = Vec::new();
+        let gap = Frame::Gap {
+            shard: 0,
+            resume_at: 40,
+        };
+        sm.on_frame(gap, now(), &mut out).unwrap();
+        assert!(out
+            .iter()
+            .any(|a| matches!(a, Action::Send(Frame::DigestRequest))));
+        sm.on_frame(Frame::DigestDone, now(), &mut out).unwrap();
+        out.clear();
+        assert_eq!(sm.on_our_digests(&BTreeMap::new(), &mut out), 0);
+        assert!(!sm.repairing());
+        assert!(out.iter().any(|a| matches!(
+            a,
+            Action::SaveCursor { cursor, soon: false, .. } if cursor.next == 40
+        )));
+        assert!(out
+            .iter()
+            .any(|a| matches!(a, Action::Send(Frame::Subscribe { from: 40, .. }))));
+    }
+}

@@ -8,7 +8,10 @@ impl Writer {
     /// Drops change-log entries past the retention (age or count), a bounded number per call.
     pub(super) fn trim_changelog(&mut self) -> fjall::Result<()> {
         let max = self.settings.changelog_max_entries;
-        let horizon_ms = crate::storage::now_millis()
+        let horizon_ms = self
+            .settings
+            .clock
+            .now_millis()
             .saturating_sub(self.settings.changelog_retention.as_millis() as u64);
         let mut batch = self.db.db.batch();
         let mut removed = 0u64;

@@ -597,3 +597,29 @@ fn a_panicking_check_refuses_its_write_and_the_writer_goes_on() {
     assert!(is_written(&next_rx.recv().unwrap()));
     assert_eq!(shard.live("boom"), None);
 }
+
+#[test]
+fn a_change_log_trimmed_by_age_keeps_its_last_entry_so_a_restart_continues_its_sequence() {
+    let shard = Shard::new();
+    for id in ["a", "b", "c"] {
+        let body = format!(r#"{{"id":"{id}"}}"#);
+        assert!(is_written(&shard.write(id, put(&body), Precondition::None)));
+    }
+    assert_eq!(shard.changes().len(), 3);
+    // Two hours later every entry is past the retention (one hour).
+    let later = crate::storage::now_millis() + 7_200_000;
+    let settings = WriterSettings {
+        clock: crate::storage::clock::Clock::manual(later),
+        ..settings()
+    };
+    let dirty = Arc::new(AtomicBool::new(false));
+    let mut w = Writer::new(shard.db.clone(), settings.clone(), dirty.clone()).unwrap();
+    w.trim_changelog().unwrap();
+    let seqs: Vec<u64> = shard.changes().iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(seqs, vec![3], "only the last entry stays");
+    drop(w);
+    // A restart continues after it, so peers' cursors (at 4) still mean the same entries.
+    let w = Writer::new(shard.db.clone(), settings, dirty).unwrap();
+    assert_eq!(w.stats().changelog_next.load(Ordering::Relaxed), 4);
+    assert_eq!(w.stats().changelog_first.load(Ordering::Relaxed), 3);
+}

@@ -33,6 +33,8 @@ pub struct Now {
 pub struct Faults {
     /// Hand the cursor to the writer before the changes it covers are applied.
     pub cursor_before_data: bool,
+    /// Behave as a hostile peer: keep 16 range requests in flight, not `RANGES_IN_FLIGHT`.
+    pub greedy_ranges: bool,
 }
 
 /// What a link knows of its peer when it starts.
@@ -392,7 +394,7 @@ impl Inbound {
             }
         }
         let differ = r.queue.len();
-        if next_ranges(r, out) {
+        if next_ranges(r, self.s.faults, out) {
             self.finish_repair(out);
         }
         differ
@@ -434,7 +436,7 @@ impl Inbound {
                 repair: true,
             });
         }
-        if next_ranges(r, out) {
+        if next_ranges(r, self.s.faults, out) {
             self.finish_repair(out);
         }
         Ok(())
@@ -522,8 +524,12 @@ fn ask(
 }
 
 /// Keeps up to `RANGES_IN_FLIGHT` ranges asked for; true when nothing is left to ask or await.
-fn next_ranges(r: &mut Repair, out: &mut Vec<Action>) -> bool {
-    while r.asked.len() < RANGES_IN_FLIGHT {
+fn next_ranges(r: &mut Repair, faults: Faults, out: &mut Vec<Action>) -> bool {
+    let in_flight = match faults.greedy_ranges {
+        false => RANGES_IN_FLIGHT,
+        true => 16,
+    };
+    while r.asked.len() < in_flight {
         let Some((table, partition)) = r.queue.pop_front() else {
             break;
         };

@@ -66,6 +66,9 @@ pub trait LogView {
 pub struct Faults {
     /// Claim `stable_below` on every batch, not only on one that reaches the end of the log.
     pub stable_on_every_batch: bool,
+    /// Count only the range requests not yet read against `MAX_RANGES`, not the answers
+    /// waiting to be sent.
+    pub uncounted_answers: bool,
 }
 
 /// A read the driver carries out off the executor and hands back.
@@ -209,7 +212,11 @@ impl Outbound {
         }
         // Answers not yet sent count too (they wait in `control`, up to half a frame each):
         // a peer that asks without reading cannot pile them up.
-        if self.ranges.len() + self.control.len() >= MAX_RANGES {
+        let waiting = match self.faults.uncounted_answers {
+            false => self.control.len(),
+            true => 0,
+        };
+        if self.ranges.len() + waiting >= MAX_RANGES {
             return Err(format!("more than {MAX_RANGES} range requests in flight"));
         }
         self.ranges.push_back((table, partition, after));
@@ -265,6 +272,16 @@ impl Outbound {
             more,
         });
         self.next_read()
+    }
+
+    /// Range answers this link holds: asked and not read yet, being read, or read and not
+    /// sent. At most `MAX_RANGES + 1` (the one being read), whatever the peer does.
+    pub fn held_ranges(&self) -> usize {
+        let unsent = self
+            .control
+            .iter()
+            .filter(|f| matches!(f, Frame::Range { .. }));
+        self.ranges.len() + self.ranging as usize + unsent.count()
     }
 
     /// Half a frame: the most one batch or one repair page carries.

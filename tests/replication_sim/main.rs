@@ -31,9 +31,10 @@ fn params() -> Params {
 
 /// Runs one seed; the violations it found, if any.
 fn run(seed: u64, p: Params) -> Result<Stats, Vec<String>> {
+    let hostile = p.hostile_puller;
     let mut w = World::new(seed, p);
     w.run();
-    if w.v.is_empty() {
+    if w.v.is_empty() && !hostile {
         check::converged(&mut w);
     }
     match w.v.is_empty() {
@@ -130,6 +131,7 @@ fn the_simulator_catches_a_cursor_saved_before_its_data() {
     let mut p = params();
     p.inbound_faults = inbound::Faults {
         cursor_before_data: true,
+        ..Default::default()
     };
     let (seeds, v) = seeds_to_catch(p, 500);
     println!("caught after {seeds} seeds: {}", v[0]);
@@ -140,6 +142,27 @@ fn the_simulator_catches_stable_claims_on_partial_batches() {
     let mut p = params();
     p.outbound_faults = outbound::Faults {
         stable_on_every_batch: true,
+        ..Default::default()
+    };
+    let (seeds, v) = seeds_to_catch(p, 500);
+    println!("caught after {seeds} seeds: {}", v[0]);
+}
+
+#[test]
+fn a_hostile_puller_cannot_make_a_sender_hold_more_than_its_bound() {
+    let mut p = params();
+    p.hostile_puller = true;
+    let (failed, _) = run_many(0..100, &p);
+    assert!(failed.is_empty(), "seed {:?}", failed.first());
+}
+
+#[test]
+fn the_simulator_catches_range_answers_not_counted_against_a_peers_requests() {
+    let mut p = params();
+    p.hostile_puller = true;
+    p.outbound_faults = outbound::Faults {
+        uncounted_answers: true,
+        ..Default::default()
     };
     let (seeds, v) = seeds_to_catch(p, 500);
     println!("caught after {seeds} seeds: {}", v[0]);

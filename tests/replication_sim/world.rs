@@ -30,6 +30,9 @@ pub struct Params {
     pub max_drift_ms: u64,
     pub inbound_faults: inbound::Faults,
     pub outbound_faults: outbound::Faults,
+    /// Node 1 pulls as a hostile peer (`inbound::Faults::greedy_ranges`); its links to the
+    /// others break at every repair, so the run is judged only by the bounds it must hit.
+    pub hostile_puller: bool,
 }
 
 impl Default for Params {
@@ -43,6 +46,7 @@ impl Default for Params {
             max_drift_ms: 2_000,
             inbound_faults: Default::default(),
             outbound_faults: Default::default(),
+            hostile_puller: false,
         }
     }
 }
@@ -269,7 +273,10 @@ impl World {
             partitions: crate::node::PARTITIONS,
             max_drift_ms: self.p.max_drift_ms,
             repair_every_ms: 600_000,
-            faults: self.p.inbound_faults,
+            faults: inbound::Faults {
+                greedy_ranges: self.p.hostile_puller && d == 0,
+                ..self.p.inbound_faults
+            },
         };
         let cursors = dn.durable.cursors.clone();
         let peer = an.id;
@@ -460,7 +467,22 @@ impl World {
         match c.outbound.on_frame(f, now) {
             Ok(Some(read)) => self.start_read(id, read),
             Ok(None) => {}
-            Err(e) => self.reset(id, &format!("outbound: {e}")),
+            Err(e) => return self.reset(id, &format!("outbound: {e}")),
+        }
+        self.check_held_ranges(id);
+    }
+
+    /// However the peer asks, a link holds at most `MAX_RANGES` range answers (and the one
+    /// being read): bounded memory at the sender.
+    fn check_held_ranges(&mut self, id: u64) {
+        let Some(c) = self.conns.get(&id) else {
+            return;
+        };
+        let held = c.outbound.held_ranges();
+        if held > outbound::MAX_RANGES + 1 {
+            let a = self.nodes[c.a].node.id;
+            self.v
+                .add(format!("node {a} holds {held} range answers for one link"));
         }
     }
 
@@ -498,6 +520,7 @@ impl World {
         if let Some(next) = next {
             self.start_read(id, next);
         }
+        self.check_held_ranges(id);
     }
 
     /// The dialer's side: handles received frames one at a time, carrying out each action

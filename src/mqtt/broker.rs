@@ -1,7 +1,8 @@
 //! A shard's broker: the sessions whose home is this shard, the trie of their subscriptions,
 //! this shard's copy of the node-wide summary (which shards want which filters), and routing:
 //! a publish goes once to every interested shard, then to each matching local session once,
-//! at the highest QoS of its matching subscriptions.
+//! at the highest QoS of its matching subscriptions; and to one member of each matching
+//! shared subscription (`shared.rs`).
 
 use super::mesh::MqttMsg;
 use super::message::Message;
@@ -12,7 +13,7 @@ use super::MqttShard;
 use crate::storage::kv::{KvOp, KvReply};
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -23,6 +24,8 @@ pub struct Broker {
     pub local: RefCell<Trie<HashMap<Arc<str>, SubOpts>>>,
     /// filter → shards that have a session subscribed to it (this shard included).
     pub summary: RefCell<Trie<BTreeSet<u16>>>,
+    /// Shared subscriptions: this shard's members and its copy of where the others are.
+    pub shared: RefCell<super::shared::Shared>,
     /// In-order queue of writes for the writers (see `store`).
     pub persist: LocalSender<PersistJob>,
     pub persist_rx: RefCell<Option<LocalReceiver<PersistJob>>>,
@@ -36,6 +39,7 @@ impl Default for Broker {
             sessions: RefCell::new(HashMap::new()),
             local: RefCell::new(Trie::default()),
             summary: RefCell::new(Trie::default()),
+            shared: RefCell::default(),
             persist: tx,
             persist_rx: RefCell::new(Some(rx)),
             next_link: Cell::new(1),
@@ -67,17 +71,26 @@ pub async fn route(shard: &MqttShard, msg: Arc<Message>, durable: bool) -> Commi
     super::count(&shard.mqtt_node.stats.messages_in);
     super::peers::offer(&shard.mqtt_node, &msg);
     let durable = durable && msg.qos > 0;
-    let mut targets = BTreeSet::new();
+    let mut targets: BTreeMap<u16, Vec<Arc<str>>> = BTreeMap::new();
     shard
         .mqtt
         .summary
         .borrow()
-        .for_each_match(&msg.topic, |set| targets.extend(set.iter().copied()));
+        .for_each_match(&msg.topic, |set| {
+            for t in set {
+                targets.entry(*t).or_default();
+            }
+        });
+    if !shard.mqtt.shared.borrow().is_empty() {
+        for (key, t) in shard.mqtt.shared.borrow_mut().pick_shards(&msg.topic) {
+            targets.entry(t).or_default().push(key);
+        }
+    }
     let mut commits = Commits::default();
-    for t in targets {
+    for (t, shared) in targets {
         let t = t as usize;
         if t == shard.id {
-            let writes = deliver(shard, &msg);
+            let writes = deliver(shard, &msg, &shared, None);
             if !writes.is_empty() {
                 store::submit(shard, shard.id, writes, commits.reply(durable));
             }
@@ -89,6 +102,7 @@ pub async fn route(shard: &MqttShard, msg: Arc<Message>, durable: bool) -> Commi
         let m = MqttMsg::Deliver {
             msg: msg.clone(),
             committed: commits.reply(durable),
+            shared,
         };
         match inbox.try_send(m) {
             Ok(()) => {}
@@ -131,11 +145,17 @@ impl Commits {
     }
 }
 
-/// Hands a message to every matching session of this shard, once each, and queues the
-/// writes that store the copies of persistent sessions as one job. With `done`, the job
-/// answers it once committed; when nothing was stored, it is answered at once. Never waits.
-pub fn deliver_local(shard: &MqttShard, msg: &Arc<Message>, done: Option<KvReply>) {
-    let writes = deliver(shard, msg);
+/// Hands a message to every matching session of this shard, once each, and to one member
+/// here of each shared subscription in `shared`; queues the writes that store the copies of
+/// persistent sessions as one job. With `done`, the job answers it once committed; when
+/// nothing was stored, it is answered at once. Never waits.
+pub fn deliver_local(
+    shard: &MqttShard,
+    msg: &Arc<Message>,
+    shared: &[Arc<str>],
+    done: Option<KvReply>,
+) {
+    let writes = deliver(shard, msg, shared, None);
     if !writes.is_empty() {
         store::submit(shard, shard.id, writes, done);
     } else if let Some(done) = done {
@@ -144,12 +164,29 @@ pub fn deliver_local(shard: &MqttShard, msg: &Arc<Message>, done: Option<KvReply
     }
 }
 
-/// Hands a message to every matching session of this shard, once each; returns the writes
-/// that store the copies of persistent sessions (empty, unallocated, when there are none),
-/// which the caller queues before it yields (`Session::enqueue_into`).
-fn deliver(shard: &MqttShard, msg: &Arc<Message>) -> Vec<KvOp> {
+/// How one session gets a message: the highest QoS of its matching subscriptions, whether
+/// one keeps the retain flag, and the shared subscription it came through when it came
+/// through nothing else (so it can go to another member if this one disconnects).
+#[derive(Default)]
+struct Via {
+    qos: u8,
+    retain_as_published: bool,
+    shared: Option<Arc<str>>,
+    plain: bool,
+}
+
+/// Hands a message to every matching session of this shard, once each, and to one member
+/// here of each shared subscription in `shared` (never `exclude`); returns the writes that
+/// store the copies of persistent sessions (empty, unallocated, when there are none), which
+/// the caller queues before it yields (`Session::enqueue_into`).
+fn deliver(
+    shard: &MqttShard,
+    msg: &Arc<Message>,
+    shared: &[Arc<str>],
+    exclude: Option<&str>,
+) -> Vec<KvOp> {
     let mut writes = Vec::new();
-    let mut per: HashMap<Arc<str>, (u8, bool)> = HashMap::new();
+    let mut per: HashMap<Arc<str>, Via> = HashMap::new();
     shard
         .mqtt
         .local
@@ -159,30 +196,108 @@ fn deliver(shard: &MqttShard, msg: &Arc<Message>) -> Vec<KvOp> {
                 if o.no_local && **client == *msg.from {
                     continue;
                 }
-                let e = per.entry(client.clone()).or_insert((0, false));
-                e.0 = e.0.max(o.qos);
-                e.1 |= o.retain_as_published;
+                let e = per.entry(client.clone()).or_default();
+                e.qos = e.qos.max(o.qos);
+                e.retain_as_published |= o.retain_as_published;
+                e.plain = true;
             }
         });
-    if per.is_empty() {
-        return writes;
-    }
-    if msg.expired(crate::storage::now_millis()) {
-        return writes;
-    }
     let sessions = shard.mqtt.sessions.borrow();
-    for (client, (qos, rap)) in per {
+    for key in shared {
+        let Some((member, o)) = pick_member(shard, &sessions, key, exclude) else {
+            super::count(&shard.mqtt_node.stats.shared_unserved);
+            continue;
+        };
+        let e = per.entry(member).or_default();
+        e.qos = e.qos.max(o.qos);
+        e.retain_as_published |= o.retain_as_published;
+        e.shared = Some(key.clone());
+    }
+    if per.is_empty() || msg.expired(crate::storage::now_millis()) {
+        return writes;
+    }
+    for (client, via) in per {
         if let Some(s) = sessions.get(&client) {
+            let shared = via.shared.filter(|_| !via.plain);
+            let retain = via.retain_as_published && msg.retain;
             s.enqueue_into(
                 shard,
                 msg.clone(),
-                qos.min(msg.qos),
-                rap && msg.retain,
+                via.qos.min(msg.qos),
+                retain,
+                shared,
                 &mut writes,
             );
         }
     }
     writes
+}
+
+/// The member of shared subscription `key` on this shard that gets the next message, with
+/// its subscription's options.
+fn pick_member(
+    shard: &MqttShard,
+    sessions: &HashMap<Arc<str>, Rc<Session>>,
+    key: &str,
+    exclude: Option<&str>,
+) -> Option<(Arc<str>, SubOpts)> {
+    let (_, inner) = super::topic::parse_shared(key)?;
+    let connected = |c: &str| {
+        Some(c) != exclude
+            && sessions
+                .get(c)
+                .is_some_and(|s| s.st.borrow().link.is_some() && !s.st.borrow().closing)
+    };
+    let member = shard
+        .mqtt
+        .shared
+        .borrow_mut()
+        .pick_member(key, inner, exclude, connected)?;
+    let opts = *sessions.get(&member)?.st.borrow().subs.get(key)?;
+    Some((member, opts))
+}
+
+/// A member of shared subscriptions lost its connection: the messages it was given through
+/// them and has not completed go to another member of the same group, on any shard of this
+/// node, when the group has another member (§4.8.2). What has no other member stays.
+pub fn hand_over_shared(shard: &MqttShard, s: &Session) {
+    let here = shard.id as u16;
+    let moved = s.take_shared(shard, |key| {
+        let Some((_, inner)) = super::topic::parse_shared(key) else {
+            return false;
+        };
+        let mut sh = shard.mqtt.shared.borrow_mut();
+        sh.has_other_member(key, inner, here, &s.client_id)
+    });
+    for (key, msg) in moved {
+        super::count(&shard.mqtt_node.stats.shared_handed_over);
+        let target = {
+            let mut sh = shard.mqtt.shared.borrow_mut();
+            super::topic::parse_shared(&key)
+                .and_then(|(_, inner)| sh.pick_shard_for(&key, inner, here, &s.client_id))
+        };
+        match target {
+            Some(t) if t == here => {
+                let writes = deliver(shard, &msg, std::slice::from_ref(&key), Some(&s.client_id));
+                if !writes.is_empty() {
+                    store::submit(shard, shard.id, writes, None);
+                }
+            }
+            Some(t) => {
+                let m = MqttMsg::Deliver {
+                    msg,
+                    committed: None,
+                    shared: vec![key],
+                };
+                if let Some(inbox) = shard.mqtt_node.inboxes.get(t as usize) {
+                    if inbox.try_send(m).is_err() {
+                        super::count(&shard.mqtt_node.stats.mesh_dropped);
+                    }
+                }
+            }
+            None => super::count(&shard.mqtt_node.stats.shared_unserved),
+        }
+    }
 }
 
 /// Adds a subscription of a local session. Returns (new for this session, first on shard).
@@ -192,6 +307,14 @@ pub fn add_sub(shard: &MqttShard, s: &Session, filter: &str, o: SubOpts) -> (boo
             .subs
             .insert(filter.to_string(), o)
             .is_none();
+    if let Some((_, inner)) = super::topic::parse_shared(filter) {
+        let first = shard
+            .mqtt
+            .shared
+            .borrow_mut()
+            .join(filter, inner, &s.client_id);
+        return (new_for_session, first);
+    }
     let mut local = shard.mqtt.local.borrow_mut();
     if local.is_empty() {
         // Record changes are delivered through the change feed: ask the writers for it, then
@@ -210,6 +333,14 @@ pub fn add_sub(shard: &MqttShard, s: &Session, filter: &str, o: SubOpts) -> (boo
 /// Removes a subscription; returns (existed, last on shard).
 pub fn remove_sub(shard: &MqttShard, s: &Session, filter: &str) -> (bool, bool) {
     let existed = s.st.borrow_mut().subs.remove(filter).is_some();
+    if let Some((_, inner)) = super::topic::parse_shared(filter) {
+        let last = shard
+            .mqtt
+            .shared
+            .borrow_mut()
+            .leave(filter, inner, &s.client_id);
+        return (existed, last);
+    }
     let mut last = false;
     let mut local = shard.mqtt.local.borrow_mut();
     let before = local.len();
@@ -261,6 +392,10 @@ pub async fn announce(shard: &MqttShard, filters: Vec<String>, add: bool, wait: 
 
 /// Applies a summary change from shard `from`.
 pub fn apply_summary(shard: &MqttShard, from: usize, filter: &str, add: bool) {
+    if let Some((_, inner)) = super::topic::parse_shared(filter) {
+        let mut sh = shard.mqtt.shared.borrow_mut();
+        return sh.apply_summary(filter, inner, from as u16, add);
+    }
     if from == shard.id {
         // The shard's own change: the node's set that peers are told about follows it.
         if let Some(interest) = &shard.mqtt_node.interest {

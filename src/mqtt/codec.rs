@@ -303,6 +303,13 @@ fn from_v5(p: v5::Packet) -> Result<Packet, Fault> {
                 Some(0) => return Err(Fault::Protocol),
                 id => id.map(|i| i as u32),
             };
+            // No Local on a shared subscription is a protocol error (MQTT 5.0 §3.8.3.1).
+            if s.filters
+                .iter()
+                .any(|f| f.nolocal && super::topic::is_shared(&f.path))
+            {
+                return Err(Fault::Protocol);
+            }
             Packet::Subscribe {
                 pkid: s.pkid,
                 filters: s

@@ -63,7 +63,7 @@ pub fn connack(out: &mut BytesMut, v: Version, info: ConnAckInfo) {
             props.retain_available = Some(1);
             props.wildcard_subscription_available = Some(1);
             props.subscription_identifiers_available = Some(1);
-            props.shared_subscription_available = Some(0);
+            props.shared_subscription_available = Some(1);
             props.server_keep_alive = info.server_keep_alive;
             let mut ack = v5::ConnAck::new(code, info.session_present);
             ack.properties = Some(props);

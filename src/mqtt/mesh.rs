@@ -17,6 +17,8 @@ pub enum MqttMsg {
     Deliver {
         msg: Arc<Message>,
         committed: Option<KvReply>,
+        /// Shared subscriptions this shard serves for this message: one member each.
+        shared: Vec<Arc<str>>,
     },
     /// A message published on another node (`cluster::forward`): with `retain_here`, store
     /// (or clear) it as the topic's retained message first; then deliver to this shard's
@@ -69,9 +71,13 @@ impl Drop for Handoff {
 /// Serves one MQTT message from another shard's inbox.
 pub fn handle(shard: &Rc<MqttShard>, msg: MqttMsg) {
     match msg {
-        MqttMsg::Deliver { msg, committed } => {
+        MqttMsg::Deliver {
+            msg,
+            committed,
+            shared,
+        } => {
             // The reply travels with the write: this shard never waits here.
-            super::broker::deliver_local(shard, &msg, committed)
+            super::broker::deliver_local(shard, &msg, &shared, committed)
         }
         MqttMsg::FromPeer { msg, retain_here } => {
             // A retained publish to `{Table}/{id}` is a record write, which replicates through
@@ -82,7 +88,7 @@ pub fn handle(shard: &Rc<MqttShard>, msg: MqttMsg) {
             // Fire and forget: the origin node acknowledged the publish after its own copies
             // were committed; forwarding to peers is best effort (dropped past its bounds, see
             // `cluster::forward`), so nobody waits for this node's copies.
-            super::broker::deliver_local(shard, &msg, None);
+            super::broker::deliver_local(shard, &msg, &[], None);
         }
         MqttMsg::Filter {
             from,

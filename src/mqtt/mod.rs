@@ -26,6 +26,7 @@ pub mod queue;
 pub mod retained;
 pub mod session;
 pub mod shard;
+pub mod shared;
 pub mod store;
 pub mod subscribe;
 pub mod tables;
@@ -89,6 +90,12 @@ pub struct Stats {
     pub subscribes_unauthorized: AtomicU64,
     /// Connections ended because their user was removed or lost a permission they rely on.
     pub users_revoked: AtomicU64,
+    /// Messages of a shared subscription that found no member where they were sent (the
+    /// group's last member there had just left).
+    pub shared_unserved: AtomicU64,
+    /// Messages a disconnected member of a shared subscription had not completed, given to
+    /// another member of its group.
+    pub shared_handed_over: AtomicU64,
 }
 
 impl NodeMqtt {
@@ -156,6 +163,8 @@ impl NodeMqtt {
             "publishes_unauthorized": g(&s.publishes_unauthorized),
             "subscribes_unauthorized": g(&s.subscribes_unauthorized),
             "users_revoked": g(&s.users_revoked),
+            "shared_unserved": g(&s.shared_unserved),
+            "shared_handed_over": g(&s.shared_handed_over),
             "persistent_sessions": self.persistent_sessions.load(Ordering::Relaxed),
             "persist_backlog_bytes": self.persist_backlog.iter().map(|b| b.load(Ordering::Relaxed)).collect::<Vec<_>>(),
         })

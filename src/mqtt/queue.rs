@@ -86,6 +86,7 @@ mod tests {
             pkid: 0,
             state: 0,
             stored: false,
+            shared: None,
         }
     }
 

@@ -42,6 +42,9 @@ pub struct Entry {
     pub state: u8,
     /// Whether a stored copy exists (to delete once done).
     pub stored: bool,
+    /// The shared subscription it came through (and through nothing else): another member
+    /// of that group takes it if this client disconnects before completing it.
+    pub shared: Option<Arc<str>>,
 }
 
 /// The live connection of a session.
@@ -133,7 +136,7 @@ impl Session {
             return;
         }
         let mut writes = Vec::new();
-        self.enqueue_unchecked(shard, Arc::new(msg), qos, true, &mut writes);
+        self.enqueue_unchecked(shard, Arc::new(msg), qos, true, None, &mut writes);
         if !writes.is_empty() {
             store::submit(shard, shard.id, writes, None);
         }
@@ -147,7 +150,7 @@ impl Session {
     /// persistent session is stored at once (not awaited).
     pub fn enqueue(&self, shard: &MqttShard, msg: Arc<Message>, qos: u8, retain: bool) {
         let mut writes = Vec::new();
-        self.enqueue_into(shard, msg, qos, retain, &mut writes);
+        self.enqueue_into(shard, msg, qos, retain, None, &mut writes);
         if !writes.is_empty() {
             store::submit(shard, shard.id, writes, None);
         }
@@ -164,6 +167,7 @@ impl Session {
         msg: Arc<Message>,
         qos: u8,
         retain: bool,
+        shared: Option<Arc<str>>,
         writes: &mut Vec<KvOp>,
     ) {
         {
@@ -173,7 +177,7 @@ impl Session {
                 return;
             }
         }
-        self.enqueue_unchecked(shard, msg, qos, retain, writes);
+        self.enqueue_unchecked(shard, msg, qos, retain, shared, writes);
     }
 
     /// `enqueue_into` without the check against a first batch.
@@ -183,6 +187,7 @@ impl Session {
         msg: Arc<Message>,
         qos: u8,
         retain: bool,
+        shared: Option<Arc<str>>,
         writes: &mut Vec<KvOp>,
     ) {
         let cfg = &shard.config().mqtt;
@@ -227,6 +232,7 @@ impl Session {
             pkid: 0,
             state: 0,
             stored: persistent && (qos > 0 || !online),
+            shared,
         };
         if entry.stored {
             writes.extend(store::entry_write(&self.client_id, &entry));
@@ -236,6 +242,47 @@ impl Session {
             tracing::trace!(client = %self.client_id, queued = st.queue.len(), "enqueued, waking");
             link.wake();
         }
+    }
+
+    /// Takes out the messages that came through a shared subscription for which `another`
+    /// says the group has another member, queued or sent and not yet acknowledged (a QoS 2
+    /// message already released stays), deleting their stored copies; returns them with
+    /// their subscription, oldest first.
+    pub fn take_shared(
+        &self,
+        shard: &MqttShard,
+        mut another: impl FnMut(&str) -> bool,
+    ) -> Vec<(Arc<str>, Arc<Message>)> {
+        let mut st = self.st.borrow_mut();
+        let mut movable = |e: &Entry| e.state < 2 && e.shared.as_deref().is_some_and(&mut another);
+        let mut taken: Vec<Entry> = Vec::new();
+        let flying: Vec<u16> = st
+            .inflight
+            .iter()
+            .filter(|(_, e)| movable(e))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in flying {
+            taken.extend(st.inflight.remove(&k));
+        }
+        let queued = st.queue.take_all();
+        for e in queued {
+            match movable(&e) {
+                true => taken.push(e),
+                false => st.queue.push_back(e),
+            }
+        }
+        drop(st);
+        taken.sort_by_key(|e| e.seq);
+        taken
+            .into_iter()
+            .filter_map(|e| {
+                if e.stored {
+                    store::delete_entry(shard, &self.client_id, e.seq);
+                }
+                Some((e.shared?, e.msg))
+            })
+            .collect()
     }
 
     /// Moves queued messages into flight, within the client's window, encoding them.

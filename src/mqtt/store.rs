@@ -383,6 +383,9 @@ pub fn load_sessions(shard: &MqttShard) -> Vec<Rc<Session>> {
                     pkid: m.pkid,
                     state: m.state,
                     stored: true,
+                    // Which shared subscription it came through is not stored: after a
+                    // restart it stays with this session.
+                    shared: None,
                 };
                 if m.state > 0 && m.pkid != 0 {
                     st.inflight.insert(m.pkid, e);

@@ -1,4 +1,4 @@
-//! SUBSCRIBE: each filter checked (syntax, shared subscriptions, permission, the per-client
+//! SUBSCRIBE: each filter checked (syntax, shared subscription form, permission, the per-client
 //! limit) and added, every shard told of new filters before the SUBACK, then each accepted
 //! filter's first batch (retained messages and table records) queued without repeating a
 //! record version a live change already delivered (`fresh`).
@@ -26,7 +26,10 @@ pub async fn subscribe(ctx: &mut Ctx, pkid: u16, filters: Vec<SubRequest>) {
                 if added.first_here {
                     announce.push(r.filter.clone());
                 }
-                if r.retain_handling == 0 || (r.retain_handling == 1 && added.new) {
+                // A shared subscription gets no retained messages or records when it is made
+                // (§3.8.4): its group may have members that already had them.
+                let shared = topic::is_shared(&r.filter);
+                if !shared && (r.retain_handling == 0 || (r.retain_handling == 1 && added.new)) {
                     first_batches.push((r.filter, added.qos));
                 }
                 codes.push(added.qos);
@@ -68,11 +71,13 @@ fn add(ctx: &Ctx, r: &SubRequest) -> Result<Added, u8> {
     if !topic::valid_filter(&r.filter) {
         return Err(refuse(0x8F));
     }
-    if v5 && topic::is_shared(&r.filter) {
-        return Err(0x9E);
-    }
+    // `$share/{group}/{filter}`: permissions are those of the filter.
+    let filter = match topic::is_shared(&r.filter) {
+        false => r.filter.as_str(),
+        true => topic::parse_shared(&r.filter).ok_or(refuse(0x8F))?.1,
+    };
     if let Some(user) = ctx.user.as_ref() {
-        if !acl::may_subscribe(shard, user, &r.filter) {
+        if !acl::may_subscribe(shard, user, filter) {
             super::count(&shard.mqtt_node.stats.subscribes_unauthorized);
             tracing::debug!(client = %ctx.session.client_id, user = %user.name, filter = %r.filter, "subscribe refused: not authorized");
             return Err(refuse(0x87));

@@ -137,6 +137,6 @@ fn on_changes(shard: &MqttShard, batch: &ChangeBatch) {
             version,
         ));
         // The change is committed already; the copies it queues are stored without waiting.
-        super::broker::deliver_local(shard, &msg, None);
+        super::broker::deliver_local(shard, &msg, &[], None);
     }
 }

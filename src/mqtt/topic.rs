@@ -49,9 +49,18 @@ pub fn matches(topic: &str, filter: &str) -> bool {
     t.next().is_none()
 }
 
-/// `$share/{group}/{filter}`: shared subscriptions (not supported; v5 clients are told so).
+/// `$share/{group}/{filter}`: a shared subscription (§4.8.2).
 pub fn is_shared(filter: &str) -> bool {
     filter.starts_with("$share/")
+}
+
+/// The group and the filter of a shared subscription, if `filter` is one and both are valid:
+/// a non-empty group without `/`, `+` or `#`, then a valid filter (§4.8.2).
+pub fn parse_shared(filter: &str) -> Option<(&str, &str)> {
+    let rest = filter.strip_prefix("$share/")?;
+    let (group, inner) = rest.split_once('/')?;
+    let group_ok = !group.is_empty() && !group.contains(['+', '#']);
+    (group_ok && valid_filter(inner)).then_some((group, inner))
 }
 
 #[cfg(test)]
@@ -67,6 +76,22 @@ mod tests {
         }
         for bad in ["", "a/#/b", "a#", "a/b#", "a+/b", "#/a", "a/+b", "x\0"] {
             assert!(!valid_filter(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn shared_subscriptions_name_a_group_and_a_valid_filter() {
+        assert_eq!(parse_shared("$share/g/a/+"), Some(("g", "a/+")));
+        assert_eq!(parse_shared("$share/g/#"), Some(("g", "#")));
+        for bad in [
+            "$share/g",
+            "$share//a",
+            "$share/g+/a",
+            "$share/#/a",
+            "$share/g/a/#/b",
+            "a/b",
+        ] {
+            assert_eq!(parse_shared(bad), None, "{bad}");
         }
     }
 

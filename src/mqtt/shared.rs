@@ -1,0 +1,240 @@
+//! Shared subscriptions (`$share/{group}/{filter}`, §4.8.2): each message matching the filter
+//! goes to one member of the group, not to every member. A group is named by its whole
+//! subscription string (the share key): the same group name with another filter is another
+//! group. A shard keeps its own members of each group and, like the subscription summary,
+//! its copy of which shards have members; the shard that routes a message picks one of those
+//! shards in turn and tells it which groups it serves for that message, and that shard picks
+//! one of its members in turn, preferring connected ones.
+
+use super::trie::Trie;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+/// A shard's view of the shared subscriptions.
+#[derive(Default)]
+pub struct Shared {
+    /// Inner filter → share key → this shard's members (client ids), in the order they joined.
+    local: Trie<BTreeMap<Arc<str>, Vec<Arc<str>>>>,
+    /// Inner filter → share key → the shards that have members (this shard's copy).
+    summary: Trie<BTreeMap<Arc<str>, BTreeSet<u16>>>,
+    /// Share key → how many shards were picked (turns), on this shard.
+    shard_turns: HashMap<Arc<str>, usize>,
+    /// Share key → how many of this shard's members were picked (turns).
+    member_turns: HashMap<Arc<str>, usize>,
+}
+
+impl Shared {
+    /// Adds a member on this shard; true when it is the group's first here.
+    pub fn join(&mut self, key: &str, inner: &str, client: &Arc<str>) -> bool {
+        let groups = self.local.get_or_insert_with(inner, BTreeMap::new);
+        let members = groups.entry(Arc::from(key)).or_default();
+        if !members.contains(client) {
+            members.push(client.clone());
+        }
+        members.len() == 1
+    }
+
+    /// Removes a member on this shard; true when it was the group's last here.
+    pub fn leave(&mut self, key: &str, inner: &str, client: &str) -> bool {
+        let mut last = false;
+        self.local.update(inner, |groups| {
+            if let Some(members) = groups.get_mut(key) {
+                members.retain(|c| &**c != client);
+                if members.is_empty() {
+                    groups.remove(key);
+                    last = true;
+                }
+            }
+            groups.is_empty()
+        });
+        if last {
+            self.member_turns.remove(key);
+        }
+        last
+    }
+
+    /// Shard `shard` gained its first (`add`) or lost its last member of a group.
+    pub fn apply_summary(&mut self, key: &str, inner: &str, shard: u16, add: bool) {
+        if add {
+            let groups = self.summary.get_or_insert_with(inner, BTreeMap::new);
+            groups.entry(Arc::from(key)).or_default().insert(shard);
+            return;
+        }
+        let mut gone = false;
+        self.summary.update(inner, |groups| {
+            if let Some(shards) = groups.get_mut(key) {
+                shards.remove(&shard);
+                if shards.is_empty() {
+                    groups.remove(key);
+                    gone = true;
+                }
+            }
+            groups.is_empty()
+        });
+        if gone {
+            self.shard_turns.remove(key);
+        }
+    }
+
+    /// Whether any group may match a topic (a cheap test before picking).
+    pub fn is_empty(&self) -> bool {
+        self.summary.is_empty()
+    }
+
+    /// For each group whose filter matches `topic`: the shard that serves it this time.
+    pub fn pick_shards(&mut self, topic: &str) -> Vec<(Arc<str>, u16)> {
+        let mut picks = Vec::new();
+        self.summary.for_each_match(topic, |groups| {
+            for (key, shards) in groups {
+                picks.push((key.clone(), shards.clone()));
+            }
+        });
+        picks
+            .into_iter()
+            .map(|(key, shards)| {
+                let turn = turn(&mut self.shard_turns, &key);
+                let shard = *shards.iter().nth(turn % shards.len()).expect("non-empty");
+                (key, shard)
+            })
+            .collect()
+    }
+
+    /// The member of the group `key` (filter `inner`) on this shard that gets the next
+    /// message: the next connected one in turn, else the next one in turn (it queues).
+    pub fn pick_member(
+        &mut self,
+        key: &str,
+        inner: &str,
+        exclude: Option<&str>,
+        connected: impl Fn(&str) -> bool,
+    ) -> Option<Arc<str>> {
+        let mut members = self.local.get_mut(inner)?.get(key)?.clone();
+        members.retain(|m| Some(&**m) != exclude);
+        if members.is_empty() {
+            return None;
+        }
+        let turn = turn(&mut self.member_turns, key);
+        let n = members.len();
+        let order = (0..n).map(|i| &members[(turn + i) % n]);
+        let online = order.clone().find(|c| connected(c));
+        online.or_else(|| order.clone().next()).cloned()
+    }
+
+    /// Whether the group has a member other than `client` on any shard of this node.
+    pub fn has_other_member(&mut self, key: &str, inner: &str, here: u16, client: &str) -> bool {
+        let elsewhere = self
+            .summary
+            .get_mut(inner)
+            .and_then(|g| g.get(key))
+            .is_some_and(|s| s.iter().any(|x| *x != here));
+        let local = self
+            .local
+            .get_mut(inner)
+            .and_then(|g| g.get(key))
+            .is_some_and(|m| m.iter().any(|c| &**c != client));
+        elsewhere || local
+    }
+
+    /// The shard that takes over a message of group `key` from `client` on shard `here`: in
+    /// turn among the shards with members, `here` only if it has another member.
+    pub fn pick_shard_for(
+        &mut self,
+        key: &str,
+        inner: &str,
+        here: u16,
+        client: &str,
+    ) -> Option<u16> {
+        let others_here = self
+            .local
+            .get_mut(inner)
+            .and_then(|g| g.get(key))
+            .is_some_and(|m| m.iter().any(|c| &**c != client));
+        let shards: Vec<u16> = self
+            .summary
+            .get_mut(inner)
+            .and_then(|g| g.get(key))?
+            .iter()
+            .copied()
+            .filter(|s| *s != here || others_here)
+            .collect();
+        if shards.is_empty() {
+            return None;
+        }
+        let turn = turn(&mut self.shard_turns, key);
+        Some(shards[turn % shards.len()])
+    }
+}
+
+/// The next turn of a group in `turns` (round robin over its shards or its members).
+fn turn(turns: &mut HashMap<Arc<str>, usize>, key: &str) -> usize {
+    if let Some(t) = turns.get_mut(key) {
+        *t = t.wrapping_add(1);
+        return *t;
+    }
+    turns.insert(Arc::from(key), 0);
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(s: &str) -> Arc<str> {
+        Arc::from(s)
+    }
+
+    #[test]
+    fn members_take_turns_and_connected_ones_come_first() {
+        let mut sh = Shared::default();
+        assert!(sh.join("$share/g/a/+", "a/+", &c("x")));
+        assert!(!sh.join("$share/g/a/+", "a/+", &c("y")));
+        let mut got = Vec::new();
+        for _ in 0..4 {
+            got.push(
+                sh.pick_member("$share/g/a/+", "a/+", None, |_| true)
+                    .unwrap(),
+            );
+        }
+        assert_eq!(got.iter().filter(|m| &***m == "x").count(), 2, "{got:?}");
+        for _ in 0..3 {
+            let m = sh
+                .pick_member("$share/g/a/+", "a/+", None, |m| m == "y")
+                .unwrap();
+            assert_eq!(&*m, "y");
+        }
+    }
+
+    #[test]
+    fn shards_take_turns_per_group_and_groups_are_independent() {
+        let mut sh = Shared::default();
+        sh.apply_summary("$share/g/a/+", "a/+", 0, true);
+        sh.apply_summary("$share/g/a/+", "a/+", 1, true);
+        sh.apply_summary("$share/h/a/#", "a/#", 1, true);
+        let picks: Vec<_> = (0..4).map(|_| sh.pick_shards("a/b")).collect();
+        for p in &picks {
+            assert_eq!(p.len(), 2, "one pick per group: {p:?}");
+        }
+        let g: Vec<u16> = picks
+            .iter()
+            .flatten()
+            .filter(|(k, _)| &**k == "$share/g/a/+")
+            .map(|(_, s)| *s)
+            .collect();
+        assert_eq!(g.iter().filter(|s| **s == 0).count(), 2, "{g:?}");
+        sh.apply_summary("$share/g/a/+", "a/+", 0, false);
+        sh.apply_summary("$share/g/a/+", "a/+", 1, false);
+        assert_eq!(sh.pick_shards("a/b").len(), 1);
+    }
+
+    #[test]
+    fn the_last_member_leaving_ends_the_group_here() {
+        let mut sh = Shared::default();
+        sh.join("$share/g/t", "t", &c("x"));
+        sh.join("$share/g/t", "t", &c("y"));
+        assert!(!sh.leave("$share/g/t", "t", "x"));
+        assert!(sh.has_other_member("$share/g/t", "t", 0, "x"));
+        assert!(!sh.has_other_member("$share/g/t", "t", 0, "y"));
+        assert!(sh.leave("$share/g/t", "t", "y"));
+        assert_eq!(sh.pick_member("$share/g/t", "t", None, |_| true), None);
+    }
+}

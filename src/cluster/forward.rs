@@ -36,10 +36,16 @@ const MAX_STRING: usize = 65_535;
 /// Longest message expiry carried (the v5 property is u32 seconds).
 const MAX_EXPIRY_MS: u64 = u32::MAX as u64 * 1000;
 
+/// Most shared subscriptions one forwarded message may name.
+const MAX_SHARED: usize = 64;
+
+/// A message waiting for a link, with the shared subscriptions the peer serves for it.
+type Queued = (Arc<Message>, Vec<Arc<str>>);
+
 /// The messages waiting for one outbound link (bounded in count and bytes).
 pub struct LinkQueue {
     peer: u16,
-    queue: RefCell<VecDeque<Arc<Message>>>,
+    queue: RefCell<VecDeque<Queued>>,
     bytes: Cell<usize>,
     /// Wakes the link's write loop: queued messages go out at once.
     ringer: super::wake::Ringer,
@@ -47,13 +53,13 @@ pub struct LinkQueue {
 
 impl LinkQueue {
     /// Appends a message; false (nothing queued) when the queue is at a bound.
-    fn push(&self, msg: Arc<Message>) -> bool {
+    fn push(&self, msg: Arc<Message>, shared: Vec<Arc<str>>) -> bool {
         let n = size(&msg);
         let mut q = self.queue.borrow_mut();
         if q.len() >= LINK_MESSAGES || self.bytes.get() + n > LINK_BYTES {
             return false;
         }
-        q.push_back(msg);
+        q.push_back((msg, shared));
         self.bytes.set(self.bytes.get() + n);
         self.ringer.ring();
         true
@@ -98,18 +104,27 @@ pub async fn run(ctx: Rc<Ctx>) {
         // Take what else is there now: one pass over the links for a burst.
         let mut batch = vec![first];
         batch.extend(rx.try_iter().take(FRAME_MESSAGES));
-        let bytes: usize = batch.iter().map(|m| size(m)).sum();
+        let bytes: usize = batch.iter().map(|o| size(&o.msg)).sum();
         ch.bytes.fetch_sub(bytes, Ordering::Relaxed);
         let links = ctx.forward.links.borrow().clone();
         let interest = ctx.peer_interest.borrow();
         for link in links {
-            // Only what the peer has subscribers for; retained messages always (every node
-            // keeps the retained store).
-            let dropped = batch
-                .iter()
-                .filter(|m| m.retain || interest.wants(link.peer, &m.topic))
-                .filter(|m| !link.push((*m).clone()))
-                .count() as u64;
+            let mut dropped = 0u64;
+            for o in &batch {
+                let shared: Vec<Arc<str>> = o
+                    .shared
+                    .iter()
+                    .filter(|(peer, _)| *peer == link.peer)
+                    .map(|(_, key)| key.clone())
+                    .collect();
+                // Only what the peer has subscribers for, or serves a shared subscription of;
+                // retained messages always (every node keeps the retained store).
+                let wanted =
+                    o.msg.retain || !shared.is_empty() || interest.wants(link.peer, &o.msg.topic);
+                if wanted && !link.push(o.msg.clone(), shared) {
+                    dropped += 1;
+                }
+            }
             if dropped > 0 {
                 ctx.state
                     .accepted(link.peer, |p| p.publishes.dropped += dropped);
@@ -128,7 +143,7 @@ pub fn take(ctx: &Ctx, link: &LinkQueue, out: &mut Vec<Frame>) {
     let mut messages = Vec::new();
     let mut bytes = 0usize;
     let mut q = link.queue.borrow_mut();
-    while let Some(m) = q.front() {
+    while let Some((m, shared)) = q.front() {
         let n = size(m);
         if n > budget {
             dropped += 1;
@@ -142,7 +157,7 @@ pub fn take(ctx: &Ctx, link: &LinkQueue, out: &mut Vec<Frame>) {
                 break;
             }
             continue;
-        } else if let Some(pm) = to_peer(ctx.node_id, m, now) {
+        } else if let Some(pm) = to_peer(ctx.node_id, m, shared, now) {
             bytes += n;
             messages.push(pm);
             sent += 1;
@@ -162,8 +177,9 @@ pub fn take(ctx: &Ctx, link: &LinkQueue, out: &mut Vec<Frame>) {
     }
 }
 
-/// The wire form of a message published on node `origin` (`None`: it has expired).
-pub fn to_peer(origin: u16, m: &Message, now: u64) -> Option<PeerMessage> {
+/// The wire form of a message published on node `origin`, for a peer that serves the shared
+/// subscriptions `shared` for it (`None`: it has expired).
+pub fn to_peer(origin: u16, m: &Message, shared: &[Arc<str>], now: u64) -> Option<PeerMessage> {
     let expiry_ms = match m.expires_at_ms {
         Some(t) if t <= now => return None,
         Some(t) => Some((t - now).min(MAX_EXPIRY_MS)),
@@ -177,6 +193,7 @@ pub fn to_peer(origin: u16, m: &Message, now: u64) -> Option<PeerMessage> {
         retain: m.retain,
         expiry_ms,
         props: m.props.as_deref().cloned(),
+        shared: shared.iter().map(|k| k.to_string()).collect(),
     })
 }
 
@@ -197,6 +214,18 @@ pub fn check(cfg: &MqttConfig, peer: u16, m: &PeerMessage) -> Result<(), String>
     }
     if m.expiry_ms.is_some_and(|e| e > MAX_EXPIRY_MS) {
         return Err("Publish with an expiry past the MQTT maximum".into());
+    }
+    if m.shared.len() > MAX_SHARED {
+        return Err(format!(
+            "Publish naming {} shared subscriptions",
+            m.shared.len()
+        ));
+    }
+    for key in &m.shared {
+        let matches = topic::parse_shared(key).is_some_and(|(_, f)| topic::matches(&m.topic, f));
+        if !matches {
+            return Err("Publish naming a shared subscription its topic does not match".into());
+        }
     }
     let mut bytes = m.topic.len() + m.payload.len();
     if let Some(p) = &m.props {
@@ -274,16 +303,24 @@ pub async fn receive(
         // The shard that stores the topic's retained message, as `mqtt::retained::owner`.
         let p = crate::storage::keys::partition_of("$retained", &m.topic, node.partitions);
         let home = crate::storage::layout::owner_of(p, shards);
+        let mut shared: Vec<Arc<str>> = m.shared.iter().map(|k| Arc::from(k.as_str())).collect();
         let msg = Arc::new(from_peer(m, now));
         for (s, inbox) in mqtt.inboxes.iter().enumerate() {
             let retain_here = msg.retain && s == home;
+            // The shared subscriptions this node serves are handed out by the home shard.
+            let shared = match s == home {
+                true => std::mem::take(&mut shared),
+                false => Vec::new(),
+            };
             // A shard with no subscription at all has nothing to deliver.
-            if !retain_here && node.feed_interest[s].load(Ordering::Acquire) == 0 {
+            let idle = node.feed_interest[s].load(Ordering::Acquire) == 0;
+            if !retain_here && shared.is_empty() && idle {
                 continue;
             }
             let m = MqttMsg::FromPeer {
                 msg: msg.clone(),
                 retain_here,
+                shared,
             };
             // Fails only when the shard has stopped (the node is shutting down).
             let _ = inbox.send_async(m).await;
@@ -311,13 +348,15 @@ mod tests {
                 user_properties: vec![("k".into(), "v".into())],
                 ..Props::default()
             }),
+            shared: Vec::new(),
         }
     }
 
     #[test]
     fn a_good_message_passes_and_round_trips() {
         let cfg = MqttConfig::default();
-        let m = msg("sensors/t1");
+        let mut m = msg("sensors/t1");
+        m.shared = vec!["$share/g/sensors/+".into()];
         assert_eq!(check(&cfg, 2, &m), Ok(()));
         let f = Frame::Publish {
             messages: vec![m.clone()],
@@ -325,12 +364,17 @@ mod tests {
         let bytes = encode(&f).unwrap();
         let crc = u32::from_be_bytes(bytes[4..8].try_into().unwrap());
         assert_eq!(decode(&bytes[HEADER..], crc).unwrap(), f);
+        let m2 = m.clone();
         let back = from_peer(m, 1_000);
         assert_eq!(back.expires_at_ms, Some(31_000));
         assert_eq!(&*back.from, "");
-        let again = to_peer(2, &back, 1_000).unwrap();
-        assert_eq!(again, msg("sensors/t1"));
-        assert!(to_peer(2, &back, 31_000).is_none(), "expired: not sent");
+        let shared = [Arc::from("$share/g/sensors/+")];
+        let again = to_peer(2, &back, &shared, 1_000).unwrap();
+        assert_eq!(again, m2);
+        assert!(
+            to_peer(2, &back, &shared, 31_000).is_none(),
+            "expired: not sent"
+        );
     }
 
     #[test]
@@ -358,6 +402,12 @@ mod tests {
         let mut m = msg("a");
         m.expiry_ms = Some(u64::MAX);
         assert!(check(&cfg, 2, &m).is_err());
+        let mut m = msg("a/b");
+        m.shared = vec!["$share/g/c/#".into()];
+        let e = check(&cfg, 2, &m).unwrap_err();
+        assert!(e.contains("does not match"), "{e}");
+        m.shared = vec!["$share/g/a/+".into(); 65];
+        assert!(check(&cfg, 2, &m).is_err(), "too many shared subscriptions");
     }
 
     #[test]

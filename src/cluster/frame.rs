@@ -10,7 +10,8 @@ use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use rkyv::{Archive, Deserialize, Serialize};
 
 /// Protocol version, checked in `Hello` (2: MQTT messages are forwarded in `Publish`; 3:
-/// `Interest`; 4: `Changes` says where it starts, so any loss or repeat inside a stream shows).
+/// `Interest`; 4: `Changes` says where it starts, so any loss or repeat inside a stream shows; a
+/// `PeerMessage` names the shared subscriptions the receiver serves).
 pub const PROTO: u32 = 4;
 
 /// Bytes before a frame's payload.
@@ -69,6 +70,9 @@ pub struct PeerMessage {
     /// Milliseconds the message may still be delivered (v5 message expiry), when it has one.
     pub expiry_ms: Option<u64>,
     pub props: Option<Props>,
+    /// Shared subscriptions (`$share/...`) the receiver serves for this message: the sender
+    /// picked it to give the message to one of its members of each.
+    pub shared: Vec<String>,
 }
 
 /// Every message of the protocol. See docs/replication.md for the conversation.

@@ -119,6 +119,8 @@ async fn link<S: Io>(
         p.inbound.last_error.clear();
     });
     let result = stream_from(ctx, addr, &peer, &mut stream).await;
+    // Until it announces them again, its members of shared subscriptions get nothing sent.
+    ctx.mqtt.peer_groups.forget(peer.node_id);
     if let Err(e) = &result {
         if e.starts_with("bad frame") {
             ctx.state
@@ -301,6 +303,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<'_, S> {
 
     fn on_interest(&self, reset: bool, changes: Vec<InterestChange>) -> Result<(), String> {
         let checked = super::interest::check(changes).map_err(|e| format!("bad frame: {e}"))?;
+        // Its shared subscriptions, for the shards picking who serves each message.
+        let groups = &self.ctx.mqtt.peer_groups;
+        if reset {
+            groups.forget(self.peer.node_id);
+        }
+        for (filter, add) in &checked {
+            if crate::mqtt::topic::is_shared(filter) {
+                groups.set(self.peer.node_id, filter, *add);
+            }
+        }
         let mut pi = self.ctx.peer_interest.borrow_mut();
         pi.apply(self.peer.node_id, reset, checked)
             .map_err(|e| format!("bad frame: {e}"))?;

@@ -69,7 +69,6 @@ impl Broker {
 /// without `durable` costs no reply channel and has nothing to wait for.
 pub async fn route(shard: &MqttShard, msg: Arc<Message>, durable: bool) -> Commits {
     super::count(&shard.mqtt_node.stats.messages_in);
-    super::peers::offer(&shard.mqtt_node, &msg);
     let durable = durable && msg.qos > 0;
     let mut targets: BTreeMap<u16, Vec<Arc<str>>> = BTreeMap::new();
     shard
@@ -81,11 +80,9 @@ pub async fn route(shard: &MqttShard, msg: Arc<Message>, durable: bool) -> Commi
                 targets.entry(*t).or_default();
             }
         });
-    if !shard.mqtt.shared.borrow().is_empty() {
-        for (key, t) in shard.mqtt.shared.borrow_mut().pick_shards(&msg.topic) {
-            targets.entry(t).or_default().push(key);
-        }
-    }
+    let mut remote = Vec::new();
+    pick_shared(shard, &msg.topic, &mut targets, &mut remote);
+    super::peers::offer(&shard.mqtt_node, &msg, remote);
     let mut commits = Commits::default();
     for (t, shared) in targets {
         let t = t as usize;
@@ -114,6 +111,67 @@ pub async fn route(shard: &MqttShard, msg: Arc<Message>, durable: bool) -> Commi
         }
     }
     commits
+}
+
+/// Picks who serves each shared subscription matching `topic` this time: a peer (into
+/// `remote`, forwarded with the message) or a shard of this node (into `targets`).
+fn pick_shared(
+    shard: &MqttShard,
+    topic: &str,
+    targets: &mut BTreeMap<u16, Vec<Arc<str>>>,
+    remote: &mut Vec<(u16, Arc<str>)>,
+) {
+    let peers = shard.mqtt_node.peer_groups.matching(topic);
+    let mut sh = shard.mqtt.shared.borrow_mut();
+    if sh.is_empty() && peers.is_empty() {
+        return;
+    }
+    let local = sh.pick_shards(topic);
+    for (key, nodes) in &peers {
+        let here = local.iter().any(|(k, _)| k == key);
+        if let Some(node) = sh.pick_node(key, nodes, here) {
+            remote.push((node, key.clone()));
+        }
+    }
+    for (key, t) in local {
+        if !remote.iter().any(|(_, k)| *k == key) {
+            targets.entry(t).or_default().push(key);
+        }
+    }
+}
+
+/// A message from a peer that this node serves for the shared subscriptions `keys`: each
+/// goes to one member, on the shard whose turn it is.
+pub fn serve_shared_from_peer(shard: &MqttShard, msg: &Arc<Message>, keys: Vec<Arc<str>>) {
+    let mut per_shard: BTreeMap<u16, Vec<Arc<str>>> = BTreeMap::new();
+    for key in keys {
+        match shard.mqtt.shared.borrow_mut().pick_shard_of(&key) {
+            Some(t) => per_shard.entry(t).or_default().push(key),
+            None => super::count(&shard.mqtt_node.stats.shared_unserved),
+        }
+    }
+    for (t, keys) in per_shard {
+        if t as usize == shard.id {
+            let writes = deliver(shard, msg, &keys, None);
+            if !writes.is_empty() {
+                store::submit(shard, shard.id, writes, None);
+            }
+            continue;
+        }
+        let m = MqttMsg::Deliver {
+            msg: msg.clone(),
+            committed: None,
+            shared: keys,
+        };
+        let sent = shard
+            .mqtt_node
+            .inboxes
+            .get(t as usize)
+            .map(|i| i.try_send(m));
+        if !matches!(sent, Some(Ok(()))) {
+            super::count(&shard.mqtt_node.stats.mesh_dropped);
+        }
+    }
 }
 
 /// The commits a routed QoS 1/2 message waits for before it is acknowledged: one answer per
@@ -392,15 +450,15 @@ pub async fn announce(shard: &MqttShard, filters: Vec<String>, add: bool, wait: 
 
 /// Applies a summary change from shard `from`.
 pub fn apply_summary(shard: &MqttShard, from: usize, filter: &str, add: bool) {
-    if let Some((_, inner)) = super::topic::parse_shared(filter) {
-        let mut sh = shard.mqtt.shared.borrow_mut();
-        return sh.apply_summary(filter, inner, from as u16, add);
-    }
     if from == shard.id {
         // The shard's own change: the node's set that peers are told about follows it.
         if let Some(interest) = &shard.mqtt_node.interest {
             interest.update(from as u16, filter, add);
         }
+    }
+    if let Some((_, inner)) = super::topic::parse_shared(filter) {
+        let mut sh = shard.mqtt.shared.borrow_mut();
+        return sh.apply_summary(filter, inner, from as u16, add);
     }
     let mut summary = shard.mqtt.summary.borrow_mut();
     if add {

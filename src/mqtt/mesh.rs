@@ -26,6 +26,9 @@ pub enum MqttMsg {
     FromPeer {
         msg: Arc<Message>,
         retain_here: bool,
+        /// Shared subscriptions this node serves for the message (the peer picked it): this
+        /// shard picks a member of each.
+        shared: Vec<Arc<str>>,
     },
     /// Shard `from` gained (`add`) or lost its last subscription to `filter`.
     Filter {
@@ -79,7 +82,11 @@ pub fn handle(shard: &Rc<MqttShard>, msg: MqttMsg) {
             // The reply travels with the write: this shard never waits here.
             super::broker::deliver_local(shard, &msg, &shared, committed)
         }
-        MqttMsg::FromPeer { msg, retain_here } => {
+        MqttMsg::FromPeer {
+            msg,
+            retain_here,
+            shared,
+        } => {
             // A retained publish to `{Table}/{id}` is a record write, which replicates through
             // the change log: it is never stored as a retained message.
             if retain_here && super::tables::table_of(shard, &msg.topic).is_none() {
@@ -89,6 +96,9 @@ pub fn handle(shard: &Rc<MqttShard>, msg: MqttMsg) {
             // were committed; forwarding to peers is best effort (dropped past its bounds, see
             // `cluster::forward`), so nobody waits for this node's copies.
             super::broker::deliver_local(shard, &msg, &[], None);
+            if !shared.is_empty() {
+                super::broker::serve_shared_from_peer(shard, &msg, shared);
+            }
         }
         MqttMsg::Filter {
             from,

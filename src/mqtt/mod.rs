@@ -59,6 +59,8 @@ pub struct NodeMqtt {
     pub peers: Option<peers::PeerOutbox>,
     /// The filters this node's shards want, announced to the peers (clustering on only).
     pub interest: Option<interest::NodeInterest>,
+    /// The shared subscriptions the peers have members of (empty when clustering is off).
+    pub peer_groups: peers::PeerGroups,
 }
 
 /// What the broker counts, node-wide.
@@ -123,6 +125,7 @@ impl NodeMqtt {
             inbox_rx: Mutex::new(inbox_rx),
             peers: peers_bell.as_ref().map(|_| peers::PeerOutbox::new()),
             interest: peers_bell.map(interest::NodeInterest::new),
+            peer_groups: Default::default(),
         }
     }
 

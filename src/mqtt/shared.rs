@@ -21,7 +21,12 @@ pub struct Shared {
     shard_turns: HashMap<Arc<str>, usize>,
     /// Share key → how many of this shard's members were picked (turns).
     member_turns: HashMap<Arc<str>, usize>,
+    /// Share key → how many nodes were picked (turns), for groups with members on peers.
+    node_turns: HashMap<Arc<str>, usize>,
 }
+
+/// Groups whose node turns a shard remembers; past it they start over (bounded memory).
+const MAX_NODE_TURNS: usize = 4096;
 
 impl Shared {
     /// Adds a member on this shard; true when it is the group's first here.
@@ -133,6 +138,28 @@ impl Shared {
             .and_then(|g| g.get(key))
             .is_some_and(|m| m.iter().any(|c| &**c != client));
         elsewhere || local
+    }
+
+    /// Which node serves group `key` for the next message, in turn among `peers` (which have
+    /// members) and this node (when `here`, it has members): `None` is this node.
+    pub fn pick_node(&mut self, key: &str, peers: &[u16], here: bool) -> Option<u16> {
+        if self.node_turns.len() > MAX_NODE_TURNS {
+            self.node_turns.clear();
+        }
+        let n = peers.len() + here as usize;
+        if n == 0 {
+            return None;
+        }
+        let t = turn(&mut self.node_turns, key) % n;
+        peers.get(t).copied()
+    }
+
+    /// The shard of this node that serves group `key` for the next message, in turn.
+    pub fn pick_shard_of(&mut self, key: &str) -> Option<u16> {
+        let (_, inner) = super::topic::parse_shared(key)?;
+        let shards = self.summary.get_mut(inner)?.get(key)?.clone();
+        let t = turn(&mut self.shard_turns, key);
+        shards.iter().nth(t % shards.len()).copied()
     }
 
     /// The shard that takes over a message of group `key` from `client` on shard `here`: in

@@ -1,5 +1,5 @@
 //! Shared subscriptions (`$share/{group}/{filter}`, MQTT 5.0 §4.8.2): each message goes to one
-//! member of the group, across shards, while plain subscribers still get every message; a
+//! member of the group, across shards, in even shares, while plain subscribers still get every message; a
 //! member that disconnects before acknowledging hands its messages to another member; the
 //! rules for making one (no retained messages, No Local refused, a valid group name).
 

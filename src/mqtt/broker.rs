@@ -366,12 +366,10 @@ pub fn add_sub(shard: &MqttShard, s: &Session, filter: &str, o: SubOpts) -> (boo
             .insert(filter.to_string(), o)
             .is_none();
     if let Some((_, inner)) = super::topic::parse_shared(filter) {
-        let first = shard
-            .mqtt
-            .shared
-            .borrow_mut()
-            .join(filter, inner, &s.client_id);
-        return (new_for_session, first);
+        // Every new member is announced: shards take turns by their members.
+        let mut sh = shard.mqtt.shared.borrow_mut();
+        sh.join(filter, inner, &s.client_id);
+        return (new_for_session, new_for_session);
     }
     let mut local = shard.mqtt.local.borrow_mut();
     if local.is_empty() {
@@ -392,12 +390,10 @@ pub fn add_sub(shard: &MqttShard, s: &Session, filter: &str, o: SubOpts) -> (boo
 pub fn remove_sub(shard: &MqttShard, s: &Session, filter: &str) -> (bool, bool) {
     let existed = s.st.borrow_mut().subs.remove(filter).is_some();
     if let Some((_, inner)) = super::topic::parse_shared(filter) {
-        let last = shard
-            .mqtt
-            .shared
-            .borrow_mut()
-            .leave(filter, inner, &s.client_id);
-        return (existed, last);
+        // Every member that leaves is announced (see `add_sub`).
+        let mut sh = shard.mqtt.shared.borrow_mut();
+        sh.leave(filter, inner, &s.client_id);
+        return (existed, existed);
     }
     let mut last = false;
     let mut local = shard.mqtt.local.borrow_mut();
@@ -450,15 +446,23 @@ pub async fn announce(shard: &MqttShard, filters: Vec<String>, add: bool, wait: 
 
 /// Applies a summary change from shard `from`.
 pub fn apply_summary(shard: &MqttShard, from: usize, filter: &str, add: bool) {
-    if from == shard.id {
+    // A shared subscription changes here with each member; the shard wants it from its
+    // first member to its last.
+    let edge = match super::topic::parse_shared(filter) {
+        Some((_, inner)) => {
+            let mut sh = shard.mqtt.shared.borrow_mut();
+            sh.apply_summary(filter, inner, from as u16, add)
+        }
+        None => true,
+    };
+    if from == shard.id && edge {
         // The shard's own change: the node's set that peers are told about follows it.
         if let Some(interest) = &shard.mqtt_node.interest {
             interest.update(from as u16, filter, add);
         }
     }
-    if let Some((_, inner)) = super::topic::parse_shared(filter) {
-        let mut sh = shard.mqtt.shared.borrow_mut();
-        return sh.apply_summary(filter, inner, from as u16, add);
+    if super::topic::is_shared(filter) {
+        return;
     }
     let mut summary = shard.mqtt.summary.borrow_mut();
     if add {

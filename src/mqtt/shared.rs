@@ -2,12 +2,16 @@
 //! goes to one member of the group, not to every member. A group is named by its whole
 //! subscription string (the share key): the same group name with another filter is another
 //! group. A shard keeps its own members of each group and, like the subscription summary,
-//! its copy of which shards have members; the shard that routes a message picks one of those
-//! shards in turn and tells it which groups it serves for that message, and that shard picks
-//! one of its members in turn, preferring connected ones.
+//! its copy of how many members each shard has; the shard that routes a message picks a shard
+//! in turn, each as often as it has members, and tells it which groups it serves for that
+//! message, and that shard picks one of its members in turn, preferring connected ones. So
+//! members get even shares however they are spread over the shards.
 
 use super::trie::Trie;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
+
+/// Members of one group per shard.
+type Members = BTreeMap<u16, u32>;
 use std::sync::Arc;
 
 /// A shard's view of the shared subscriptions.
@@ -15,8 +19,8 @@ use std::sync::Arc;
 pub struct Shared {
     /// Inner filter → share key → this shard's members (client ids), in the order they joined.
     local: Trie<BTreeMap<Arc<str>, Vec<Arc<str>>>>,
-    /// Inner filter → share key → the shards that have members (this shard's copy).
-    summary: Trie<BTreeMap<Arc<str>, BTreeSet<u16>>>,
+    /// Inner filter → share key → shard → its members (this shard's copy).
+    summary: Trie<BTreeMap<Arc<str>, Members>>,
     /// Share key → how many shards were picked (turns), on this shard.
     shard_turns: HashMap<Arc<str>, usize>,
     /// Share key → how many of this shard's members were picked (turns).
@@ -58,17 +62,29 @@ impl Shared {
         last
     }
 
-    /// Shard `shard` gained its first (`add`) or lost its last member of a group.
-    pub fn apply_summary(&mut self, key: &str, inner: &str, shard: u16, add: bool) {
+    /// Shard `shard` gained (`add`) or lost a member of a group; true when it was its first
+    /// or its last there.
+    pub fn apply_summary(&mut self, key: &str, inner: &str, shard: u16, add: bool) -> bool {
         if add {
             let groups = self.summary.get_or_insert_with(inner, BTreeMap::new);
-            groups.entry(Arc::from(key)).or_default().insert(shard);
-            return;
+            let n = groups
+                .entry(Arc::from(key))
+                .or_default()
+                .entry(shard)
+                .or_default();
+            *n += 1;
+            return *n == 1;
         }
-        let mut gone = false;
+        let (mut edge, mut gone) = (false, false);
         self.summary.update(inner, |groups| {
             if let Some(shards) = groups.get_mut(key) {
-                shards.remove(&shard);
+                if let Some(n) = shards.get_mut(&shard) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        shards.remove(&shard);
+                        edge = true;
+                    }
+                }
                 if shards.is_empty() {
                     groups.remove(key);
                     gone = true;
@@ -79,6 +95,7 @@ impl Shared {
         if gone {
             self.shard_turns.remove(key);
         }
+        edge
     }
 
     /// Whether any group may match a topic (a cheap test before picking).
@@ -96,10 +113,9 @@ impl Shared {
         });
         picks
             .into_iter()
-            .map(|(key, shards)| {
-                let turn = turn(&mut self.shard_turns, &key);
-                let shard = *shards.iter().nth(turn % shards.len()).expect("non-empty");
-                (key, shard)
+            .filter_map(|(key, shards)| {
+                let t = turn(&mut self.shard_turns, &key);
+                Some((key, weighted(&shards, t)?))
             })
             .collect()
     }
@@ -131,7 +147,7 @@ impl Shared {
             .summary
             .get_mut(inner)
             .and_then(|g| g.get(key))
-            .is_some_and(|s| s.iter().any(|x| *x != here));
+            .is_some_and(|s| s.keys().any(|x| *x != here));
         let local = self
             .local
             .get_mut(inner)
@@ -159,7 +175,7 @@ impl Shared {
         let (_, inner) = super::topic::parse_shared(key)?;
         let shards = self.summary.get_mut(inner)?.get(key)?.clone();
         let t = turn(&mut self.shard_turns, key);
-        shards.iter().nth(t % shards.len()).copied()
+        weighted(&shards, t)
     }
 
     /// The shard that takes over a message of group `key` from `client` on shard `here`: in
@@ -176,20 +192,33 @@ impl Shared {
             .get_mut(inner)
             .and_then(|g| g.get(key))
             .is_some_and(|m| m.iter().any(|c| &**c != client));
-        let shards: Vec<u16> = self
+        let mut shards = self
             .summary
             .get_mut(inner)
             .and_then(|g| g.get(key))?
-            .iter()
-            .copied()
-            .filter(|s| *s != here || others_here)
-            .collect();
-        if shards.is_empty() {
-            return None;
+            .clone();
+        if !others_here {
+            shards.remove(&here);
         }
-        let turn = turn(&mut self.shard_turns, key);
-        Some(shards[turn % shards.len()])
+        let t = turn(&mut self.shard_turns, key);
+        weighted(&shards, t)
     }
+}
+
+/// The shard whose turn `t` is, each shard taking as many turns as it has members.
+fn weighted(shards: &Members, t: usize) -> Option<u16> {
+    let total: usize = shards.values().map(|n| *n as usize).sum();
+    if total == 0 {
+        return None;
+    }
+    let mut at = t % total;
+    for (shard, n) in shards {
+        if at < *n as usize {
+            return Some(*shard);
+        }
+        at -= *n as usize;
+    }
+    None
 }
 
 /// The next turn of a group in `turns` (round robin over its shards or its members).
@@ -251,6 +280,27 @@ mod tests {
         sh.apply_summary("$share/g/a/+", "a/+", 0, false);
         sh.apply_summary("$share/g/a/+", "a/+", 1, false);
         assert_eq!(sh.pick_shards("a/b").len(), 1);
+    }
+
+    #[test]
+    fn a_shard_takes_as_many_turns_as_it_has_members() {
+        let mut sh = Shared::default();
+        assert!(sh.apply_summary("$share/g/t", "t", 0, true));
+        assert!(
+            !sh.apply_summary("$share/g/t", "t", 0, true),
+            "not shard 0's first"
+        );
+        assert!(sh.apply_summary("$share/g/t", "t", 1, true));
+        let picks: Vec<u16> = (0..30).map(|_| sh.pick_shards("t")[0].1).collect();
+        assert_eq!(picks.iter().filter(|s| **s == 0).count(), 20, "{picks:?}");
+        assert!(
+            !sh.apply_summary("$share/g/t", "t", 0, false),
+            "shard 0 keeps one"
+        );
+        assert!(
+            sh.apply_summary("$share/g/t", "t", 0, false),
+            "shard 0's last"
+        );
     }
 
     #[test]

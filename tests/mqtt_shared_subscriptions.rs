@@ -1,6 +1,7 @@
 //! Shared subscriptions (`$share/{group}/{filter}`, MQTT 5.0 §4.8.2): each message goes to one
 //! member of the group, across shards, in even shares, while plain subscribers still get every message; a
-//! member that disconnects before acknowledging hands its messages to another member; the
+//! member that disconnects before acknowledging hands its messages to another member; record
+//! changes of a table topic go to one member each too; the
 //! rules for making one (no retained messages, No Local refused, a valid group name).
 
 mod common;
@@ -10,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 fn server() -> Server {
-    Server::start("[shards]\ncount = 2\n")
+    Server::start(&format!("[shards]\ncount = 2\n{PRODUCT_TABLE}"))
 }
 
 /// Publishes `n` numbered QoS 1 messages to `topic`.
@@ -65,6 +66,48 @@ fn each_message_goes_to_one_member_of_the_group_and_to_every_plain_subscriber() 
         drain(&mut plain).len(),
         200,
         "the plain subscriber got everything"
+    );
+}
+
+#[test]
+fn each_record_change_goes_to_one_member_of_a_group_on_a_table_topic() {
+    let s = server();
+    let mut members: Vec<Client> = (0..3)
+        .map(|i| Client::v5(&s.mqtt_addr, &format!("orders-{i}"), true))
+        .collect();
+    for m in &mut members {
+        m.sub("$share/fulfil/Product/+", 1);
+    }
+    let a = agent();
+    for i in 0..60 {
+        let r = put(
+            &a,
+            &s.url(&format!("/Product/r{i}")),
+            &format!(r#"{{"n":{i}}}"#),
+        );
+        assert_eq!(r.status / 100, 2);
+    }
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut per_member = Vec::new();
+    for m in &mut members {
+        let got = drain(m);
+        per_member.push(got.len());
+        for g in got {
+            *seen.entry(g).or_default() += 1;
+        }
+    }
+    assert_eq!(
+        seen.len(),
+        60,
+        "every change reached the group: {per_member:?}"
+    );
+    assert!(
+        seen.values().all(|n| *n == 1),
+        "no change reached two members"
+    );
+    assert!(
+        per_member.iter().filter(|n| **n > 0).count() >= 2,
+        "{per_member:?}"
     );
 }
 

@@ -69,3 +69,43 @@ fn each_message_reaches_one_member_of_a_group_spread_over_nodes() {
         "the plain subscriber on B got everything"
     );
 }
+
+#[test]
+fn each_record_change_reaches_one_member_of_a_group_spread_over_nodes() {
+    let c = Cluster::start(Opts::nodes(&[2, 2]));
+    c.wait_linked(Duration::from_secs(20));
+    let mqtt = |i: usize| c.nodes[i].s().mqtt_addr.clone();
+    let mut members: Vec<Client> = Vec::new();
+    for (node, id) in [(0, "a-0"), (0, "a-1"), (1, "b-0"), (1, "b-1")] {
+        let mut m = Client::v5(&mqtt(node), id, true);
+        assert_eq!(m.sub("$share/fulfil/Product/+", 1), vec![1]);
+        members.push(m);
+    }
+    // Both nodes must know of the other's members to agree on who serves each change.
+    wait_for(
+        "each node to know the other's group",
+        Duration::from_secs(10),
+        || peer_filters(&c, 0) >= 1 && peer_filters(&c, 1) >= 1,
+    );
+    // Changes made on both nodes.
+    for i in 0..80 {
+        let r = cput(&c.nodes[i % 2].url(&format!("/Product/o{i}")), r#"{"v":1}"#);
+        assert_eq!(r.status / 100, 2);
+    }
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut per_node = [0usize; 2];
+    for (i, m) in members.iter_mut().enumerate() {
+        for g in drain(m) {
+            per_node[i / 2] += 1;
+            *seen.entry(g).or_default() += 1;
+        }
+    }
+    assert_eq!(
+        seen.len(),
+        80,
+        "every change reached the group: {per_node:?}"
+    );
+    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "reached two members: {twice:?}");
+    assert!(per_node.iter().all(|n| *n > 0), "{per_node:?}");
+}

@@ -10,6 +10,7 @@ use super::session::{Session, SubOpts};
 use super::store::{self, PersistJob};
 use super::trie::Trie;
 use super::MqttShard;
+use crate::storage::hlc::Version;
 use crate::storage::kv::{KvOp, KvReply};
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use std::cell::{Cell, RefCell};
@@ -365,48 +366,89 @@ pub fn add_sub(shard: &MqttShard, s: &Session, filter: &str, o: SubOpts) -> (boo
             .subs
             .insert(filter.to_string(), o)
             .is_none();
-    if let Some((_, inner)) = super::topic::parse_shared(filter) {
-        // Every new member is announced: shards take turns by their members.
-        let mut sh = shard.mqtt.shared.borrow_mut();
-        sh.join(filter, inner, &s.client_id);
-        return (new_for_session, new_for_session);
-    }
-    let mut local = shard.mqtt.local.borrow_mut();
-    if local.is_empty() {
-        // Record changes are delivered through the change feed: ask the writers for it, then
-        // start from what they have committed (a group that skipped this shard is read back
-        // from the change log: `feed::reset_positions`).
-        if shard.node.feed_interest[shard.id].fetch_add(1, Ordering::Relaxed) == 0 {
+    let before = wants_feed(shard);
+    let result = match super::topic::parse_shared(filter) {
+        Some((_, inner)) => {
+            // Every new member is announced: shards take turns by their members.
+            let mut sh = shard.mqtt.shared.borrow_mut();
+            sh.join(filter, inner, &s.client_id);
+            (new_for_session, new_for_session)
+        }
+        None => {
+            let mut local = shard.mqtt.local.borrow_mut();
+            let subs = local.get_or_insert_with(filter, HashMap::new);
+            let first = subs.is_empty();
+            subs.insert(s.client_id.clone(), o);
+            (new_for_session, first)
+        }
+    };
+    follow_feed(shard, before);
+    result
+}
+
+/// Whether this shard's sessions want record changes (any subscription, plain or shared).
+pub fn wants_feed(shard: &MqttShard) -> bool {
+    !shard.mqtt.local.borrow().is_empty() || shard.mqtt.shared.borrow().has_members_here()
+}
+
+/// Follows a change of `wants_feed` (it was `before`). Record changes are delivered through
+/// the change feed: the shard asks the writers for it, then starts from what they have
+/// committed (a group that skipped this shard is read back from the change log:
+/// `feed::reset_positions`).
+fn follow_feed(shard: &MqttShard, before: bool) {
+    let interest = &shard.node.feed_interest[shard.id];
+    match (before, wants_feed(shard)) {
+        (false, true) if interest.fetch_add(1, Ordering::Relaxed) == 0 => {
             crate::runtime::feed::reset_positions(shard);
         }
+        (true, false) => {
+            interest.fetch_sub(1, Ordering::Relaxed);
+        }
+        _ => {}
     }
-    let subs = local.get_or_insert_with(filter, HashMap::new);
-    let first = subs.is_empty();
-    subs.insert(s.client_id.clone(), o);
-    (new_for_session, first)
+}
+
+/// The shared subscriptions this shard serves for a record change (see
+/// `Shared::serves_change`): each group gets it once in the cluster.
+pub fn shared_for_change(shard: &MqttShard, topic: &str, version: Version) -> Vec<Arc<str>> {
+    let sh = shard.mqtt.shared.borrow();
+    if sh.is_empty() {
+        return Vec::new();
+    }
+    let peers = shard.mqtt_node.peer_groups.matching(topic);
+    // Every bit of the version moves every bit of the seed (SplitMix64's finalizer): the
+    // low bits of a clock are a counter that is mostly 0.
+    let mut z = version.clock ^ ((version.node as u64) << 48);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    let seed = z ^ (z >> 31);
+    let node = shard.node.config.cluster.node_id;
+    sh.serves_change(topic, seed, shard.id as u16, node, &peers)
 }
 
 /// Removes a subscription; returns (existed, last on shard).
 pub fn remove_sub(shard: &MqttShard, s: &Session, filter: &str) -> (bool, bool) {
     let existed = s.st.borrow_mut().subs.remove(filter).is_some();
-    if let Some((_, inner)) = super::topic::parse_shared(filter) {
-        // Every member that leaves is announced (see `add_sub`).
-        let mut sh = shard.mqtt.shared.borrow_mut();
-        sh.leave(filter, inner, &s.client_id);
-        return (existed, existed);
-    }
-    let mut last = false;
-    let mut local = shard.mqtt.local.borrow_mut();
-    let before = local.len();
-    local.update(filter, |subs| {
-        subs.remove(&s.client_id);
-        last = subs.is_empty();
-        last
-    });
-    if before > 0 && local.is_empty() {
-        shard.node.feed_interest[shard.id].fetch_sub(1, Ordering::Relaxed);
-    }
-    (existed, last)
+    let before = wants_feed(shard);
+    let result = match super::topic::parse_shared(filter) {
+        Some((_, inner)) => {
+            // Every member that leaves is announced (see `add_sub`).
+            let mut sh = shard.mqtt.shared.borrow_mut();
+            sh.leave(filter, inner, &s.client_id);
+            (existed, existed)
+        }
+        None => {
+            let mut last = false;
+            shard.mqtt.local.borrow_mut().update(filter, |subs| {
+                subs.remove(&s.client_id);
+                last = subs.is_empty();
+                last
+            });
+            (existed, last)
+        }
+    };
+    follow_feed(shard, before);
+    result
 }
 
 /// Tells every shard (this one included) that this shard now wants, or no longer wants,

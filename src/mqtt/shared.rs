@@ -98,6 +98,45 @@ impl Shared {
         edge
     }
 
+    /// Whether this shard has members of any group.
+    pub fn has_members_here(&self) -> bool {
+        !self.local.is_empty()
+    }
+
+    /// The groups this shard serves for a record change with the given `seed` (from its
+    /// version): for each group whose filter matches `topic`, the node is picked from this
+    /// one (`node`) and the peers with members (`peers`), then the shard by members, all from
+    /// the seed alone, so every shard of every node makes the same choice and one member in
+    /// the cluster gets the change (while their views of the members agree).
+    pub fn serves_change(
+        &self,
+        topic: &str,
+        seed: u64,
+        here: u16,
+        node: u16,
+        peers: &[(Arc<str>, Vec<u16>)],
+    ) -> Vec<Arc<str>> {
+        let mut out = Vec::new();
+        self.summary.for_each_match(topic, |groups| {
+            for (key, shards) in groups {
+                let mut nodes: Vec<u16> = peers
+                    .iter()
+                    .filter(|(k, _)| k == key)
+                    .flat_map(|(_, n)| n.iter().copied())
+                    .chain([node])
+                    .collect();
+                nodes.sort_unstable();
+                nodes.dedup();
+                let chosen = nodes[(seed % nodes.len() as u64) as usize];
+                let t = (seed / nodes.len() as u64) as usize;
+                if chosen == node && weighted(shards, t) == Some(here) {
+                    out.push(key.clone());
+                }
+            }
+        });
+        out
+    }
+
     /// Whether any group may match a topic (a cheap test before picking).
     pub fn is_empty(&self) -> bool {
         self.summary.is_empty()
@@ -300,6 +339,33 @@ mod tests {
         assert!(
             sh.apply_summary("$share/g/t", "t", 0, false),
             "shard 0's last"
+        );
+    }
+
+    #[test]
+    fn every_shard_of_every_node_agrees_on_who_serves_a_record_change() {
+        // Node 1 has members on shards 0 and 1, node 2 (a peer) has some too.
+        let mut views: Vec<Shared> = (0..2).map(|_| Shared::default()).collect();
+        for v in &mut views {
+            v.apply_summary("$share/g/T/+", "T/+", 0, true);
+            v.apply_summary("$share/g/T/+", "T/+", 1, true);
+        }
+        let peers = vec![(Arc::from("$share/g/T/+"), vec![2u16])];
+        let mut here = 0;
+        for seed in 0..100u64 {
+            let servers: Vec<u16> = (0..2u16)
+                .filter(|s| {
+                    !views[*s as usize]
+                        .serves_change("T/1", seed, *s, 1, &peers)
+                        .is_empty()
+                })
+                .collect();
+            assert!(servers.len() <= 1, "seed {seed}: {servers:?}");
+            here += servers.len();
+        }
+        assert!(
+            here > 30 && here < 70,
+            "about half stay on this node: {here}"
         );
     }
 

@@ -119,7 +119,7 @@ pub fn listen(shard: &std::rc::Rc<MqttShard>) {
 }
 
 fn on_changes(shard: &MqttShard, batch: &ChangeBatch) {
-    if shard.mqtt.local.borrow().is_empty() {
+    if !super::broker::wants_feed(shard) {
         return;
     }
     for c in &batch.changes {
@@ -131,12 +131,10 @@ fn on_changes(shard: &MqttShard, batch: &ChangeBatch) {
             clock: c.clock,
             node: c.node,
         };
-        let msg = Arc::new(record_message(
-            format!("{}/{}", c.table, c.id),
-            body,
-            version,
-        ));
+        let topic = format!("{}/{}", c.table, c.id);
+        let shared = super::broker::shared_for_change(shard, &topic, version);
+        let msg = Arc::new(record_message(topic, body, version));
         // The change is committed already; the copies it queues are stored without waiting.
-        super::broker::deliver_local(shard, &msg, &[], None);
+        super::broker::deliver_local(shard, &msg, &shared, None);
     }
 }

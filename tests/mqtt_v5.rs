@@ -409,3 +409,26 @@ fn mqtt_v5_enhanced_authentication_is_refused_cleanly() {
     ok.send(&pkt::connect5("scram", true, 30, &[], None));
     assert_eq!(ok.packet(WAIT).unwrap()[3], 0);
 }
+
+#[test]
+fn mqtt_v5_request_response_information() {
+    let s = server();
+    let has = |ack: &[u8], text: &[u8]| ack.windows(text.len()).any(|w| w == text);
+    // Request Response Information (0x19) = 1: CONNACK carries Response Information (0x1A).
+    let mut r = Raw::connect(&s.mqtt_addr);
+    r.send(&pkt::connect5("rr-client", true, 30, &[0x19, 1], None));
+    let ack = r.packet(WAIT).expect("a CONNACK");
+    assert_eq!(ack[3], 0);
+    assert!(has(&ack, b"\x1a\x00\x13response/rr-client/"), "{ack:?}");
+    // Not asked: none.
+    let mut r = Raw::connect(&s.mqtt_addr);
+    r.send(&pkt::connect5("rr-quiet", true, 30, &[], None));
+    let ack = r.packet(WAIT).expect("a CONNACK");
+    assert!(!has(&ack, b"response/"), "{ack:?}");
+    // The base works as a response topic: a requester subscribed under it gets the answer.
+    let mut requester = Client::v5(&s.mqtt_addr, "rr-requester", true);
+    requester.sub("response/rr-requester/#", 1);
+    let mut responder = Client::v5(&s.mqtt_addr, "rr-responder", true);
+    responder.publish("response/rr-requester/42", 1, false, b"answer");
+    assert_eq!(requester.expect().text(), "answer");
+}

@@ -146,6 +146,7 @@ fn from_v4(p: v4::Packet) -> Result<Packet, Fault> {
                     .map(|l| super::packet::Password::new(l.password.into_bytes())),
                 client_id: c.client_id,
                 auth_method: None,
+                request_response: false,
             }))
         }
         v4::Packet::Publish(p) => Packet::Publish(PublishIn {
@@ -255,6 +256,7 @@ fn from_v5(p: v5::Packet) -> Result<Packet, Fault> {
                     .map(|l| super::packet::Password::new(l.password.into_bytes())),
                 client_id: c.client_id,
                 auth_method: props.authentication_method,
+                request_response: props.request_response_info == Some(1),
             }))
         }
         v5::Packet::Publish(p) => {

@@ -25,6 +25,8 @@ pub struct ConnAckInfo {
     pub topic_alias_max: u16,
     pub session_expiry_secs: Option<u32>,
     pub server_keep_alive: Option<u16>,
+    /// 5.0 Response Information, when the client asked for it.
+    pub response_info: Option<String>,
 }
 
 pub fn connack(out: &mut BytesMut, v: Version, info: ConnAckInfo) {
@@ -65,6 +67,7 @@ pub fn connack(out: &mut BytesMut, v: Version, info: ConnAckInfo) {
             props.subscription_identifiers_available = Some(1);
             props.shared_subscription_available = Some(1);
             props.server_keep_alive = info.server_keep_alive;
+            props.response_information = info.response_info;
             let mut ack = v5::ConnAck::new(code, info.session_present);
             ack.properties = Some(props);
             let _ = ack.write(out);

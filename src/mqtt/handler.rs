@@ -140,6 +140,9 @@ pub async fn connect(
     let granted = (c.v5 && c.session_expiry_secs != expiry).then_some(expiry);
     let mut ack = info(present, 0, assigned_id, cfg, granted);
     ack.server_keep_alive = told;
+    if c.request_response {
+        ack.response_info = response_info(&session.client_id);
+    }
     encode::connack(out, v, ack);
     if present {
         session.resend(shard, out, crate::storage::now_millis());
@@ -253,7 +256,15 @@ fn info(
         topic_alias_max: TOPIC_ALIAS_MAX,
         session_expiry_secs: expiry,
         server_keep_alive: None,
+        response_info: None,
     }
+}
+
+/// The base of a client's response topics (§3.2.2.3.15): `response/{client id}/`, when the
+/// client id can be a topic level.
+fn response_info(client_id: &str) -> Option<String> {
+    let level_ok = !client_id.is_empty() && !client_id.contains(['/', '+', '#', '\0']);
+    level_ok.then(|| format!("response/{client_id}/"))
 }
 
 /// Serves one packet after CONNECT. An error ends the connection with that reason.

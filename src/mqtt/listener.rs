@@ -197,6 +197,7 @@ fn refused(code: u8) -> codec::ConnAckInfo {
         topic_alias_max: 0,
         session_expiry_secs: None,
         server_keep_alive: None,
+        response_info: None,
     }
 }
 

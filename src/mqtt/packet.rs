@@ -24,6 +24,8 @@ pub struct Connect {
     pub password: Option<Password>,
     /// 5.0 Authentication Method (enhanced authentication): not supported, so refused.
     pub auth_method: Option<String>,
+    /// 5.0 Request Response Information: the client asks for a base for its response topics.
+    pub request_response: bool,
 }
 
 /// A CONNECT's password: kept out of every log (`Debug` prints no byte of it).

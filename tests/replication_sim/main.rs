@@ -87,6 +87,7 @@ fn add(total: &mut Stats, s: &Stats) {
     total.resets += s.resets;
     total.refusals += s.refusals;
     total.purges += s.purges;
+    total.duplicates += s.duplicates;
 }
 
 #[test]

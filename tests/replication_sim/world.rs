@@ -5,7 +5,7 @@
 //! delay (TCP) or not at all: links are reset at random (a dropped frame ends a connection),
 //! partitions cut node pairs, crashes end every link of a node. Frames of different links
 //! interleave in any order; a batch not acknowledged before a reset is sent again on the next
-//! connection (duplicates). Clocks are skewed, jump, and now and then one runs far ahead.
+//! connection (duplicates), and now and then a frame arrives twice in a row. Clocks are skewed, jump, and now and then one runs far ahead.
 
 use crate::check::Violations;
 use crate::node::{Committed, Item, Key, Node};
@@ -121,6 +121,7 @@ pub struct Stats {
     pub resets: u64,
     pub refusals: u64,
     pub purges: u64,
+    pub duplicates: u64,
 }
 
 impl World {
@@ -439,10 +440,20 @@ impl World {
         };
         let last = c.wire.back().map_or(0, |w| w.0);
         let at = (self.t + delay).max(last);
+        // Now and then a frame arrives twice in a row (a faulty middlebox): the receiving
+        // state machine must refuse it or take it harmlessly.
+        let twice = self.rng.chance(0.002);
+        if twice {
+            c.wire.push_back((at, to_dialer, f.clone()));
+            self.stats.duplicates += 1;
+        }
         c.wire.push_back((at, to_dialer, f));
         self.stats.frames += 1;
         let delay = at - self.t;
         self.at(delay, Ev::Deliver(id));
+        if twice {
+            self.at(delay, Ev::Deliver(id));
+        }
     }
 
     fn deliver(&mut self, id: u64) {

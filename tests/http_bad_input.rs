@@ -278,3 +278,38 @@ fn rfc9112_request_rules_get_their_answers_at_once() {
     assert_eq!(get(&agent(), &s.url("/Product/1")).status, 404);
     still_serving(&s);
 }
+
+/// Sends `head` and `body_bytes` of body without reading, as a client that stops at the
+/// first failed write (curl does); then reads the answer. `Err` if a write failed first.
+fn send_body_then_read(s: &Server, head: &str, body_bytes: usize) -> Result<String, String> {
+    let mut c = TcpStream::connect(&s.addr).map_err(|e| e.to_string())?;
+    c.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(head.as_bytes()).map_err(|e| e.to_string())?;
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut sent = 0;
+    while sent < body_bytes {
+        let n = c
+            .write(&chunk)
+            .map_err(|e| format!("write failed after {sent} bytes of body: {e}"))?;
+        sent += n;
+    }
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut out = Vec::new();
+    let _ = c.read_to_end(&mut out);
+    Ok(String::from_utf8_lossy(&out).to_string())
+}
+
+#[test]
+fn an_early_413_reaches_a_client_still_sending_its_body() {
+    let s = Server::start(PRODUCT_TABLE);
+    // Declared over the 1 MiB limit: answered after the head, while the body still comes.
+    let head = "PUT /Product/1 HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\nContent-Length: 6000000\r\n\r\n";
+    for attempt in 0..3 {
+        // The server keeps reading (and discarding) after its answer, so the client's writes
+        // do not fail on a reset, and the answer is there to read.
+        let got = send_body_then_read(&s, head, 6_000_000)
+            .unwrap_or_else(|e| panic!("attempt {attempt}: {e}"));
+        assert_eq!(status_of(&got), 413, "attempt {attempt}: {got}");
+    }
+    still_serving(&s);
+}

@@ -217,6 +217,17 @@ fn bad_stream_requests_are_refused() {
         Duration::from_secs(2),
     );
     assert!(r.starts_with("HTTP/1.1 426"), "{r}");
+    // A key that is not 16 bytes in base64 (RFC 6455 §4.2.1) is refused, not upgraded.
+    for key in [
+        "x",
+        "dGhlIHNhbXBsZSBub25jZQ",
+        "dGhlIHNhbXBsZSBub25jZQ=!",
+        "!GhlIHNhbXBsZSBub25jZQ==",
+    ] {
+        let req = format!("GET /Product/1 HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n\r\n");
+        let r = raw(&s.addr, req.as_bytes(), Duration::from_secs(2));
+        assert!(r.starts_with("HTTP/1.1 400"), "key {key:?}: {r}");
+    }
     let r = raw(
         &s.addr,
         b"GET /mqtt HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",

@@ -30,6 +30,11 @@ const INITIAL_READ_BUFFER: usize = 2048;
 /// connection is idle, so an idle connection costs its initial buffers, not its largest
 /// request.
 const KEEP_WHEN_IDLE: usize = 64 * 1024;
+/// Longest a connection closed after an early answer keeps reading what the client still
+/// sends (a lingering close), and the most it discards: a client stops sending within a
+/// round trip of reading the answer.
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 8 << 20;
 
 /// Serves one connection until it closes (or leaves HTTP for an SSE or WebSocket stream).
 pub async fn serve<S: Io>(shard: &Rc<HttpShard>, stream: S, client: Client) {
@@ -347,10 +352,40 @@ impl<'a, S: Io> Conn<'a, S> {
         true
     }
 
-    /// Writes the pending answers and `resp`, the last one.
+    /// Writes the pending answers and `resp`, the last one, sent before the request was read
+    /// in full (400, 408, 413, 431, a refused upgrade); then closes lingering.
     async fn close_with(&mut self, resp: Response, cors: Option<&super::cors::Allowed>) {
         resp.write(&mut self.out, false, true, cors);
         self.finish().await;
+        self.linger().await;
+    }
+
+    /// A lingering close: stops sending (FIN), then reads and discards what the client still
+    /// sends until it closes, for at most `LINGER` and `LINGER_BYTES`. Closing a socket with
+    /// unread data makes the kernel answer with a reset, which can reach a client still
+    /// sending its body before it read the answer, and destroy that answer.
+    async fn linger(&mut self) {
+        if self
+            .stream
+            .tcp()
+            .shutdown(std::net::Shutdown::Write)
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let until = Instant::now() + LINGER;
+        let mut discarded = 0usize;
+        while discarded < LINGER_BYTES {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match read_within(&mut self.stream, &mut self.buf, left).await {
+                Ok(n) if n > 0 => discarded += n,
+                _ => break,
+            }
+        }
     }
 
     /// Writes the pending answers, the last ones, and announces the end (TLS close_notify).

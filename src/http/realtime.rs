@@ -68,6 +68,16 @@ pub fn stream_of(shard: &HttpShard, req: &Request<'_>) -> Option<Result<Stream, 
     Some(decide(shard, req, websocket))
 }
 
+/// A WebSocket key is 16 bytes in base64: 22 characters of the alphabet, then `==`.
+fn valid_ws_key(k: &str) -> bool {
+    let b = k.as_bytes();
+    b.len() == 24
+        && b.ends_with(b"==")
+        && b[..22]
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'+' || *c == b'/')
+}
+
 fn decide(shard: &HttpShard, req: &Request<'_>, websocket: bool) -> Result<Stream, Response> {
     let key = if websocket {
         if !req.connection_upgrade || req.ws_version != Some("13") {
@@ -79,8 +89,11 @@ fn decide(shard: &HttpShard, req: &Request<'_>, websocket: bool) -> Result<Strea
             return Err(r);
         }
         match req.ws_key {
-            Some(k) if !k.is_empty() && k.len() <= 64 => Some(k.to_string()),
-            _ => return Err(problem(400, "Sec-WebSocket-Key is missing or invalid")),
+            Some(k) if valid_ws_key(k) => Some(k.to_string()),
+            _ => {
+                let why = "Sec-WebSocket-Key must be 16 bytes in base64 (RFC 6455 §4.2.1)";
+                return Err(problem(400, why));
+            }
         }
     } else {
         None

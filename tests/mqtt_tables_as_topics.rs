@@ -123,6 +123,25 @@ fn mqtt_invalid_json_retained_publish_is_refused() {
         "a primary key naming another record"
     );
     assert_eq!(get(&a, &s.url("/Product/3")).status, 404);
+    // 3.1.1 has no reason code to say so: the connection closes without a PUBACK.
+    let mut r = Raw::connect(&s.mqtt_addr);
+    r.send(&pkt::connect(4, "bad-json-311", true, 30, None));
+    r.packet(WAIT).unwrap();
+    r.send(&pkt::publish(
+        4,
+        "Product/5",
+        1,
+        1,
+        b"not json",
+        true,
+        false,
+    ));
+    let got = r.until_closed(WAIT);
+    assert!(
+        got.iter().all(|p| p[0] >> 4 != 4),
+        "no PUBACK for a write that did not happen: {got:?}"
+    );
+    assert_eq!(get(&a, &s.url("/Product/5")).status, 404);
 }
 
 #[test]

@@ -507,18 +507,31 @@ fn retry_later(reason: u8) -> bool {
     matches!(reason, 0x80 | 0x97)
 }
 
+/// Whether a publish's reason code says a record write it asked for was refused for good: a
+/// payload that is not a JSON object or breaks the table's rules (0x99, only a table write
+/// answers it).
+fn write_refused(reason: u8) -> bool {
+    reason == 0x99
+}
+
 /// Acknowledges the QoS 1/2 publishes routed so far, in the order they came (MQTT requires
 /// it), each once every copy it left for a persistent session is committed. Runs before any
 /// packet whose answer or effect must follow them, and before the connection writes what it
 /// has and waits for more. A copy that may not be on disk gets 5.0 reason 0x80; a 3.1.1
 /// client, which cannot be told, is disconnected unacknowledged and sends the message again.
-/// The same holds for a table write refused for now (the writer's queue was full): a 3.1.1
-/// client never hears that a record was written when it was not.
+/// The same holds for a table write refused for now (the writer's queue was full) or for good
+/// (a payload that is not a JSON object): a 3.1.1 client never hears that a record was
+/// written when it was not.
 pub async fn settle(ctx: &mut Ctx) -> Result<(), Fault> {
     while let Some(a) = ctx.pending.pop_front() {
         let mut reason = a.reason;
         if ctx.v == Version::V4 && retry_later(reason) {
             tracing::debug!(client = %ctx.session.client_id, reason, "a 3.1.1 publish was not applied: disconnecting it unacknowledged");
+            return Err(Fault::NotStored);
+        }
+        // 3.1.1 has no reason codes: a PUBACK would say the record was written.
+        if ctx.v == Version::V4 && write_refused(reason) {
+            tracing::warn!(client = %ctx.session.client_id, "a 3.1.1 retained publish to a table topic was not written (not a JSON object, or against the table's rules): closing the connection without acknowledging it, since 3.1.1 cannot say why");
             return Err(Fault::NotStored);
         }
         if let Err(e) = a.commits.wait().await {

@@ -31,6 +31,20 @@ fn drain(c: &mut Client) -> Vec<String> {
     got
 }
 
+/// What the members got: how often each payload came, and how many each member got.
+fn shares(members: &mut [Client]) -> (BTreeMap<String, usize>, Vec<usize>) {
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut per_member = Vec::new();
+    for m in members {
+        let got = drain(m);
+        per_member.push(got.len());
+        for g in got {
+            *seen.entry(g).or_default() += 1;
+        }
+    }
+    (seen, per_member)
+}
+
 #[test]
 fn each_message_goes_to_one_member_of_the_group_and_to_every_plain_subscriber() {
     let s = server();
@@ -44,15 +58,7 @@ fn each_message_goes_to_one_member_of_the_group_and_to_every_plain_subscriber() 
     let mut plain = Client::v5(&s.mqtt_addr, "audit", true);
     plain.sub("jobs/#", 1);
     publish_numbered(&s, "jobs/a", 200);
-    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-    let mut per_member = Vec::new();
-    for m in &mut members {
-        let got = drain(m);
-        per_member.push(got.len());
-        for g in got {
-            *seen.entry(g).or_default() += 1;
-        }
-    }
+    let (seen, per_member) = shares(&mut members);
     assert_eq!(seen.len(), 200, "every message reached the group");
     assert!(
         seen.values().all(|n| *n == 1),
@@ -87,15 +93,7 @@ fn each_record_change_goes_to_one_member_of_a_group_on_a_table_topic() {
         );
         assert_eq!(r.status / 100, 2);
     }
-    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-    let mut per_member = Vec::new();
-    for m in &mut members {
-        let got = drain(m);
-        per_member.push(got.len());
-        for g in got {
-            *seen.entry(g).or_default() += 1;
-        }
-    }
+    let (seen, per_member) = shares(&mut members);
     assert_eq!(
         seen.len(),
         60,

@@ -89,25 +89,47 @@ fn fault(e: mqttbytes::Error) -> Fault {
     }
 }
 
-/// The protocol level byte of a CONNECT frame, and a check of its reserved flag bit.
+/// The protocol level of a CONNECT frame, after the checks mqttbytes leaves out: the reserved
+/// flag is 0 (MQTT-3.1.2-3), a 3.1.1 password comes with a user name (3.1.1 MQTT-3.1.2-22),
+/// and the payload holds the fields its flags announce and nothing after them (3.1.1
+/// MQTT-3.1.2-18 to -21, 5.0 MQTT-3.1.2-16 to -19). `None`: malformed, closed without a
+/// CONNACK (MQTT-3.1.4-1).
 fn connect_level(frame: &[u8]) -> Option<u8> {
-    let mut i = 1;
-    while frame.get(i)? & 0x80 != 0 {
-        i += 1;
-    }
-    let rest = frame.get(i + 1..)?;
-    let name_len = u16::from_be_bytes([*rest.first()?, *rest.get(1)?]) as usize;
-    let name = rest.get(2..2 + name_len)?;
-    let level = *rest.get(2 + name_len)?;
-    let flags = *rest.get(3 + name_len)?;
+    let mut f = Fields::after_fixed_header(frame)?;
+    let name = f.string()?;
+    let level = f.u8()?;
+    let flags = f.u8()?;
     if flags & 1 != 0 {
         return None;
     }
     match name {
-        b"MQTT" => Some(level),
-        b"MQIsdp" => Some(3),
-        _ => None,
+        b"MQTT" if level == 4 || level == 5 => {}
+        b"MQTT" => return Some(level),
+        b"MQIsdp" => return Some(3),
+        _ => return None,
     }
+    if level == 4 && flags & 0xC0 == 0x40 {
+        return None;
+    }
+    f.skip(2)?; // keep alive
+    if level == 5 {
+        f.properties()?;
+    }
+    f.string()?; // client identifier
+    if flags & 0x04 != 0 {
+        if level == 5 {
+            f.properties()?;
+        }
+        f.string()?; // will topic
+        f.string()?; // will payload
+    }
+    if flags & 0x80 != 0 {
+        f.string()?; // user name
+    }
+    if flags & 0x40 != 0 {
+        f.string()?; // password
+    }
+    f.done().then_some(level)
 }
 
 /// Checks each Subscription Options byte of a SUBSCRIBE frame where mqttbytes does not: set
@@ -506,6 +528,29 @@ mod tests {
         // SUBSCRIBE must carry flags 0b0010.
         let r = one(&[0x80, 0x06, 0, 1, 0, 1, b'a', 0], Some(Version::V4));
         assert!(matches!(r, Err(Fault::Malformed)));
+    }
+
+    #[test]
+    fn connect_fields_must_match_their_flags() {
+        // 3.1.1 CONNECT "MQTT" level 4, clean, keep-alive 30, client id "c".
+        let base = [
+            0x10, 13, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 30, 0, 1, b'c',
+        ];
+        assert!(matches!(one(&base, None), Ok(Decoded::Packet(_))));
+        // A user name that its flag does not announce.
+        let mut trailing = base.to_vec();
+        trailing.extend_from_slice(&[0, 1, b'u']);
+        trailing[1] += 3;
+        assert!(matches!(one(&trailing, None), Err(Fault::Malformed)));
+        // A password without a user name: malformed in 3.1.1, allowed in 5.0.
+        let mut password = trailing.clone();
+        password[9] |= 0x40;
+        assert!(matches!(one(&password, None), Err(Fault::Malformed)));
+        let mut v5 = password.clone();
+        v5[8] = 5;
+        v5.insert(12, 0); // no properties
+        v5[1] += 1;
+        assert!(matches!(one(&v5, None), Ok(Decoded::Packet(_))));
     }
 
     #[test]

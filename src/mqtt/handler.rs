@@ -207,9 +207,13 @@ fn refusal(
     None
 }
 
-/// The session a connection takes: the stored one (`true`: present) unless the client asks
-/// for a clean start, else a new one. The older connection of the same client id goes; its
-/// will is published only if its session ends here.
+/// The session a connection takes: the existing one (`true`: present) unless the client
+/// asks for a clean start or that session ends with the connection it had (3.1.1 clean
+/// session, 5.0 expiry 0: closing that connection ends it, MQTT-3.1.2-6, 5.0 MQTT-3.1.4-3
+/// before MQTT-3.1.4-4), else a new one. The older connection of the same client id goes;
+/// its will is published if its session ends here, and a 3.1.1 will always (3.1.1
+/// MQTT-3.1.2-8: published whenever its connection closes without DISCONNECT; a 5.0 will
+/// waits for the session to end or its delay to pass, and the new connection came first).
 async fn take_session(
     shard: &Rc<MqttShard>,
     c: &Connect,
@@ -218,17 +222,21 @@ async fn take_session(
     expiry: u32,
     existing: Option<Rc<Session>>,
 ) -> (Rc<Session>, bool) {
+    let resume = existing
+        .as_ref()
+        .is_some_and(|old| !c.clean && old.persistent());
     let old_will = existing.as_ref().and_then(|old| {
         let mut st = old.st.borrow_mut();
         let link = st.link.take()?;
         link.close(Fault::TakenOver);
-        st.will.take()
+        let will = st.will.take()?;
+        (!resume || st.version == Version::V4).then_some(will)
     });
-    if let (true, Some(w)) = (c.clean, old_will) {
+    if let Some(w) = old_will {
         publish_will(shard, w.message).await;
     }
     match existing {
-        Some(old) if !c.clean => (old, true),
+        Some(old) if resume => (old, true),
         other => {
             if let Some(old) = other {
                 broker::remove_session(shard, &old).await;

@@ -108,8 +108,10 @@ pub async fn connect(
     };
     let existing = shard.mqtt.sessions.borrow().get(&client).cloned();
     if let Some((v4, v5)) = refusal(shard, &c, expiry, existing.as_ref()) {
-        let code = if c.v5 { v5 } else { v4 };
-        encode::connack(out, v, info(false, code, None, cfg, None));
+        let code = if c.v5 { Some(v5) } else { v4 };
+        if let Some(code) = code {
+            encode::connack(out, v, info(false, code, None, cfg, None));
+        }
         return None;
     }
     let (session, present) = take_session(shard, &c, client, v, expiry, existing).await;
@@ -178,21 +180,24 @@ fn keep_alive(c: &Connect, max: u16) -> (u16, Option<u16>) {
     (max, Some(max))
 }
 
-/// Why a CONNECT is refused, as (3.1.1 return code, 5.0 reason code); `None` to accept.
+/// Why a CONNECT is refused, as (3.1.1 return code, 5.0 reason code); `None` to accept. No
+/// 3.1.1 return code: none fits, so the connection closes without a CONNACK (3.1.1
+/// MQTT-3.2.2-6).
 fn refusal(
     shard: &MqttShard,
     c: &Connect,
     expiry: u32,
     existing: Option<&Rc<Session>>,
-) -> Option<(u8, u8)> {
+) -> Option<(Option<u8>, u8)> {
     if c.client_id.is_empty() || c.client_id.len() > 256 || c.client_id.contains('\0') {
-        return Some((2, 0x85));
+        return Some((Some(2), 0x85));
     }
     if c.will
         .as_ref()
         .is_some_and(|w| !topic::valid_topic(&w.message.topic))
     {
-        return Some((2, 0x90));
+        // A will topic with a wildcard (MQTT-4.7.1-1), empty (MQTT-4.7.3-1) or too long.
+        return Some((None, 0x90));
     }
     // A new persistent session past `mqtt.max_persistent_sessions` (taking over a stored one
     // is not a new one): 3.1.1 "server unavailable", 5.0 "quota exceeded".
@@ -202,7 +207,7 @@ fn refusal(
     if expiry > 0 && !stored && node.persistent_sessions.load(Ordering::Relaxed) >= max {
         super::count(&node.stats.sessions_refused);
         tracing::debug!(client = %c.client_id, "persistent session refused: mqtt.max_persistent_sessions");
-        return Some((3, 0x97));
+        return Some((Some(3), 0x97));
     }
     None
 }

@@ -353,6 +353,8 @@ pub async fn handle(ctx: &mut Ctx, p: Packet) -> Result<(), Fault> {
 async fn publish(ctx: &mut Ctx, p: PublishIn) -> Result<(), Fault> {
     let shard = ctx.shard.clone();
     let topic = match p.topic_alias {
+        // An empty topic name without a topic alias: a protocol error (5.0 §3.3.2.3.4).
+        None if p.topic.is_empty() => return Err(Fault::Protocol),
         None => p.topic,
         Some(a) if a > TOPIC_ALIAS_MAX => return Err(Fault::TopicAliasInvalid),
         Some(a) if p.topic.is_empty() => match ctx.aliases.get(&a) {

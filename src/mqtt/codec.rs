@@ -62,6 +62,9 @@ pub fn decode(buf: &mut BytesMut, version: Option<Version>, max: usize) -> Resul
             }
         }
     };
+    if kind == 8 {
+        subscription_options(&buf[..header.frame_length()], version)?;
+    }
     if version == Version::V5 && byte1 == 0xE0 && buf.len() >= 2 && buf[1] == 0 {
         let _ = buf.split_to(2);
         return Ok(Decoded::Packet(Packet::Disconnect {
@@ -86,24 +89,137 @@ fn fault(e: mqttbytes::Error) -> Fault {
     }
 }
 
-/// The protocol level byte of a CONNECT frame, and a check of its reserved flag bit.
+/// The protocol level of a CONNECT frame, after the checks mqttbytes leaves out: the reserved
+/// flag is 0 (MQTT-3.1.2-3), a 3.1.1 password comes with a user name (3.1.1 MQTT-3.1.2-22),
+/// and the payload holds the fields its flags announce and nothing after them (3.1.1
+/// MQTT-3.1.2-18 to -21, 5.0 MQTT-3.1.2-16 to -19). `None`: malformed, closed without a
+/// CONNACK (MQTT-3.1.4-1).
 fn connect_level(frame: &[u8]) -> Option<u8> {
-    let mut i = 1;
-    while frame.get(i)? & 0x80 != 0 {
-        i += 1;
-    }
-    let rest = frame.get(i + 1..)?;
-    let name_len = u16::from_be_bytes([*rest.first()?, *rest.get(1)?]) as usize;
-    let name = rest.get(2..2 + name_len)?;
-    let level = *rest.get(2 + name_len)?;
-    let flags = *rest.get(3 + name_len)?;
+    let mut f = Fields::after_fixed_header(frame)?;
+    let name = f.string()?;
+    let level = f.u8()?;
+    let flags = f.u8()?;
     if flags & 1 != 0 {
         return None;
     }
     match name {
-        b"MQTT" => Some(level),
-        b"MQIsdp" => Some(3),
-        _ => None,
+        b"MQTT" if level == 4 || level == 5 => {}
+        b"MQTT" => return Some(level),
+        b"MQIsdp" => return Some(3),
+        _ => return None,
+    }
+    if level == 4 && flags & 0xC0 == 0x40 {
+        return None;
+    }
+    f.skip(2)?; // keep alive
+    if level == 5 {
+        f.properties()?;
+    }
+    f.string()?; // client identifier
+    if flags & 0x04 != 0 {
+        if level == 5 {
+            f.properties()?;
+        }
+        f.string()?; // will topic
+        f.string()?; // will payload
+    }
+    if flags & 0x80 != 0 {
+        f.string()?; // user name
+    }
+    if flags & 0x40 != 0 {
+        f.string()?; // password
+    }
+    f.done().then_some(level)
+}
+
+/// Checks each Subscription Options byte of a SUBSCRIBE frame where mqttbytes does not: set
+/// reserved bits are malformed (3.1.1 MQTT-3-8.3-4: bits 2 to 7; 5.0 MQTT-3.8.3-5: bits 6 and
+/// 7), and in 5.0 a Maximum QoS or Retain Handling of 3 is a protocol error (§3.8.3.1). A
+/// frame that ends early is left to mqttbytes, which refuses it.
+fn subscription_options(frame: &[u8], v: Version) -> Result<(), Fault> {
+    let Some(mut f) = Fields::after_fixed_header(frame) else {
+        return Ok(());
+    };
+    let header = match v {
+        Version::V4 => f.skip(2),
+        Version::V5 => f.skip(2).and_then(|_| f.properties()),
+    };
+    if header.is_none() {
+        return Ok(());
+    }
+    while !f.done() {
+        let Some(options) = f.string().and_then(|_| f.u8()) else {
+            return Ok(());
+        };
+        match v {
+            Version::V4 if options & 0xFC != 0 => return Err(Fault::Malformed),
+            Version::V5 if options & 0xC0 != 0 => return Err(Fault::Malformed),
+            Version::V5 if options & 0x03 == 3 || options & 0x30 == 0x30 => {
+                return Err(Fault::Protocol)
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A cursor over the fields of a whole frame, for the checks above.
+struct Fields<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Fields<'a> {
+    /// The variable header and payload of `frame` (its fixed header skipped).
+    fn after_fixed_header(frame: &'a [u8]) -> Option<Fields<'a>> {
+        let mut at = 1;
+        while frame.get(at)? & 0x80 != 0 {
+            at += 1;
+        }
+        Some(Fields {
+            bytes: frame,
+            at: at + 1,
+        })
+    }
+
+    fn skip(&mut self, n: usize) -> Option<()> {
+        let end = self.at.checked_add(n)?;
+        if end > self.bytes.len() {
+            return None;
+        }
+        self.at = end;
+        Some(())
+    }
+
+    fn u8(&mut self) -> Option<u8> {
+        let b = *self.bytes.get(self.at)?;
+        self.at += 1;
+        Some(b)
+    }
+
+    /// A string or binary field: a two-byte length, then that many bytes.
+    fn string(&mut self) -> Option<&'a [u8]> {
+        let len = u16::from_be_bytes([self.u8()?, self.u8()?]) as usize;
+        let start = self.at;
+        self.skip(len)?;
+        Some(&self.bytes[start..self.at])
+    }
+
+    /// A 5.0 property list: its Variable Byte Integer length, then that many bytes.
+    fn properties(&mut self) -> Option<()> {
+        let mut len = 0usize;
+        for shift in [0, 7, 14, 21] {
+            let b = self.u8()?;
+            len |= ((b & 0x7f) as usize) << shift;
+            if b & 0x80 == 0 {
+                return self.skip(len);
+            }
+        }
+        None
+    }
+
+    fn done(&self) -> bool {
+        self.at == self.bytes.len()
     }
 }
 
@@ -412,6 +528,42 @@ mod tests {
         // SUBSCRIBE must carry flags 0b0010.
         let r = one(&[0x80, 0x06, 0, 1, 0, 1, b'a', 0], Some(Version::V4));
         assert!(matches!(r, Err(Fault::Malformed)));
+    }
+
+    #[test]
+    fn connect_fields_must_match_their_flags() {
+        // 3.1.1 CONNECT "MQTT" level 4, clean, keep-alive 30, client id "c".
+        let base = [
+            0x10, 13, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 30, 0, 1, b'c',
+        ];
+        assert!(matches!(one(&base, None), Ok(Decoded::Packet(_))));
+        // A user name that its flag does not announce.
+        let mut trailing = base.to_vec();
+        trailing.extend_from_slice(&[0, 1, b'u']);
+        trailing[1] += 3;
+        assert!(matches!(one(&trailing, None), Err(Fault::Malformed)));
+        // A password without a user name: malformed in 3.1.1, allowed in 5.0.
+        let mut password = trailing.clone();
+        password[9] |= 0x40;
+        assert!(matches!(one(&password, None), Err(Fault::Malformed)));
+        let mut v5 = password.clone();
+        v5[8] = 5;
+        v5.insert(12, 0); // no properties
+        v5[1] += 1;
+        assert!(matches!(one(&v5, None), Ok(Decoded::Packet(_))));
+    }
+
+    #[test]
+    fn reserved_subscription_option_bits_are_malformed() {
+        // SUBSCRIBE pkid 1, filter "a", options byte last.
+        let v4 = |o: u8| one(&[0x82, 6, 0, 1, 0, 1, b'a', o], Some(Version::V4));
+        let v5 = |o: u8| one(&[0x82, 7, 0, 1, 0, 0, 1, b'a', o], Some(Version::V5));
+        assert!(matches!(v4(0x02), Ok(Decoded::Packet(_))));
+        assert!(matches!(v4(0x04), Err(Fault::Malformed)));
+        assert!(matches!(v5(0x2E), Ok(Decoded::Packet(_))));
+        assert!(matches!(v5(0x40), Err(Fault::Malformed)));
+        assert!(matches!(v5(0x30), Err(Fault::Protocol)));
+        assert!(matches!(v5(0x03), Err(Fault::Protocol)));
     }
 
     #[test]

@@ -53,6 +53,7 @@ pub fn connack(out: &mut BytesMut, v: Version, info: ConnAckInfo) {
                 0x87 => v5::ConnectReturnCode::NotAuthorized,
                 0x89 => v5::ConnectReturnCode::ServerBusy,
                 0x8C => v5::ConnectReturnCode::BadAuthenticationMethod,
+                0x90 => v5::ConnectReturnCode::TopicNameInvalid,
                 0x97 => v5::ConnectReturnCode::QuotaExceeded,
                 _ => v5::ConnectReturnCode::UnspecifiedError,
             };

@@ -108,8 +108,10 @@ pub async fn connect(
     };
     let existing = shard.mqtt.sessions.borrow().get(&client).cloned();
     if let Some((v4, v5)) = refusal(shard, &c, expiry, existing.as_ref()) {
-        let code = if c.v5 { v5 } else { v4 };
-        encode::connack(out, v, info(false, code, None, cfg, None));
+        let code = if c.v5 { Some(v5) } else { v4 };
+        if let Some(code) = code {
+            encode::connack(out, v, info(false, code, None, cfg, None));
+        }
         return None;
     }
     let (session, present) = take_session(shard, &c, client, v, expiry, existing).await;
@@ -178,21 +180,24 @@ fn keep_alive(c: &Connect, max: u16) -> (u16, Option<u16>) {
     (max, Some(max))
 }
 
-/// Why a CONNECT is refused, as (3.1.1 return code, 5.0 reason code); `None` to accept.
+/// Why a CONNECT is refused, as (3.1.1 return code, 5.0 reason code); `None` to accept. No
+/// 3.1.1 return code: none fits, so the connection closes without a CONNACK (3.1.1
+/// MQTT-3.2.2-6).
 fn refusal(
     shard: &MqttShard,
     c: &Connect,
     expiry: u32,
     existing: Option<&Rc<Session>>,
-) -> Option<(u8, u8)> {
+) -> Option<(Option<u8>, u8)> {
     if c.client_id.is_empty() || c.client_id.len() > 256 || c.client_id.contains('\0') {
-        return Some((2, 0x85));
+        return Some((Some(2), 0x85));
     }
     if c.will
         .as_ref()
         .is_some_and(|w| !topic::valid_topic(&w.message.topic))
     {
-        return Some((2, 0x90));
+        // A will topic with a wildcard (MQTT-4.7.1-1), empty (MQTT-4.7.3-1) or too long.
+        return Some((None, 0x90));
     }
     // A new persistent session past `mqtt.max_persistent_sessions` (taking over a stored one
     // is not a new one): 3.1.1 "server unavailable", 5.0 "quota exceeded".
@@ -202,14 +207,18 @@ fn refusal(
     if expiry > 0 && !stored && node.persistent_sessions.load(Ordering::Relaxed) >= max {
         super::count(&node.stats.sessions_refused);
         tracing::debug!(client = %c.client_id, "persistent session refused: mqtt.max_persistent_sessions");
-        return Some((3, 0x97));
+        return Some((Some(3), 0x97));
     }
     None
 }
 
-/// The session a connection takes: the stored one (`true`: present) unless the client asks
-/// for a clean start, else a new one. The older connection of the same client id goes; its
-/// will is published only if its session ends here.
+/// The session a connection takes: the existing one (`true`: present) unless the client
+/// asks for a clean start or that session ends with the connection it had (3.1.1 clean
+/// session, 5.0 expiry 0: closing that connection ends it, MQTT-3.1.2-6, 5.0 MQTT-3.1.4-3
+/// before MQTT-3.1.4-4), else a new one. The older connection of the same client id goes;
+/// its will is published if its session ends here, and a 3.1.1 will always (3.1.1
+/// MQTT-3.1.2-8: published whenever its connection closes without DISCONNECT; a 5.0 will
+/// waits for the session to end or its delay to pass, and the new connection came first).
 async fn take_session(
     shard: &Rc<MqttShard>,
     c: &Connect,
@@ -218,17 +227,21 @@ async fn take_session(
     expiry: u32,
     existing: Option<Rc<Session>>,
 ) -> (Rc<Session>, bool) {
+    let resume = existing
+        .as_ref()
+        .is_some_and(|old| !c.clean && old.persistent());
     let old_will = existing.as_ref().and_then(|old| {
         let mut st = old.st.borrow_mut();
         let link = st.link.take()?;
         link.close(Fault::TakenOver);
-        st.will.take()
+        let will = st.will.take()?;
+        (!resume || st.version == Version::V4).then_some(will)
     });
-    if let (true, Some(w)) = (c.clean, old_will) {
+    if let Some(w) = old_will {
         publish_will(shard, w.message).await;
     }
     match existing {
-        Some(old) if !c.clean => (old, true),
+        Some(old) if resume => (old, true),
         other => {
             if let Some(old) = other {
                 broker::remove_session(shard, &old).await;
@@ -340,6 +353,8 @@ pub async fn handle(ctx: &mut Ctx, p: Packet) -> Result<(), Fault> {
 async fn publish(ctx: &mut Ctx, p: PublishIn) -> Result<(), Fault> {
     let shard = ctx.shard.clone();
     let topic = match p.topic_alias {
+        // An empty topic name without a topic alias: a protocol error (5.0 §3.3.2.3.4).
+        None if p.topic.is_empty() => return Err(Fault::Protocol),
         None => p.topic,
         Some(a) if a > TOPIC_ALIAS_MAX => return Err(Fault::TopicAliasInvalid),
         Some(a) if p.topic.is_empty() => match ctx.aliases.get(&a) {

@@ -335,6 +335,82 @@ pub mod pkt {
         frame(0x82, &b)
     }
 
+    /// A SUBSCRIBE of several filters, each with its raw Subscription Options byte (3.1.1:
+    /// the requested QoS); a 5.0 one carries no properties.
+    pub fn subscribe_many(level: u8, pkid: u16, filters: &[(&str, u8)]) -> Vec<u8> {
+        let mut b = pkid.to_be_bytes().to_vec();
+        if level == 5 {
+            b.push(0);
+        }
+        for (f, options) in filters {
+            s(f, &mut b);
+            b.push(*options);
+        }
+        frame(0x82, &b)
+    }
+
+    /// An UNSUBSCRIBE of `filters` (a 5.0 one carries no properties).
+    pub fn unsubscribe(level: u8, pkid: u16, filters: &[&str]) -> Vec<u8> {
+        let mut b = pkid.to_be_bytes().to_vec();
+        if level == 5 {
+            b.push(0);
+        }
+        for f in filters {
+            s(f, &mut b);
+        }
+        frame(0xA2, &b)
+    }
+
+    /// The Packet Identifier of an acknowledgement, SUBACK or UNSUBACK frame.
+    pub fn packet_id(p: &[u8]) -> u16 {
+        let i = header_len(p);
+        u16::from_be_bytes([p[i], p[i + 1]])
+    }
+
+    /// The return codes of a SUBACK (3.1.1) or the reason codes of a SUBACK or UNSUBACK
+    /// (5.0), in order; a 3.1.1 UNSUBACK has none.
+    pub fn ack_codes(p: &[u8], level: u8) -> Vec<u8> {
+        let mut i = header_len(p) + 2;
+        if level == 5 {
+            let (len, n) = read_var(&p[i..]);
+            i += n + len as usize;
+        }
+        p[i..].to_vec()
+    }
+
+    /// The UTF-8 string properties of a 5.0 CONNACK frame (Assigned Client Identifier 0x12,
+    /// Response Information 0x1A, Reason String 0x1F, ...), in order.
+    pub fn connack_strings(p: &[u8]) -> Vec<(u8, String)> {
+        let i = header_len(p) + 2;
+        let (len, n) = read_var(&p[i..]);
+        let props = &p[i + n..i + n + len as usize];
+        let mut out = Vec::new();
+        let mut at = 0;
+        while at < props.len() {
+            let id = props[at];
+            let value = &props[at + 1..];
+            if matches!(id, 0x03 | 0x08 | 0x12 | 0x15 | 0x1A | 0x1C | 0x1F) {
+                let l = u16::from_be_bytes([value[0], value[1]]) as usize;
+                out.push((id, String::from_utf8_lossy(&value[2..2 + l]).to_string()));
+            }
+            at += 1 + prop_value_len(id, value);
+        }
+        out
+    }
+
+    /// How many bytes the value of a property with identifier `id` takes at the start of `v`.
+    fn prop_value_len(id: u8, v: &[u8]) -> usize {
+        let str_len = |at: usize| 2 + u16::from_be_bytes([v[at], v[at + 1]]) as usize;
+        match id {
+            0x01 | 0x17 | 0x19 | 0x24 | 0x25 | 0x28 | 0x29 | 0x2A => 1,
+            0x13 | 0x21 | 0x22 | 0x23 => 2,
+            0x02 | 0x11 | 0x18 | 0x27 => 4,
+            0x0B => read_var(v).1,
+            0x26 => str_len(0) + str_len(str_len(0)),
+            _ => str_len(0),
+        }
+    }
+
     /// A Variable Byte Integer property (Subscription Identifier).
     pub fn prop_var(id: u8, v: usize) -> Vec<u8> {
         let mut b = vec![id];

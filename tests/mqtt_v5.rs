@@ -432,26 +432,3 @@ fn mqtt_v5_request_response_information() {
     responder.publish("response/rr-requester/42", 1, false, b"answer");
     assert_eq!(requester.expect().text(), "answer");
 }
-
-#[test]
-fn mqtt_v5_a_client_past_the_servers_receive_maximum_is_disconnected() {
-    let s = Server::start("[shards]\ncount = 2\n[mqtt]\nmax_inflight = 2\n");
-    let mut r = Raw::connect(&s.mqtt_addr);
-    r.send(&pkt::connect5("rmax-in", true, 30, &[], None));
-    let ack = r.packet(WAIT).expect("a CONNACK");
-    // The server's Receive Maximum (0x21) is 2.
-    assert!(pkt::connack_props(&ack).contains(&(0x21, 2)), "{ack:?}");
-    // Two QoS 2 messages unreleased fill the window; a third breaks it (§3.3.4).
-    for pkid in 1..=2 {
-        r.send(&pkt::publish5("rmax/t", 2, pkid, b"x", &[]));
-        let rec = r.packet_of(5, WAIT).expect("a PUBREC");
-        assert_eq!(rec[3], pkid as u8);
-    }
-    r.send(&pkt::publish5("rmax/t", 2, 3, b"x", &[]));
-    let got = r.until_closed(WAIT);
-    assert_eq!(
-        got.last().map(|p| (p[0], p[2])),
-        Some((0xE0, 0x93)),
-        "DISCONNECT Receive Maximum exceeded: {got:?}"
-    );
-}

@@ -85,6 +85,56 @@ fn mqtt_3_3_1_4_a_publish_with_qos_3_closes_the_connection() {
     }
 }
 
+/// [MQTT-3.3.1-2] (both versions): a QoS 0 PUBLISH with DUP set is malformed: 3.1.1 closes
+/// the connection, 5.0 sends DISCONNECT 0x81 first; nothing of it is delivered.
+#[test]
+fn a_qos_0_publish_with_dup_set_is_malformed() {
+    let s = server();
+    for level in LEVELS {
+        let mut sub = client(&s, level, &format!("dup0-sub-{level}"));
+        sub.sub(&format!("dup0/{level}"), 0);
+        let mut r = connected(&s, level, &format!("dup0-{level}"));
+        r.send(&pkt::publish(
+            level,
+            &format!("dup0/{level}"),
+            0,
+            0,
+            b"x",
+            false,
+            true,
+        ));
+        let want = (level == 5).then_some(0x81);
+        assert_eq!(closed_with(&mut r, level), want, "level {level}");
+        assert!(sub.recv(std::time::Duration::from_millis(300)).is_none());
+    }
+}
+
+/// §2.2.2.2 (5.0): a property other than a User Property given twice is a protocol error
+/// (DISCONNECT 0x82), in a PUBLISH or any other packet; User Properties may repeat.
+#[test]
+fn a_property_given_twice_is_a_protocol_error() {
+    let s = server();
+    let twice = [0x01, 1, 0x01, 1];
+    let mut r = connected(&s, 5, "prop-twice");
+    r.send(&pkt::publish5("twice/t", 1, 1, b"{}", &twice));
+    assert_eq!(closed_with(&mut r, 5), Some(0x82));
+    // In a SUBSCRIBE: the Subscription Identifier twice.
+    let mut r = connected(&s, 5, "prop-twice-sub");
+    r.send(&pkt::subscribe5(1, "twice/#", 1, &[0x0B, 1, 0x0B, 2]));
+    assert_eq!(closed_with(&mut r, 5), Some(0x82));
+    // User Properties repeat freely.
+    let mut user = Vec::new();
+    for (k, v) in [("k", "a"), ("k", "b")] {
+        user.push(0x26);
+        pkt::s(k, &mut user);
+        pkt::s(v, &mut user);
+    }
+    let mut r = connected(&s, 5, "prop-user");
+    r.send(&pkt::publish5("twice/u", 1, 1, b"{}", &user));
+    let ack = r.packet_of(4, WAIT).expect("a PUBACK");
+    assert_eq!(ack[3], 1);
+}
+
 /// The DUP flag of a PUBLISH to a subscriber says only whether that PUBLISH is a resend
 /// ([MQTT-3.3.1-1], [MQTT-3.3.1-2], [MQTT-3.3.1-3], both versions): the publisher's DUP is not
 /// passed on, a QoS 0 message never has it, and after a reconnect the unacknowledged QoS 1

@@ -43,6 +43,10 @@ pub fn decode(buf: &mut BytesMut, version: Option<Version>, max: usize) -> Resul
     if !flags_ok {
         return Err(Fault::Malformed);
     }
+    // DUP set on a QoS 0 PUBLISH (MQTT-3.3.1-2 in both versions): malformed.
+    if kind == 3 && flags & 0x08 != 0 && flags & 0x06 == 0 {
+        return Err(Fault::Malformed);
+    }
     let version = match version {
         Some(v) => {
             if kind == 1 {
@@ -64,6 +68,11 @@ pub fn decode(buf: &mut BytesMut, version: Option<Version>, max: usize) -> Resul
     };
     if kind == 8 {
         subscription_options(&buf[..header.frame_length()], version)?;
+    }
+    // A 5.0 property other than a User Property given twice is a protocol error (§2.2.2.2);
+    // the decoder underneath would keep the last one.
+    if version == Version::V5 && kind != 1 && repeats_a_property(&buf[..header.frame_length()]) {
+        return Err(Fault::Protocol);
     }
     if version == Version::V5 && byte1 == 0xE0 && buf.len() >= 2 && buf[1] == 0 {
         let _ = buf.split_to(2);
@@ -129,7 +138,30 @@ fn connect_level(frame: &[u8]) -> Option<u8> {
     if flags & 0x40 != 0 {
         f.string()?; // password
     }
-    f.done().then_some(level)
+    (f.done() && !f.repeated).then_some(level)
+}
+
+/// Whether a 5.0 frame (not a CONNECT) gives one of its properties twice (User Property
+/// aside). A frame that ends early is left to the decoder, which refuses it.
+fn repeats_a_property(frame: &[u8]) -> bool {
+    let (kind, flags) = (frame[0] >> 4, frame[0] & 0x0f);
+    let Some(mut f) = Fields::after_fixed_header(frame) else {
+        return false;
+    };
+    let reached = match kind {
+        3 => f.string().and_then(|_| match flags & 0x06 {
+            0 => Some(()),
+            _ => f.skip(2),
+        }),
+        4..=7 => f.skip(2).and_then(|_| f.reason_then_properties()),
+        8 | 10 => f.skip(2),
+        14 | 15 => f.reason_then_properties(),
+        _ => None,
+    };
+    if reached.is_some() && !f.done() {
+        let _ = f.properties();
+    }
+    f.repeated
 }
 
 /// Checks each Subscription Options byte of a SUBSCRIBE frame where mqttbytes does not: set
@@ -167,6 +199,8 @@ fn subscription_options(frame: &[u8], v: Version) -> Result<(), Fault> {
 struct Fields<'a> {
     bytes: &'a [u8],
     at: usize,
+    /// A property list read so far gave a property twice (User Property aside).
+    repeated: bool,
 }
 
 impl<'a> Fields<'a> {
@@ -179,6 +213,7 @@ impl<'a> Fields<'a> {
         Some(Fields {
             bytes: frame,
             at: at + 1,
+            repeated: false,
         })
     }
 
@@ -205,17 +240,60 @@ impl<'a> Fields<'a> {
         Some(&self.bytes[start..self.at])
     }
 
-    /// A 5.0 property list: its Variable Byte Integer length, then that many bytes.
+    /// A 5.0 property list: its Variable Byte Integer length, then that many bytes; notes a
+    /// property given twice.
     fn properties(&mut self) -> Option<()> {
-        let mut len = 0usize;
+        let len = self.var_int()?;
+        let end = self
+            .at
+            .checked_add(len)
+            .filter(|e| *e <= self.bytes.len())?;
+        let mut seen = [false; 64];
+        while self.at < end {
+            let id = self.u8()?;
+            if id != 0x26 && id < 64 && std::mem::replace(&mut seen[id as usize], true) {
+                self.repeated = true;
+            }
+            self.property_value(id)?;
+        }
+        (self.at == end).then_some(())
+    }
+
+    /// Skips the value of property `id` by its type (§2.2.2.2); `None` for an unknown id.
+    fn property_value(&mut self, id: u8) -> Option<()> {
+        match id {
+            0x01 | 0x17 | 0x19 | 0x24 | 0x25 | 0x28 | 0x29 | 0x2A => self.skip(1),
+            0x13 | 0x21 | 0x22 | 0x23 => self.skip(2),
+            0x02 | 0x11 | 0x18 | 0x27 => self.skip(4),
+            0x0B => self.var_int().map(|_| ()),
+            0x03 | 0x08 | 0x09 | 0x12 | 0x15 | 0x16 | 0x1A | 0x1C | 0x1F => {
+                self.string().map(|_| ())
+            }
+            0x26 => self.string().and_then(|_| self.string()).map(|_| ()),
+            _ => None,
+        }
+    }
+
+    /// A Variable Byte Integer.
+    fn var_int(&mut self) -> Option<usize> {
+        let mut v = 0usize;
         for shift in [0, 7, 14, 21] {
             let b = self.u8()?;
-            len |= ((b & 0x7f) as usize) << shift;
+            v |= ((b & 0x7f) as usize) << shift;
             if b & 0x80 == 0 {
-                return self.skip(len);
+                return Some(v);
             }
         }
         None
+    }
+
+    /// An optional reason code, then optional properties (acknowledgements, DISCONNECT,
+    /// AUTH): reached the properties, or the end.
+    fn reason_then_properties(&mut self) -> Option<()> {
+        if !self.done() {
+            self.u8()?;
+        }
+        Some(())
     }
 
     fn done(&self) -> bool {
@@ -528,6 +606,29 @@ mod tests {
         // SUBSCRIBE must carry flags 0b0010.
         let r = one(&[0x80, 0x06, 0, 1, 0, 1, b'a', 0], Some(Version::V4));
         assert!(matches!(r, Err(Fault::Malformed)));
+    }
+
+    #[test]
+    fn a_property_given_twice_is_refused() {
+        // A 5.0 CONNECT with Session Expiry Interval twice: malformed, no CONNACK.
+        let mut body = vec![0, 4, b'M', b'Q', b'T', b'T', 5, 0x02, 0, 30];
+        body.extend_from_slice(&[10, 0x11, 0, 0, 0, 1, 0x11, 0, 0, 0, 2]);
+        body.extend_from_slice(&[0, 1, b'c']);
+        let mut frame = vec![0x10, body.len() as u8];
+        frame.extend_from_slice(&body);
+        assert!(matches!(one(&frame, None), Err(Fault::Malformed)));
+        // A PUBLISH with Payload Format Indicator twice: a protocol error.
+        let publish = [0x30, 9, 0, 1, b't', 4, 0x01, 1, 0x01, 1, b'x'];
+        assert!(matches!(
+            one(&publish, Some(Version::V5)),
+            Err(Fault::Protocol)
+        ));
+        // User Properties may repeat.
+        let user = [
+            0x30, 19, 0, 1, b't', 14, 0x26, 0, 1, b'k', 0, 1, b'a', 0x26, 0, 1, b'k', 0, 1, b'b',
+            b'x',
+        ];
+        assert!(one(&user, Some(Version::V5)).is_ok());
     }
 
     #[test]

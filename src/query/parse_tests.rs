@@ -203,6 +203,9 @@ fn errors() {
         ("select(a", 6, "(", "unbalanced '('"),
         ("a=1(b)", 3, "(", "unexpected '('"),
         ("(a=1)b=2", 5, "b", "unexpected 'b'"),
+        // Found by fuzzing: the token was the first byte of the character as a char ('Ã').
+        ("select(a)é", 9, "é", "unexpected 'é'"),
+        ("(a=1)ݓ", 5, "ݓ", "unexpected 'ݓ'"),
     ] {
         let e = fails(q);
         assert_eq!((e.position, e.token.as_str()), (pos, token), "{q}: {e}");

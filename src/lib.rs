@@ -14,3 +14,6 @@ pub mod query;
 pub mod runtime;
 pub mod security;
 pub mod storage;
+
+#[cfg(test)]
+mod mqtt_wire_props;

@@ -113,7 +113,7 @@ pub fn parse(raw_query: &str) -> Result<Query, QueryError> {
     };
     let (filter, alternatives) = p.parse_or(0)?;
     if let Some(b) = p.peek() {
-        let tok = (b as char).to_string();
+        let tok = p.char_at(p.pos);
         let msg = match b {
             b')' | b']' => format!("unbalanced '{tok}'"),
             _ => format!("unexpected '{tok}', expected '&', '|' or end of query"),
@@ -130,6 +130,13 @@ pub fn parse(raw_query: &str) -> Result<Query, QueryError> {
 impl<'a> Parser<'a> {
     fn peek(&self) -> Option<u8> {
         self.src.as_bytes().get(self.pos).copied()
+    }
+
+    /// The whole character at byte `at`, for an error's token: what stands where structure
+    /// was expected may be any character, and its first byte alone is not one.
+    fn char_at(&self, at: usize) -> String {
+        let c = self.src.get(at..).and_then(|rest| rest.chars().next());
+        c.map(String::from).unwrap_or_default()
     }
 
     /// The error for a call seen in a query whose top level has a `|`.
@@ -158,10 +165,7 @@ impl<'a> Parser<'a> {
                     if let Some(e) = self.call_in_or().filter(|_| depth == 0) {
                         return Err(e);
                     }
-                    let tok = self
-                        .peek()
-                        .map(|b| (b as char).to_string())
-                        .unwrap_or_default();
+                    let tok = self.char_at(self.pos);
                     return Err(err(self.pos, &tok, "expected a condition"));
                 }
             }
@@ -197,8 +201,8 @@ impl<'a> Parser<'a> {
             }
             match self.peek() {
                 None | Some(b'&' | b'|' | b')' | b']') => {}
-                Some(b) => {
-                    let tok = (b as char).to_string();
+                Some(_) => {
+                    let tok = self.char_at(self.pos);
                     let msg = format!("unexpected '{tok}', expected '&', '|' or end of group");
                     return Err(err(self.pos, &tok, msg));
                 }
@@ -227,8 +231,8 @@ impl<'a> Parser<'a> {
                     self.pos += 1;
                     Ok(inner)
                 }
-                Some(b) => {
-                    let tok = (b as char).to_string();
+                Some(_) => {
+                    let tok = self.char_at(self.pos);
                     Err(err(
                         self.pos,
                         &tok,

@@ -203,6 +203,9 @@ fn errors() {
         ("select(a", 6, "(", "unbalanced '('"),
         ("a=1(b)", 3, "(", "unexpected '('"),
         ("(a=1)b=2", 5, "b", "unexpected 'b'"),
+        // Found by fuzzing: the token was the first byte of the character as a char ('Ã').
+        ("select(a)é", 9, "é", "unexpected 'é'"),
+        ("(a=1)ݓ", 5, "ݓ", "unexpected 'ݓ'"),
     ] {
         let e = fails(q);
         assert_eq!((e.position, e.token.as_str()), (pos, token), "{q}: {e}");
@@ -242,5 +245,70 @@ proptest! {
     #[test]
     fn never_panics_on_query_like_text(q in "([a-c]|=|!|&|\\||\\(|\\)|\\[|\\]|,|%|%2|%41|%C3|é|\\*|gt|lt|sw|null|number:|select|sort|limit|\\+|-|[0-9])*") {
         check_error(&q)?;
+    }
+}
+
+/// A Harper-style condition as a client writes it, and the operator it means.
+fn condition_text() -> impl Strategy<Value = (String, Op)> {
+    let attr = "[a-z][a-z0-9_]{2,7}";
+    let value = "([a-zA-Z0-9._~-]|%20|%26|%C3%A9){0,8}";
+    let op = prop::sample::select(vec![
+        ("=", Op::Eq),
+        ("!=", Op::Ne),
+        ("=gt=", Op::Gt),
+        ("=ge=", Op::Ge),
+        ("=lt=", Op::Lt),
+        ("=le=", Op::Le),
+        ("=sw=", Op::StartsWith),
+        ("=ew=", Op::EndsWith),
+        ("=ct=", Op::Contains),
+        ("=not_equal=", Op::Ne),
+        ("=less_than_equal=", Op::Le),
+    ]);
+    (attr, op, value).prop_map(|(a, (o, op), v)| (format!("{a}{o}{v}"), op))
+}
+
+/// A filter: conditions joined by `&` and `|`, in `( )` or `[ ]` groups; with the operators
+/// of its conditions in order.
+fn filter_text() -> impl Strategy<Value = (String, Vec<Op>)> {
+    let leaf = condition_text().prop_map(|(t, op)| (t, vec![op]));
+    leaf.prop_recursive(3, 12, 3, |inner| {
+        (vec(inner, 2..4), any::<bool>(), any::<bool>()).prop_map(|(items, and, square)| {
+            let (open, close) = if square { ('[', ']') } else { ('(', ')') };
+            let sep = if and { "&" } else { "|" };
+            let texts: Vec<_> = items.iter().map(|(t, _)| t.as_str()).collect();
+            let text = format!("{open}{}{close}", texts.join(sep));
+            (text, items.into_iter().flat_map(|(_, ops)| ops).collect())
+        })
+    })
+}
+
+fn ops_of(e: &Expr, out: &mut Vec<Op>) {
+    match e {
+        Expr::Cond(c) => out.push(c.op),
+        Expr::And(items) | Expr::Or(items) => items.iter().for_each(|i| ops_of(i, out)),
+    }
+}
+
+use proptest::collection::vec;
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn harper_style_queries_are_accepted_and_keep_their_conditions_and_calls(
+        (filter, ops) in filter_text(),
+        select in vec("[a-z]{1,6}", 2..4),
+        limit in (0usize..50, 0usize..50),
+    ) {
+        let (start, end) = (limit.0.min(limit.1), limit.0.max(limit.1));
+        let q = format!("{filter}&select({})&sort(-{})&limit({start},{end})", select.join(","), select[0]);
+        let parsed = parse(&q).map_err(|e| TestCaseError::fail(format!("{q}: {e}")))?;
+        let mut got = Vec::new();
+        ops_of(parsed.filter.as_ref().unwrap(), &mut got);
+        prop_assert_eq!(got, ops);
+        prop_assert_eq!(parsed.select, Some(Select::Fields(select.clone())));
+        prop_assert_eq!(parsed.sort.len(), 1);
+        prop_assert_eq!(parsed.limit, Some(Limit { start, end: Some(end) }));
     }
 }

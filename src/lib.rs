@@ -14,6 +14,3 @@ pub mod query;
 pub mod runtime;
 pub mod security;
 pub mod storage;
-
-#[cfg(test)]
-mod mqtt_wire_props;

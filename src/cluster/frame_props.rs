@@ -101,9 +101,10 @@ fn publish() -> impl Strategy<Value = Frame> {
         any::<bool>(),
         any::<Option<u64>>(),
         proptest::option::of(props()),
+        vec(text(), 0..3),
     )
         .prop_map(
-            |(origin, topic, payload, qos, retain, expiry_ms, props)| PeerMessage {
+            |(origin, topic, payload, qos, retain, expiry_ms, props, shared)| PeerMessage {
                 origin,
                 topic,
                 payload,
@@ -111,6 +112,7 @@ fn publish() -> impl Strategy<Value = Frame> {
                 retain,
                 expiry_ms,
                 props,
+                shared,
             },
         );
     vec(message, 0..3).prop_map(|messages| Frame::Publish { messages })

@@ -34,6 +34,9 @@ pub mod topic;
 pub mod trie;
 pub mod watch;
 
+#[cfg(test)]
+mod wire_props;
+
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 

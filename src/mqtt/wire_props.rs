@@ -89,6 +89,8 @@ proptest! {
         (qos, retain, dup, pkid, alias) in delivery_parts(),
     ) {
         let alias = alias.filter(|_| v == Version::V5);
+        // Only a resend carries DUP, and QoS 0 is never resent (MQTT-3.3.1-2).
+        let dup = dup && qos > 0;
         let d = Delivery { qos, retain, dup, pkid, sub_ids: &[], alias };
         let mut out = BytesMut::new();
         prop_assert!(codec::publish(&mut out, v, &m, &d, NOW_MS, usize::MAX));

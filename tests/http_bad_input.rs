@@ -251,9 +251,18 @@ fn pipelined_requests_are_answered_in_order() {
 fn rfc9112_request_rules_get_their_answers_at_once() {
     let s = Server::start(PRODUCT_TABLE);
     let wait = Duration::from_secs(5);
-    let cases: [(&[u8], u16); 6] = [
+    let cases: [(&[u8], u16); 9] = [
         // §3.2: an HTTP/1.1 request without Host.
         (b"GET /Product/1 HTTP/1.1\r\n\r\n", 400),
+        // §5.1: whitespace between a field name and the colon.
+        (b"GET /Product/1 HTTP/1.1\r\nHost : h\r\n\r\n", 400),
+        // §5.2: obs-fold (a field line continued on the next line).
+        (b"GET /Product/1 HTTP/1.1\r\nHost: h\r\nX-A: a\r\n b\r\n\r\n", 400),
+        // §7.1: a chunk size that is not hex.
+        (
+            b"PUT /Product/1 HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+            400,
+        ),
         // §6.2: Content-Length is 1*DIGIT.
         (
             b"PUT /Product/1 HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\nContent-Length: +2\r\n\r\n{}",

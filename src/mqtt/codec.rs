@@ -81,6 +81,11 @@ pub fn decode(buf: &mut BytesMut, version: Option<Version>, max: usize) -> Resul
             session_expiry_secs: None,
         }));
     }
+    if version == Version::V5 && kind == 10 {
+        let packet = unsubscribe_v5(&buf[..header.frame_length()])?;
+        let _ = buf.split_to(header.frame_length());
+        return Ok(Decoded::Packet(packet));
+    }
     let packet = match version {
         Version::V4 => from_v4(v4::read(buf, max).map_err(fault)?),
         Version::V5 => from_v5(v5::read(buf, max).map_err(fault)?),
@@ -139,6 +144,31 @@ fn connect_level(frame: &[u8]) -> Option<u8> {
         f.string()?; // password
     }
     (f.done() && !f.repeated).then_some(level)
+}
+
+/// A 5.0 UNSUBSCRIBE, read here rather than by the decoder underneath, which writes every
+/// packet identifier it reads to stderr: a packet identifier, properties (User Properties
+/// only), then at least one UTF-8 Topic Filter (an empty list is a protocol error).
+fn unsubscribe_v5(frame: &[u8]) -> Result<Packet, Fault> {
+    let mut f = Fields::after_fixed_header(frame).ok_or(Fault::Malformed)?;
+    let pkid = u16::from_be_bytes([
+        f.u8().ok_or(Fault::Malformed)?,
+        f.u8().ok_or(Fault::Malformed)?,
+    ]);
+    f.properties().ok_or(Fault::Malformed)?;
+    if f.ids & !(1 << 0x26) != 0 {
+        return Err(Fault::Malformed);
+    }
+    let mut filters = Vec::new();
+    while !f.done() {
+        let bytes = f.string().ok_or(Fault::Malformed)?;
+        let filter = std::str::from_utf8(bytes).map_err(|_| Fault::Malformed)?;
+        filters.push(filter.to_string());
+    }
+    if filters.is_empty() {
+        return Err(Fault::Protocol);
+    }
+    Ok(Packet::Unsubscribe { pkid, filters })
 }
 
 /// Whether a 5.0 frame (not a CONNECT) gives one of its properties twice (User Property
@@ -201,6 +231,8 @@ struct Fields<'a> {
     at: usize,
     /// A property list read so far gave a property twice (User Property aside).
     repeated: bool,
+    /// The property ids read so far, as bits.
+    ids: u64,
 }
 
 impl<'a> Fields<'a> {
@@ -214,6 +246,7 @@ impl<'a> Fields<'a> {
             bytes: frame,
             at: at + 1,
             repeated: false,
+            ids: 0,
         })
     }
 
@@ -253,6 +286,9 @@ impl<'a> Fields<'a> {
             let id = self.u8()?;
             if id != 0x26 && id < 64 && std::mem::replace(&mut seen[id as usize], true) {
                 self.repeated = true;
+            }
+            if id < 64 {
+                self.ids |= 1 << id;
             }
             self.property_value(id)?;
         }
@@ -606,6 +642,36 @@ mod tests {
         // SUBSCRIBE must carry flags 0b0010.
         let r = one(&[0x80, 0x06, 0, 1, 0, 1, b'a', 0], Some(Version::V4));
         assert!(matches!(r, Err(Fault::Malformed)));
+    }
+
+    #[test]
+    fn a_5_0_unsubscribe_is_read_here() {
+        // Packet id 7, a User Property, two filters.
+        let frame = [
+            0xA2, 20, 0, 7, 7, 0x26, 0, 1, b'k', 0, 1, b'v', 0, 3, b'a', b'/', b'b', 0, 1,
+            b'#',
+            // (remaining length checked below)
+        ];
+        let mut frame = frame.to_vec();
+        frame[1] = (frame.len() - 2) as u8;
+        match one(&frame, Some(Version::V5)) {
+            Ok(Decoded::Packet(Packet::Unsubscribe { pkid, filters })) => {
+                assert_eq!((pkid, filters), (7, vec!["a/b".to_string(), "#".into()]));
+            }
+            Ok(_) => panic!("not an UNSUBSCRIBE"),
+            Err(f) => panic!("refused: {f:?}"),
+        }
+        // Another property than a User Property: malformed; no filter: a protocol error.
+        let other = [0xA2, 8, 0, 7, 2, 0x01, 1, 0, 1, b'a'];
+        assert!(matches!(
+            one(&other, Some(Version::V5)),
+            Err(Fault::Malformed)
+        ));
+        let empty = [0xA2, 3, 0, 7, 0];
+        assert!(matches!(
+            one(&empty, Some(Version::V5)),
+            Err(Fault::Protocol)
+        ));
     }
 
     #[test]

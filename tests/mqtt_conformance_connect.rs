@@ -5,16 +5,10 @@
 //! proven by other test files are cited there.
 
 mod common;
+use common::conformance::*;
 use common::mqtt::{pkt, Client, Raw, WAIT};
 use common::*;
 use std::time::Duration;
-
-/// Both protocol levels: 4 is MQTT 3.1.1, 5 is MQTT 5.0.
-const LEVELS: [u8; 2] = [4, 5];
-
-fn server() -> Server {
-    Server::start("[shards]\ncount = 2\n")
-}
 
 /// Sends `connect` on a new connection; returns what the server sent before it closed the
 /// connection (panics if it keeps it open).

@@ -6,50 +6,10 @@
 //! are cited there.
 
 mod common;
-use common::mqtt::{pkt, Client, Raw, WAIT};
+use common::conformance::*;
+use common::mqtt::{pkt, WAIT};
 use common::*;
 use std::time::Duration;
-
-/// Both protocol levels: 4 is MQTT 3.1.1, 5 is MQTT 5.0.
-const LEVELS: [u8; 2] = [4, 5];
-
-fn server() -> Server {
-    Server::start("[shards]\ncount = 2\n")
-}
-
-/// A raw connection of `level` whose CONNECT (clean, no properties) was accepted.
-fn connected(s: &Server, level: u8, id: &str) -> Raw {
-    let mut r = Raw::connect(&s.mqtt_addr);
-    r.send(&pkt::connect(level, id, true, 30, None));
-    let ack = r.packet(WAIT).expect("a CONNACK");
-    assert_eq!((ack[0], ack[3]), (0x20, 0), "accepted: {ack:?}");
-    r
-}
-
-/// A rumqttc client of `level`.
-fn client(s: &Server, level: u8, id: &str) -> Client {
-    match level {
-        4 => Client::v4(&s.mqtt_addr, id, true),
-        _ => Client::v5(&s.mqtt_addr, id, true),
-    }
-}
-
-/// What the server sent before it closed the connection: for 5.0, the DISCONNECT's reason
-/// code; for 3.1.1, which has no server DISCONNECT, `None` (and nothing may come).
-fn closed_with(r: &mut Raw, level: u8) -> Option<u8> {
-    let got = r.until_closed(WAIT);
-    match level {
-        4 => {
-            assert!(got.is_empty(), "3.1.1: closed without a packet: {got:?}");
-            None
-        }
-        _ => {
-            let last = got.last().expect("a DISCONNECT");
-            assert_eq!(last[0], 0xE0, "a DISCONNECT: {got:?}");
-            Some(last[2])
-        }
-    }
-}
 
 /// The code a SUBACK gives a refused filter: 0x80 (3.1.1), or `v5` (5.0).
 fn refused(level: u8, v5: u8) -> u8 {

@@ -5,28 +5,13 @@
 //! statements", maps every statement to its test.
 
 mod common;
+use common::conformance::*;
 use common::mqtt::{pkt, Client, Raw, WAIT};
 use common::*;
-
-/// Both protocol levels: 4 is MQTT 3.1.1, 5 is MQTT 5.0.
-const LEVELS: [u8; 2] = [4, 5];
 
 /// 5.0 UNSUBACK reason codes.
 const SUCCESS: u8 = 0x00;
 const NO_SUBSCRIPTION: u8 = 0x11;
-
-fn server() -> Server {
-    Server::start("[shards]\ncount = 2\n")
-}
-
-/// A raw connection of `level` whose CONNECT (clean, no properties) was accepted.
-fn connected(s: &Server, level: u8, id: &str) -> Raw {
-    let mut r = Raw::connect(&s.mqtt_addr);
-    r.send(&pkt::connect(level, id, true, 30, None));
-    let ack = r.packet(WAIT).expect("a CONNACK");
-    assert_eq!((ack[0], ack[3]), (0x20, 0), "accepted: {ack:?}");
-    r
-}
 
 /// Subscribes a raw connection to `filter` at `qos`.
 fn subscribe(r: &mut Raw, level: u8, filter: &str, qos: u8) {
@@ -49,23 +34,6 @@ fn reasons(level: u8, codes: &[u8]) -> Vec<u8> {
     match level {
         4 => Vec::new(),
         _ => codes.to_vec(),
-    }
-}
-
-/// What the server sent before it closed the connection: for 5.0, the DISCONNECT's reason
-/// code; for 3.1.1, which has no server DISCONNECT, `None` (and nothing may come).
-fn closed_with(r: &mut Raw, level: u8) -> Option<u8> {
-    let got = r.until_closed(WAIT);
-    match level {
-        4 => {
-            assert!(got.is_empty(), "3.1.1: closed without a packet: {got:?}");
-            None
-        }
-        _ => {
-            let last = got.last().expect("a DISCONNECT");
-            assert_eq!(last[0], 0xE0, "a DISCONNECT: {got:?}");
-            Some(last[2])
-        }
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod cluster;
+pub mod conformance;
 pub mod mqtt;
 pub mod origin;
 pub mod proxy;

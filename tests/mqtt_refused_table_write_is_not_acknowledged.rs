@@ -53,6 +53,7 @@ fn a_refused_table_write_gets_no_puback_on_3_1_1() {
         vec![0x20, 2, 0, 0]
     );
     let mut acked = Vec::new();
+    let mut closed_unacknowledged = false;
     let started = Instant::now();
     let mut n = 0u16;
     while started.elapsed() < Duration::from_secs(3) {
@@ -72,7 +73,11 @@ fn a_refused_table_write_gets_no_puback_on_3_1_1() {
                 assert_eq!(u16::from_be_bytes([p[2], p[3]]), n);
                 acked.push(id);
             }
-            None => break, // disconnected unacknowledged: it may be sent again
+            None => {
+                // Disconnected unacknowledged (the queue was full): it may be sent again.
+                closed_unacknowledged = true;
+                break;
+            }
         }
     }
     stop.store(true, Ordering::Relaxed);
@@ -80,9 +85,11 @@ fn a_refused_table_write_gets_no_puback_on_3_1_1() {
         t.join().unwrap();
     }
     let refused = refused.load(Ordering::Relaxed);
+    // The queue was full at some point: an HTTP write got 503, or the publish itself was
+    // refused (which can happen before any HTTP writer sees a 503).
     assert!(
-        refused > 0,
-        "the write queue never filled: no HTTP write got 503"
+        refused > 0 || closed_unacknowledged,
+        "the write queue never filled: no HTTP write got 503 and every publish was acknowledged"
     );
     let a = agent();
     let missing: Vec<&String> = acked

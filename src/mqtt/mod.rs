@@ -12,6 +12,7 @@ pub mod codec;
 pub mod config;
 pub mod conn;
 pub mod encode;
+mod frame_check;
 pub mod fresh;
 pub mod handler;
 pub mod hook;

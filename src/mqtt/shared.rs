@@ -144,19 +144,16 @@ impl Shared {
 
     /// For each group whose filter matches `topic`: the shard that serves it this time.
     pub fn pick_shards(&mut self, topic: &str) -> Vec<(Arc<str>, u16)> {
+        let (summary, turns) = (&self.summary, &mut self.shard_turns);
         let mut picks = Vec::new();
-        self.summary.for_each_match(topic, |groups| {
+        summary.for_each_match(topic, |groups| {
             for (key, shards) in groups {
-                picks.push((key.clone(), shards.clone()));
+                if let Some(shard) = weighted(shards, turn(turns, key)) {
+                    picks.push((key.clone(), shard));
+                }
             }
         });
         picks
-            .into_iter()
-            .filter_map(|(key, shards)| {
-                let t = turn(&mut self.shard_turns, &key);
-                Some((key, weighted(&shards, t)?))
-            })
-            .collect()
     }
 
     /// The member of the group `key` (filter `inner`) on this shard that gets the next
@@ -168,14 +165,16 @@ impl Shared {
         exclude: Option<&str>,
         connected: impl Fn(&str) -> bool,
     ) -> Option<Arc<str>> {
-        let mut members = self.local.get_mut(inner)?.get(key)?.clone();
-        members.retain(|m| Some(&**m) != exclude);
-        if members.is_empty() {
+        let members = self.local.get_mut(inner)?.get(key)?;
+        let n = members.len();
+        let eligible = members.iter().filter(|m| Some(&***m) != exclude).count();
+        if eligible == 0 {
             return None;
         }
-        let turn = turn(&mut self.member_turns, key);
-        let n = members.len();
-        let order = (0..n).map(|i| &members[(turn + i) % n]);
+        let t = turn(&mut self.member_turns, key);
+        let order = (0..n)
+            .map(|i| &members[(t + i) % n])
+            .filter(|m| Some(&***m) != exclude);
         let online = order.clone().find(|c| connected(c));
         online.or_else(|| order.clone().next()).cloned()
     }

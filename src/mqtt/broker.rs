@@ -319,7 +319,7 @@ fn pick_member(
 /// A member of shared subscriptions lost its connection: the messages it was given through
 /// them and has not completed go to another member of the same group, on any shard of this
 /// node, when the group has another member (§4.8.2). What has no other member stays.
-pub fn hand_over_shared(shard: &MqttShard, s: &Session) {
+pub async fn hand_over_shared(shard: &MqttShard, s: &Session) {
     let here = shard.id as u16;
     let moved = s.take_shared(shard, |key| {
         let Some((_, inner)) = super::topic::parse_shared(key) else {
@@ -343,15 +343,23 @@ pub fn hand_over_shared(shard: &MqttShard, s: &Session) {
                 }
             }
             Some(t) => {
+                let qos = msg.qos;
                 let m = MqttMsg::Deliver {
                     msg,
                     committed: None,
                     shared: vec![key],
                 };
-                if let Some(inbox) = shard.mqtt_node.inboxes.get(t as usize) {
-                    if inbox.try_send(m).is_err() {
-                        super::count(&shard.mqtt_node.stats.mesh_dropped);
+                // As in `route`: a full inbox drops a QoS 0 message, a QoS 1/2 one waits for
+                // room (its stored copy here is gone already; it must not be lost).
+                let Some(inbox) = shard.mqtt_node.inboxes.get(t as usize) else {
+                    continue;
+                };
+                match inbox.try_send(m) {
+                    Ok(()) => {}
+                    Err(flume::TrySendError::Full(m)) if qos > 0 => {
+                        let _ = inbox.send_async(m).await;
                     }
+                    Err(_) => super::count(&shard.mqtt_node.stats.mesh_dropped),
                 }
             }
             None => super::count(&shard.mqtt_node.stats.shared_unserved),

@@ -634,7 +634,7 @@ pub async fn end(shard: &Rc<MqttShard>, session: &Rc<Session>, link_id: u64, how
         (will.filter(|_| publish), st.expiry_secs, st.generation)
     };
     // What it was given through shared subscriptions goes to another member of the group.
-    broker::hand_over_shared(shard, session);
+    broker::hand_over_shared(shard, session).await;
     if expiry > 0 {
         // What is still queued must survive a restart now that nobody is reading it.
         let mut st = session.st.borrow_mut();

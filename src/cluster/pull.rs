@@ -13,7 +13,6 @@ use super::Ctx;
 use crate::net::Io;
 use futures_lite::{AsyncRead, AsyncWrite};
 use glommio::net::TcpStream;
-use std::collections::VecDeque;
 use std::net::ToSocketAddrs;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -203,23 +202,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<'_, S> {
         sm: &mut Inbound,
         actions: &mut Vec<Action>,
     ) -> Result<(), String> {
-        let mut pending: VecDeque<Action> = actions.drain(..).collect();
-        while let Some(a) = pending.pop_front() {
-            match a {
-                Action::CompareDigests => {
-                    let mut more = Vec::new();
-                    let ours = our_digests(self.ctx).await?;
-                    let differ = sm.on_our_digests(&ours, &mut more);
-                    tracing::info!(
-                        peer = self.peer.node_id,
-                        partitions = differ,
-                        "repair: partitions that differ"
-                    );
-                    pending.extend(more);
+        // The same buffer every frame: only a repair's comparison adds actions (at the end).
+        let mut batch = std::mem::take(actions);
+        while !batch.is_empty() {
+            let mut more = Vec::new();
+            for a in batch.drain(..) {
+                match a {
+                    Action::CompareDigests => {
+                        let ours = our_digests(self.ctx).await?;
+                        let differ = sm.on_our_digests(&ours, &mut more);
+                        tracing::info!(
+                            peer = self.peer.node_id,
+                            partitions = differ,
+                            "repair: partitions that differ"
+                        );
+                    }
+                    other => self.act(other).await?,
                 }
-                other => self.act(other).await?,
             }
+            batch.append(&mut more);
         }
+        *actions = batch;
         Ok(())
     }
 
